@@ -1,0 +1,213 @@
+//! List request filters turned into store queries, each value checked first.
+
+use frontierwatch_proto::v1::{
+    DateRange, DisclosureCategory, DisclosureStatus, LifecycleStage, ListBenchmarkResultsRequest,
+    ListBenchmarksRequest, ListDisclosuresRequest, ListModelsRequest, ListOrganizationsRequest,
+    ListReleasesRequest, OrganizationKind, VerificationStatus,
+};
+
+use crate::domain::violations::{check_date, to_naive_date};
+use crate::domain::{Kind, Violations};
+use crate::error::ApiError;
+use crate::storage::filter::{Column, Condition, ListQuery};
+
+/// Collects conditions and the violations of their values.
+#[derive(Default)]
+struct Builder {
+    query: ListQuery,
+    violations: Violations,
+}
+
+impl Builder {
+    fn name(&mut self, field: &str, value: &str, kind: Kind, to: impl FnOnce(String) -> Condition) {
+        if value.is_empty() {
+            return;
+        }
+        if kind.is_valid_name(value) {
+            self.query.push(to(value.to_owned()));
+        } else {
+            self.violations.add(
+                field,
+                format!("must be a resource name of the form {}", kind.pattern()),
+            );
+        }
+    }
+
+    fn text(&mut self, value: &str, column: Column) {
+        if !value.is_empty() {
+            self.query.push(Condition::Equals(column, value.to_owned()));
+        }
+    }
+
+    fn enumeration<E: TryFrom<i32>>(
+        &mut self,
+        field: &str,
+        value: i32,
+        column: Column,
+        name: fn(&E) -> &'static str,
+    ) {
+        if value == 0 {
+            return;
+        }
+        match E::try_from(value) {
+            Ok(e) => self
+                .query
+                .push(Condition::Equals(column, name(&e).to_owned())),
+            Err(_) => self
+                .violations
+                .add(field, format!("{value} is not a known value")),
+        }
+    }
+
+    fn dates(&mut self, field: &str, range: Option<&DateRange>) {
+        let Some(range) = range else { return };
+        for (bound, date, to) in [
+            (
+                "start",
+                range.start.as_ref(),
+                Condition::DateFrom as fn(_) -> _,
+            ),
+            ("end", range.end.as_ref(), Condition::DateTo as fn(_) -> _),
+        ] {
+            let Some(date) = date else { continue };
+            match check_date(date).ok().and_then(|()| to_naive_date(date)) {
+                Some(day) => self.query.push(to(day)),
+                None => self
+                    .violations
+                    .add(&format!("{field}.{bound}"), "is not a valid date"),
+            }
+        }
+    }
+
+    fn finish(self) -> Result<ListQuery, ApiError> {
+        self.violations.into_result()?;
+        Ok(self.query)
+    }
+}
+
+pub fn organizations(r: &ListOrganizationsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.name(
+        "parent_organization",
+        &r.parent_organization,
+        Kind::Organization,
+        Condition::HasOrganization,
+    );
+    b.enumeration(
+        "kind",
+        r.kind,
+        Column::KindDetail,
+        OrganizationKind::as_str_name,
+    );
+    b.text(&r.country, Column::Country);
+    b.finish()
+}
+
+pub fn models(r: &ListModelsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.name(
+        "developer",
+        &r.developer,
+        Kind::Organization,
+        Condition::HasOrganization,
+    );
+    b.finish()
+}
+
+pub fn releases(r: &ListReleasesRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    match r.parent.as_str() {
+        "" => b
+            .violations
+            .add("parent", "is required; use models/- for every model line"),
+        "models/-" => {}
+        parent => b.name("parent", parent, Kind::Model, |m| {
+            Condition::Equals(Column::Model, m)
+        }),
+    }
+    b.name(
+        "organization",
+        &r.organization,
+        Kind::Organization,
+        Condition::ModelDevelopedBy,
+    );
+    b.enumeration(
+        "stage",
+        r.stage,
+        Column::Status,
+        LifecycleStage::as_str_name,
+    );
+    b.dates("release_date_range", r.release_date_range.as_ref());
+    b.finish()
+}
+
+pub fn benchmarks(r: &ListBenchmarksRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.text(&r.category, Column::Category);
+    b.finish()
+}
+
+pub fn benchmark_results(r: &ListBenchmarkResultsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.name("release", &r.release, Kind::Release, |n| {
+        Condition::Equals(Column::Release, n)
+    });
+    b.name("model", &r.model, Kind::Model, |n| {
+        Condition::Equals(Column::Model, n)
+    });
+    b.name(
+        "organization",
+        &r.organization,
+        Kind::Organization,
+        Condition::ModelDevelopedBy,
+    );
+    b.name("benchmark", &r.benchmark, Kind::Benchmark, |n| {
+        Condition::Equals(Column::Benchmark, n)
+    });
+    b.enumeration(
+        "verification",
+        r.verification,
+        Column::Status,
+        VerificationStatus::as_str_name,
+    );
+    b.dates("publish_date_range", r.publish_date_range.as_ref());
+    b.finish()
+}
+
+pub fn disclosures(r: &ListDisclosuresRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    if !r.subject.is_empty() {
+        match Kind::of_name(&r.subject) {
+            Some(Kind::Organization | Kind::Model | Kind::Release) => {
+                b.query
+                    .push(Condition::Equals(Column::KindDetail, r.subject.clone()));
+            }
+            _ => b
+                .violations
+                .add("subject", "must name an organization, a model or a release"),
+        }
+    }
+    b.name(
+        "organization",
+        &r.organization,
+        Kind::Organization,
+        Condition::OrganizationOrItsModels,
+    );
+    b.name("model", &r.model, Kind::Model, |n| {
+        Condition::Equals(Column::Model, n)
+    });
+    b.enumeration(
+        "category",
+        r.category,
+        Column::Category,
+        DisclosureCategory::as_str_name,
+    );
+    b.enumeration(
+        "status",
+        r.status,
+        Column::Status,
+        DisclosureStatus::as_str_name,
+    );
+    b.dates("publish_date_range", r.publish_date_range.as_ref());
+    b.finish()
+}

@@ -1,0 +1,142 @@
+//! The gRPC layer: thin handlers that validate, call the store and answer.
+
+mod filters;
+pub mod standard;
+
+use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;
+use frontierwatch_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::storage::Store;
+use standard::NewId;
+
+/// The `frontierwatch.v1.FrontierWatchService` implementation.
+#[derive(Clone, Debug)]
+pub struct FrontierWatch {
+    store: Store,
+}
+
+impl FrontierWatch {
+    /// A service over the store.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn reply<T>(result: Result<T, crate::error::ApiError>) -> Reply<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+/// Implements the service: the five standard methods of each resource.
+/// (One macro emits the whole impl so that `async_trait` sees every method.)
+macro_rules! standard_service {
+    ($({
+        $ty:ident, field: $field:ident, plural: $plural:ident,
+        get: $get:ident($get_req:ident),
+        list: $list:ident($list_req:ident) -> $list_resp:ident via $filter:path,
+        create: $create:ident($create_req:ident) id $id_field:ident generate $generate:literal $(parent $parent:ident)?,
+        update: $update:ident($update_req:ident),
+        delete: $delete:ident($delete_req:ident),
+    })*) => {
+        #[tonic::async_trait]
+        impl FrontierWatchService for FrontierWatch {
+        $(
+        async fn $get(&self, request: Request<$get_req>) -> Reply<$ty> {
+            reply(standard::get(&self.store, &request.get_ref().name).await)
+        }
+
+        async fn $list(&self, request: Request<$list_req>) -> Reply<$list_resp> {
+            let r = request.into_inner();
+            let result = async {
+                let query = $filter(&r)?;
+                standard::list::<$ty>(&self.store, query, r.page_size, &r.page_token).await
+            }
+            .await;
+            reply(result.map(|($plural, next_page_token)| $list_resp {
+                $plural,
+                next_page_token,
+            }))
+        }
+
+        async fn $create(&self, request: Request<$create_req>) -> Reply<$ty> {
+            let r = request.into_inner();
+            let new_id = NewId {
+                field: stringify!($id_field),
+                id: &r.$id_field,
+                generate: $generate,
+                parent: None $(.or(Some(r.$parent.as_str())))?,
+            };
+            reply(standard::create(&self.store, new_id, r.$field, &r.request_id).await)
+        }
+
+        async fn $update(&self, request: Request<$update_req>) -> Reply<$ty> {
+            let r = request.into_inner();
+            reply(standard::update(&self.store, r.$field, r.update_mask).await)
+        }
+
+        async fn $delete(&self, request: Request<$delete_req>) -> Reply<()> {
+            let r = request.get_ref();
+            reply(standard::delete::<$ty>(&self.store, &r.name, &r.etag).await)
+        }
+        )*
+        }
+    };
+}
+
+standard_service! {
+    {
+        Organization, field: organization, plural: organizations,
+        get: get_organization(GetOrganizationRequest),
+        list: list_organizations(ListOrganizationsRequest) -> ListOrganizationsResponse via filters::organizations,
+        create: create_organization(CreateOrganizationRequest) id organization_id generate false,
+        update: update_organization(UpdateOrganizationRequest),
+        delete: delete_organization(DeleteOrganizationRequest),
+    }
+
+    {
+        Model, field: model, plural: models,
+        get: get_model(GetModelRequest),
+        list: list_models(ListModelsRequest) -> ListModelsResponse via filters::models,
+        create: create_model(CreateModelRequest) id model_id generate false,
+        update: update_model(UpdateModelRequest),
+        delete: delete_model(DeleteModelRequest),
+    }
+
+    {
+        Release, field: release, plural: releases,
+        get: get_release(GetReleaseRequest),
+        list: list_releases(ListReleasesRequest) -> ListReleasesResponse via filters::releases,
+        create: create_release(CreateReleaseRequest) id release_id generate false parent parent,
+        update: update_release(UpdateReleaseRequest),
+        delete: delete_release(DeleteReleaseRequest),
+    }
+
+    {
+        Benchmark, field: benchmark, plural: benchmarks,
+        get: get_benchmark(GetBenchmarkRequest),
+        list: list_benchmarks(ListBenchmarksRequest) -> ListBenchmarksResponse via filters::benchmarks,
+        create: create_benchmark(CreateBenchmarkRequest) id benchmark_id generate false,
+        update: update_benchmark(UpdateBenchmarkRequest),
+        delete: delete_benchmark(DeleteBenchmarkRequest),
+    }
+
+    {
+        BenchmarkResult, field: benchmark_result, plural: benchmark_results,
+        get: get_benchmark_result(GetBenchmarkResultRequest),
+        list: list_benchmark_results(ListBenchmarkResultsRequest) -> ListBenchmarkResultsResponse via filters::benchmark_results,
+        create: create_benchmark_result(CreateBenchmarkResultRequest) id benchmark_result_id generate true,
+        update: update_benchmark_result(UpdateBenchmarkResultRequest),
+        delete: delete_benchmark_result(DeleteBenchmarkResultRequest),
+    }
+
+    {
+        Disclosure, field: disclosure, plural: disclosures,
+        get: get_disclosure(GetDisclosureRequest),
+        list: list_disclosures(ListDisclosuresRequest) -> ListDisclosuresResponse via filters::disclosures,
+        create: create_disclosure(CreateDisclosureRequest) id disclosure_id generate true,
+        update: update_disclosure(UpdateDisclosureRequest),
+        delete: delete_disclosure(DeleteDisclosureRequest),
+    }
+}

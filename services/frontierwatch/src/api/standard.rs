@@ -1,0 +1,158 @@
+//! The five AIP standard methods, written once for every kind of resource:
+//! validate, call the store, return the resource.
+
+use prost_types::FieldMask;
+use uuid::Uuid;
+
+use crate::domain::{Kind, Resource, Violations, mask, reflect};
+use crate::error::ApiError;
+use crate::storage::Store;
+use crate::storage::filter::{ListQuery, page_size};
+
+/// Checks a whole resource: the rules every message obeys, then its kind's own.
+pub fn validate<T: Resource>(resource: &T) -> Result<(), ApiError> {
+    let mut violations = Violations::under(T::FIELD);
+    reflect::check_message(resource, &mut violations);
+    resource.validate(&mut violations);
+    violations.into_result()
+}
+
+fn check_name(field: &str, name: &str, kind: Kind) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    if !kind.is_valid_name(name) {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be a resource name of the form {}", kind.pattern()),
+        ));
+    }
+    Ok(())
+}
+
+/// Get.
+pub async fn get<T: Resource>(store: &Store, name: &str) -> Result<T, ApiError> {
+    check_name("name", name, T::KIND)?;
+    store.get(name).await
+}
+
+/// Where a new resource's id comes from.
+pub struct NewId<'a> {
+    /// The request field holding the id, e.g. `organization_id`.
+    pub field: &'static str,
+    /// The id given; may be empty when `generate` is set.
+    pub id: &'a str,
+    /// Whether the server picks an id when none is given.
+    pub generate: bool,
+    /// The parent's name, for kinds that have one.
+    pub parent: Option<&'a str>,
+}
+
+/// Create.
+pub async fn create<T: Resource>(
+    store: &Store,
+    new_id: NewId<'_>,
+    resource: Option<T>,
+    request_id: &str,
+) -> Result<T, ApiError> {
+    let mut violations = Violations::default();
+    let request_id = if request_id.is_empty() {
+        None
+    } else {
+        match Uuid::parse_str(request_id) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                violations.add("request_id", "must be a UUID");
+                None
+            }
+        }
+    };
+    if let Some(parent) = new_id.parent {
+        if parent.is_empty() {
+            violations.add("parent", "is required");
+        } else if !Kind::Model.is_valid_name(parent) {
+            violations.add(
+                "parent",
+                format!(
+                    "must be a resource name of the form {}",
+                    Kind::Model.pattern()
+                ),
+            );
+        }
+    }
+    let id = if new_id.id.is_empty() && new_id.generate {
+        format!("{}{}", &T::KIND.as_str()[..1], Uuid::new_v4().simple())
+    } else {
+        new_id.id.to_owned()
+    };
+    if id.is_empty() {
+        violations.add(new_id.field, "is required");
+    } else if !crate::domain::names::is_valid_id(&id) {
+        violations.add(
+            new_id.field,
+            "must be 1 to 63 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen",
+        );
+    }
+    let Some(mut resource) = resource else {
+        violations.add(T::FIELD, "is required");
+        return Err(violations_error(violations));
+    };
+    violations.into_result()?;
+
+    let name = T::KIND.name(new_id.parent.unwrap_or_default(), &id);
+    resource.set_meta(crate::domain::Meta {
+        name,
+        ..Default::default()
+    });
+    validate(&resource)?;
+    store.create(resource, request_id).await
+}
+
+fn violations_error(violations: Violations) -> ApiError {
+    ApiError::InvalidArgument(violations.into_list())
+}
+
+/// Update.
+pub async fn update<T: Resource>(
+    store: &Store,
+    patch: Option<T>,
+    update_mask: Option<FieldMask>,
+) -> Result<T, ApiError> {
+    let Some(patch) = patch else {
+        return Err(ApiError::invalid(T::FIELD, "is required"));
+    };
+    check_name(&format!("{}.name", T::FIELD), patch.name(), T::KIND)?;
+    let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+    let name = patch.name().to_owned();
+    let etag = patch.etag().to_owned();
+    store
+        .update(&name, &etag, move |current: &T| {
+            let updated = mask::apply(current, &patch, &paths).map_err(violations_error)?;
+            validate(&updated)?;
+            Ok(updated)
+        })
+        .await
+}
+
+/// Delete.
+pub async fn delete<T: Resource>(store: &Store, name: &str, etag: &str) -> Result<(), ApiError> {
+    check_name("name", name, T::KIND)?;
+    store.delete::<T>(name, etag).await
+}
+
+/// List: one page and the token of the next.
+pub async fn list<T: Resource>(
+    store: &Store,
+    query: ListQuery,
+    requested_page_size: i32,
+    page_token: &str,
+) -> Result<(Vec<T>, String), ApiError> {
+    let size = page_size(requested_page_size)?;
+    let after = query.resume_after(T::KIND, page_token)?;
+    let (items, more) = store.list::<T>(&query, size, after.as_deref()).await?;
+    let next_page_token = match items.last() {
+        Some(last) if more => query.page_token(T::KIND, last.name()),
+        _ => String::new(),
+    };
+    Ok((items, next_page_token))
+}

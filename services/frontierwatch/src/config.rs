@@ -1,0 +1,124 @@
+//! Typed configuration from flags and environment variables, validated at start.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Frontier Watch: the system of record for the competitive progress of
+/// frontier AI models, served over gRPC.
+#[derive(Clone, Parser)]
+#[command(name = "frontierwatch-server", version, about)]
+pub struct Config {
+    /// Address to serve gRPC on; port 0 picks a free port.
+    #[arg(long, env = "FRONTIERWATCH_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// PostgreSQL URL (postgres://...). When unset, a private PostgreSQL is
+    /// started from the system's binaries, with its data in --data-dir.
+    #[arg(long, env = "DATABASE_URL", value_parser = parse_database_url)]
+    pub database_url: Option<String>,
+
+    /// Data directory of the embedded PostgreSQL; it survives restarts.
+    #[arg(
+        long,
+        env = "FRONTIERWATCH_DATA_DIR",
+        default_value = ".frontierwatch/postgres"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Directory holding initdb and pg_ctl for the embedded PostgreSQL.
+    #[arg(long, env = crate::embedded::BIN_DIR_ENV)]
+    pub postgres_bin_dir: Option<PathBuf>,
+
+    /// Maximum number of database connections.
+    #[arg(long, env = "FRONTIERWATCH_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+
+    /// Log format.
+    #[arg(long, env = "FRONTIERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+fn parse_database_url(value: &str) -> Result<String, String> {
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        Ok(value.to_owned())
+    } else {
+        Err("must start with postgres:// or postgresql://".to_owned())
+    }
+}
+
+/// Hides the password of a database URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redacted>".to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            if user_info.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("postgres_bin_dir", &self.postgres_bin_dir)
+            .field("pool_size", &self.pool_size)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_debug_output() {
+        let config = Config::parse_from([
+            "frontierwatch-server",
+            "--database-url",
+            "postgres://fw:hunter2@db:5432/fw",
+        ]);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("fw:***@db:5432/fw"), "{shown}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_clear_message() {
+        let err = Config::try_parse_from(["x", "--pool-size", "0"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("pool-size"));
+        let err = Config::try_parse_from(["x", "--database-url", "mysql://a"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("postgres://"));
+        assert!(Config::try_parse_from(["x", "--listen", "nowhere"]).is_err());
+    }
+}

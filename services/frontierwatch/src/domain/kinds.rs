@@ -1,0 +1,318 @@
+//! The rules, references and filter columns of each kind of resource.
+
+use frontierwatch_proto::v1::{
+    Benchmark, BenchmarkResult, Date, Disclosure, DisclosureCategory, DisclosureStatus,
+    LifecycleStage, Model, Organization, OrganizationKind, Release, VerificationStatus,
+};
+
+use super::names::model_of_release;
+use super::violations::to_naive_date;
+use super::{Index, Kind, Meta, Ref, Resource, ScoreClaim, Violations};
+
+/// Implements the metadata accessors every resource message shares.
+macro_rules! meta_accessors {
+    () => {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn set_meta(&mut self, meta: Meta) {
+            self.name = meta.name;
+            self.create_time = meta.create_time;
+            self.update_time = meta.update_time;
+            self.etag = meta.etag;
+        }
+        fn etag(&self) -> &str {
+            &self.etag
+        }
+        fn create_time(&self) -> Option<prost_types::Timestamp> {
+            self.create_time
+        }
+    };
+}
+
+fn some(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str) -> Option<String> {
+    E::try_from(value).ok().map(|e| name(&e).to_owned())
+}
+
+fn date(d: Option<&Date>) -> Option<chrono::NaiveDate> {
+    d.and_then(to_naive_date)
+}
+
+fn refs_of(field: &'static str, names: &[String]) -> Vec<Ref> {
+    names
+        .iter()
+        .filter(|name| !name.is_empty())
+        .map(|name| Ref {
+            field,
+            name: name.clone(),
+        })
+        .collect()
+}
+
+impl Resource for Organization {
+    const KIND: Kind = Kind::Organization;
+    const FIELD: &'static str = "organization";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("display_name", &self.display_name);
+        v.aliases("aliases", &self.aliases);
+        if !self.country.is_empty()
+            && !(self.country.len() == 2 && self.country.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            v.add("country", "must be an ISO 3166-1 alpha-2 code such as US");
+        }
+        v.url("website", &self.website);
+        v.name_of("parent", &self.parent, Kind::Organization);
+        if !self.parent.is_empty() && self.parent == self.name {
+            v.add("parent", "an organization cannot own itself");
+        }
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        refs_of("parent", std::slice::from_ref(&self.parent))
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            organizations: some(&self.parent).into_iter().collect(),
+            kind_detail: enum_name(self.kind, OrganizationKind::as_str_name),
+            country: some(&self.country),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for Model {
+    const KIND: Kind = Kind::Model;
+    const FIELD: &'static str = "model";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("display_name", &self.display_name);
+        v.aliases("aliases", &self.aliases);
+        if self.developers.is_empty() {
+            v.add(
+                "developers",
+                "at least one developer organization is required",
+            );
+        }
+        for (i, developer) in self.developers.iter().enumerate() {
+            let field = format!("developers[{i}]");
+            v.require(&field, developer);
+            v.name_of(&field, developer, Kind::Organization);
+            if self.developers[..i].contains(developer) {
+                v.add(&field, "duplicates an earlier developer");
+            }
+        }
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        refs_of("developers", &self.developers)
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            organizations: self.developers.clone(),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for Release {
+    const KIND: Kind = Kind::Release;
+    const FIELD: &'static str = "release";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("display_name", &self.display_name);
+        v.aliases("aliases", &self.aliases);
+        v.approximate_date("announce_date", self.announce_date.as_ref());
+        v.approximate_date("release_date", self.release_date.as_ref());
+        for (i, change) in self.stage_history.iter().enumerate() {
+            v.approximate_date(&format!("stage_history[{i}].date"), change.date.as_ref());
+        }
+        v.name_of("base_release", &self.base_release, Kind::Release);
+        if !self.base_release.is_empty() && self.base_release == self.name {
+            v.add("base_release", "a release cannot derive from itself");
+        }
+        v.estimate("parameter_count", self.parameter_count.as_ref());
+        v.estimate("training_compute_flop", self.training_compute_flop.as_ref());
+        v.provenance("provenance", self.provenance.as_ref());
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        let mut refs = refs_of(
+            "parent",
+            &model_of_release(&self.name).into_iter().collect::<Vec<_>>(),
+        );
+        refs.extend(refs_of(
+            "base_release",
+            std::slice::from_ref(&self.base_release),
+        ));
+        refs
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            model: model_of_release(&self.name),
+            status: enum_name(self.stage, LifecycleStage::as_str_name),
+            event_date: date(self.release_date.as_ref().and_then(|d| d.date.as_ref())),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for Benchmark {
+    const KIND: Kind = Kind::Benchmark;
+    const FIELD: &'static str = "benchmark";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("display_name", &self.display_name);
+        v.aliases("aliases", &self.aliases);
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        Vec::new()
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            category: some(&self.category),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for BenchmarkResult {
+    const KIND: Kind = Kind::BenchmarkResult;
+    const FIELD: &'static str = "benchmark_result";
+    const IMMUTABLE: &'static [&'static str] = &["release", "benchmark"];
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("release", &self.release);
+        v.name_of("release", &self.release, Kind::Release);
+        v.require("benchmark", &self.benchmark);
+        v.name_of("benchmark", &self.benchmark, Kind::Benchmark);
+        v.name_of("evaluator", &self.evaluator, Kind::Organization);
+        if !self.score.is_finite() {
+            v.add("score", "must be a finite number");
+        }
+        if let Some(se) = self.standard_error {
+            if !se.is_finite() || se < 0.0 {
+                v.add("standard_error", "must be a finite non-negative number");
+            }
+        }
+        if let Some(ci) = &self.confidence_interval {
+            if !(ci.low.is_finite() && ci.high.is_finite() && ci.low <= ci.high) {
+                v.add("confidence_interval", "low must not exceed high");
+            }
+            if !(ci.level > 0.0 && ci.level < 1.0) {
+                v.add(
+                    "confidence_interval.level",
+                    "must lie strictly between 0 and 1",
+                );
+            }
+        }
+        if let Some(settings) = &self.settings {
+            if settings.shots.is_some_and(|s| s < 0) {
+                v.add("settings.shots", "must not be negative");
+            }
+            if settings.pass_at_k.is_some_and(|k| k < 1) {
+                v.add("settings.pass_at_k", "must be at least 1");
+            }
+        }
+        v.date("measure_date", self.measure_date.as_ref());
+        v.date("publish_date", self.publish_date.as_ref());
+        v.provenance("provenance", self.provenance.as_ref());
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        let mut refs = refs_of("release", std::slice::from_ref(&self.release));
+        refs.extend(refs_of("benchmark", std::slice::from_ref(&self.benchmark)));
+        refs.extend(refs_of("evaluator", std::slice::from_ref(&self.evaluator)));
+        refs
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            model: model_of_release(&self.release),
+            release: some(&self.release),
+            benchmark: some(&self.benchmark),
+            organizations: some(&self.evaluator).into_iter().collect(),
+            status: enum_name(self.verification, VerificationStatus::as_str_name),
+            event_date: date(self.publish_date.as_ref()),
+            ..Index::default()
+        }
+    }
+
+    fn score_claim(&self) -> Option<ScoreClaim> {
+        let mut values = vec![("score", self.score)];
+        if let Some(ci) = &self.confidence_interval {
+            values.push(("confidence_interval.low", ci.low));
+            values.push(("confidence_interval.high", ci.high));
+        }
+        Some(ScoreClaim {
+            benchmark: self.benchmark.clone(),
+            values,
+        })
+    }
+}
+
+impl Resource for Disclosure {
+    const KIND: Kind = Kind::Disclosure;
+    const FIELD: &'static str = "disclosure";
+    const IMMUTABLE: &'static [&'static str] = &["subject"];
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("subject", &self.subject);
+        if !self.subject.is_empty()
+            && !matches!(
+                Kind::of_name(&self.subject),
+                Some(Kind::Organization | Kind::Model | Kind::Release)
+            )
+        {
+            v.add("subject", "must name an organization, a model or a release");
+        }
+        if self.category == DisclosureCategory::Unspecified as i32 {
+            v.add("category", "is required");
+        }
+        if self.status == DisclosureStatus::Unspecified as i32 {
+            v.add("status", "is required");
+        }
+        v.date("publish_date", self.publish_date.as_ref());
+        v.provenance("provenance", self.provenance.as_ref());
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        refs_of("subject", std::slice::from_ref(&self.subject))
+    }
+
+    fn index(&self) -> Index {
+        let subject_kind = Kind::of_name(&self.subject);
+        let model = match subject_kind {
+            Some(Kind::Model) => some(&self.subject),
+            Some(Kind::Release) => model_of_release(&self.subject),
+            _ => None,
+        };
+        Index {
+            model,
+            organizations: (subject_kind == Some(Kind::Organization))
+                .then(|| self.subject.clone())
+                .into_iter()
+                .collect(),
+            kind_detail: some(&self.subject),
+            category: enum_name(self.category, DisclosureCategory::as_str_name),
+            status: enum_name(self.status, DisclosureStatus::as_str_name),
+            event_date: date(self.publish_date.as_ref()),
+            ..Index::default()
+        }
+    }
+}

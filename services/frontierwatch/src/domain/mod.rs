@@ -1,0 +1,86 @@
+//! The domain: the kinds of resource, what each references, how each is
+//! indexed for filtering, and the rules a valid resource obeys.
+
+pub mod kinds;
+pub mod mask;
+pub mod names;
+pub mod reflect;
+pub mod violations;
+
+pub use names::Kind;
+pub use violations::Violations;
+
+use chrono::NaiveDate;
+
+/// A reference from one resource to another; the schema refuses dangling ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    /// The referencing field, e.g. `developers`.
+    pub field: &'static str,
+    /// The referenced resource's name.
+    pub name: String,
+}
+
+/// The filter columns stored beside a resource. Each kind fills what applies.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Index {
+    pub model: Option<String>,
+    pub release: Option<String>,
+    pub benchmark: Option<String>,
+    pub organizations: Vec<String>,
+    pub category: Option<String>,
+    pub status: Option<String>,
+    pub kind_detail: Option<String>,
+    pub country: Option<String>,
+    pub event_date: Option<NaiveDate>,
+}
+
+/// Output-only metadata every resource carries.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub name: String,
+    pub create_time: Option<prost_types::Timestamp>,
+    pub update_time: Option<prost_types::Timestamp>,
+    pub etag: String,
+}
+
+/// A score a resource places on a benchmark's scale; checked against the
+/// benchmark inside the writing transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreClaim {
+    /// The benchmark's name.
+    pub benchmark: String,
+    /// Field path and value of each score that must lie on the scale.
+    pub values: Vec<(&'static str, f64)>,
+}
+
+/// What the storage and API layers need to know about a kind of resource.
+pub trait Resource:
+    prost::Message + prost::Name + Default + Clone + Send + Sync + Unpin + 'static
+{
+    /// The kind.
+    const KIND: Kind;
+    /// The request field that holds this resource, e.g. `benchmark_result`.
+    const FIELD: &'static str;
+    /// Fields that cannot change after creation.
+    const IMMUTABLE: &'static [&'static str] = &[];
+
+    /// The resource name.
+    fn name(&self) -> &str;
+    /// Sets the output-only metadata.
+    fn set_meta(&mut self, meta: Meta);
+    /// The stored etag.
+    fn etag(&self) -> &str;
+    /// When the resource was created.
+    fn create_time(&self) -> Option<prost_types::Timestamp>;
+    /// Kind-specific rules; field paths relative to the resource.
+    fn validate(&self, v: &mut Violations);
+    /// Every reference to another resource.
+    fn refs(&self) -> Vec<Ref>;
+    /// The filter columns.
+    fn index(&self) -> Index;
+    /// A score to check against a benchmark's scale, if any.
+    fn score_claim(&self) -> Option<ScoreClaim> {
+        None
+    }
+}

@@ -1,0 +1,92 @@
+//! Rules that hold for every message, checked by walking the message through
+//! its descriptor: no enum value outside its definition, no oversized string.
+//! Kind-specific rules live in `kinds.rs`.
+
+use std::sync::OnceLock;
+
+use prost_reflect::{DescriptorPool, DynamicMessage, Kind as FieldKind, MessageDescriptor, Value};
+
+use super::Violations;
+use super::violations::{MAX_LONG_STRING, MAX_SHORT_STRING};
+
+/// The descriptor pool of `frontierwatch.v1`, decoded once.
+pub fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set compiled into the binary is valid")
+    })
+}
+
+/// The descriptor of a generated message type.
+pub fn descriptor<T: prost::Name>() -> MessageDescriptor {
+    pool()
+        .get_message_by_name(&T::full_name())
+        .expect("every generated message is in the descriptor set")
+}
+
+/// Converts a generated message to its dynamic form.
+pub fn to_dynamic<T: prost::Message + prost::Name>(message: &T) -> DynamicMessage {
+    let mut dynamic = DynamicMessage::new(descriptor::<T>());
+    dynamic
+        .transcode_from(message)
+        .expect("a generated message transcodes to its own descriptor");
+    dynamic
+}
+
+/// Fields holding free text, which may be long.
+const LONG_TEXT_FIELDS: &[&str] = &["statement", "description", "note"];
+
+/// Checks every set field of `message`, recursively, reporting paths under
+/// the violations' prefix.
+pub fn check_message<T: prost::Message + prost::Name>(message: &T, v: &mut Violations) {
+    walk(&to_dynamic(message), "", v);
+}
+
+fn walk(message: &DynamicMessage, path: &str, v: &mut Violations) {
+    for (field, value) in message.fields() {
+        let field_path = if path.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{path}.{}", field.name())
+        };
+        match value {
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_value(&field, item, &format!("{field_path}[{i}]"), v);
+                }
+            }
+            single => check_value(&field, single, &field_path, v),
+        }
+    }
+}
+
+fn check_value(
+    field: &prost_reflect::FieldDescriptor,
+    value: &Value,
+    path: &str,
+    v: &mut Violations,
+) {
+    match (value, field.kind()) {
+        (Value::String(s), _) => {
+            let max = if LONG_TEXT_FIELDS.contains(&field.name()) {
+                MAX_LONG_STRING
+            } else {
+                MAX_SHORT_STRING
+            };
+            if s.chars().count() > max {
+                v.add(path, format!("must be at most {max} characters"));
+            }
+        }
+        (Value::EnumNumber(number), FieldKind::Enum(enum_descriptor)) => {
+            if enum_descriptor.get_value(*number).is_none() {
+                v.add(
+                    path,
+                    format!("{number} is not a value of {}", enum_descriptor.full_name()),
+                );
+            }
+        }
+        (Value::Message(inner), _) => walk(inner, path, v),
+        _ => {}
+    }
+}

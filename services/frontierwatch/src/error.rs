@@ -1,0 +1,124 @@
+//! The service's error contract: every failure a caller can see, mapped to a
+//! gRPC status with a `google.rpc.ErrorInfo` (stable UPPER_SNAKE reason) and,
+//! for invalid requests, `google.rpc.BadRequest` field violations.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::violations::FieldViolation;
+
+/// The ErrorInfo domain of every error this service returns.
+pub const ERROR_DOMAIN: &str = "frontierwatch.v1";
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request is invalid")]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{name} was not found")]
+    NotFound { name: String },
+    #[error("{name} already exists")]
+    AlreadyExists { name: String },
+    #[error("{field} refers to {name}, which does not exist")]
+    ReferenceNotFound { field: String, name: String },
+    #[error("{name} is still referenced by other resources")]
+    InUse { name: String },
+    #[error("the etag of {name} does not match: it changed since it was read")]
+    EtagMismatch { name: String },
+    #[error("request_id {request_id} was already used for a different request")]
+    RequestIdReused { request_id: String },
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// One invalid field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        ApiError::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+}
+
+fn info(reason: &str, metadata: &[(&str, &str)]) -> ErrorDetails {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        let message = error.to_string();
+        let (code, details) = match &error {
+            ApiError::InvalidArgument(violations) => {
+                let mut details = info("INVALID_ARGUMENT", &[]);
+                for v in violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                let message = format!("invalid request: {}", describe(violations));
+                return Status::with_error_details(Code::InvalidArgument, message, details);
+            }
+            ApiError::NotFound { name } => (
+                Code::NotFound,
+                info("RESOURCE_NOT_FOUND", &[("resource", name)]),
+            ),
+            ApiError::AlreadyExists { name } => (
+                Code::AlreadyExists,
+                info("RESOURCE_ALREADY_EXISTS", &[("resource", name)]),
+            ),
+            ApiError::ReferenceNotFound { field, name } => {
+                let mut details = info(
+                    "REFERENCED_RESOURCE_NOT_FOUND",
+                    &[("field", field), ("resource", name)],
+                );
+                details.add_precondition_failure_violation(
+                    "REFERENCE",
+                    name.clone(),
+                    message.clone(),
+                );
+                (Code::FailedPrecondition, details)
+            }
+            ApiError::InUse { name } => {
+                let mut details = info("RESOURCE_IN_USE", &[("resource", name)]);
+                details.add_precondition_failure_violation(
+                    "REFERENCED",
+                    name.clone(),
+                    message.clone(),
+                );
+                (Code::FailedPrecondition, details)
+            }
+            ApiError::EtagMismatch { name } => {
+                (Code::Aborted, info("ETAG_MISMATCH", &[("resource", name)]))
+            }
+            ApiError::RequestIdReused { request_id } => (
+                Code::AlreadyExists,
+                info("REQUEST_ID_REUSED", &[("request_id", request_id)]),
+            ),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                (Code::Unavailable, info("DATABASE_UNAVAILABLE", &[]))
+            }
+            ApiError::Internal(cause) => {
+                // The cause chain goes to the log, never to the caller.
+                tracing::error!(error = ?cause, "internal error");
+                (Code::Internal, info("INTERNAL", &[]))
+            }
+        };
+        Status::with_error_details(code, message, details)
+    }
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{} {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,20 @@
+//! The Frontier Watch service: a gRPC system of record for the competitive
+//! progress of frontier AI models, persisted in PostgreSQL.
+//!
+//! - `config`: flags and environment variables;
+//! - `startup`: database, migrations, listener, gRPC server;
+//! - `telemetry`: logs and OpenTelemetry traces;
+//! - `embedded`: the private PostgreSQL used when no database URL is given;
+//! - `api`: thin gRPC handlers;
+//! - `domain`: resource kinds, names, validation, update masks;
+//! - `storage`: all SQL, the change log included;
+//! - `error`: the error contract and its mapping to gRPC statuses.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod embedded;
+pub mod error;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

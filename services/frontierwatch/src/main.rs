@@ -1,0 +1,35 @@
+//! `frontierwatch-server`: serves the Frontier Watch gRPC API.
+
+use clap::Parser as _;
+use frontierwatch_server::{config::Config, startup, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    let telemetry = match telemetry::init(config.log_format) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("frontierwatch-server: cannot set up telemetry: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(?config, "starting");
+    let result = async {
+        let app = startup::Application::build(&config).await?;
+        app.run_until(startup::shutdown_signal()).await
+    }
+    .await;
+    let code = match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("frontierwatch-server: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    };
+    telemetry.shutdown().await;
+    code
+}

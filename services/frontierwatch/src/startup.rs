@@ -1,0 +1,159 @@
+//! Builds the application: database (external or embedded), migrations,
+//! listener, and the gRPC server with health and reflection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchServiceServer;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+use crate::api::FrontierWatch;
+use crate::config::{Config, redact_url};
+use crate::embedded::{self, EmbeddedPostgres};
+use crate::storage::Store;
+
+/// The name of the database the embedded cluster serves.
+const EMBEDDED_DATABASE: &str = "frontierwatch";
+
+/// A built, not yet serving, application.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    store: Store,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Application {
+    /// Connects to (or starts) the database, applies migrations and binds
+    /// the listen address.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let (url, embedded) = match &config.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let bin_hint = config.postgres_bin_dir.clone();
+                let pg = tokio::task::spawn_blocking(move || {
+                    let bin_dir = embedded::find_bin_dir(bin_hint.as_deref())?;
+                    tracing::info!(bin_dir = %bin_dir.display(), data_dir = %data_dir.display(), "starting embedded postgresql");
+                    EmbeddedPostgres::start(&data_dir, &bin_dir)
+                })
+                .await??;
+                embedded::ensure_database(&pg.url("postgres"), EMBEDDED_DATABASE).await?;
+                (pg.url(EMBEDDED_DATABASE), Some(pg))
+            }
+        };
+        tracing::info!(database = %redact_url(&url), "connecting to database");
+        let pool = PgPoolOptions::new()
+            .max_connections(config.pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .context("cannot connect to the database")?;
+        // sqlx takes an advisory lock around migrations, so replicas starting
+        // together apply them once.
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot apply database migrations")?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Self {
+            listener,
+            store: Store::new(pool),
+            embedded,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            store,
+            mut embedded,
+        } = self;
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<FrontierWatchServiceServer<FrontierWatch>>()
+            .await;
+        // Kubernetes gRPC probes ask for the overall service "".
+        health_reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(frontierwatch_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(frontierwatch_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "listening on {addr}");
+        let reporter = health_reporter.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining requests");
+            reporter
+                .set_not_serving::<FrontierWatchServiceServer<FrontierWatch>>()
+                .await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        };
+        let result = tonic::transport::Server::builder()
+            .trace_fn(|request| {
+                tracing::info_span!(
+                    "grpc",
+                    rpc.system = "grpc",
+                    rpc.method = %request.uri().path(),
+                    otel.kind = "server",
+                )
+            })
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(FrontierWatchServiceServer::new(FrontierWatch::new(
+                store.clone(),
+            )))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            .await;
+        store.pool().close().await;
+        if let Some(pg) = embedded.as_mut() {
+            tokio::task::block_in_place(|| pg.stop());
+        }
+        result.context("the gRPC server failed")
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        result = tokio::signal::ctrl_c() => {
+            if result.is_ok() {
+                tracing::info!("received SIGINT");
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! SQLSTATE codes mapped to the service's errors, in one place.
+
+use crate::error::ApiError;
+
+/// What a write was doing when the database refused it; a foreign key
+/// violation means "referenced resource missing" while inserting and
+/// "resource still referenced" while deleting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Read,
+    Write,
+    Delete,
+}
+
+/// Maps a database error to the error the caller sees.
+pub fn map_db_error(error: sqlx::Error, operation: Operation, name: &str) -> ApiError {
+    if let sqlx::Error::Database(db) = &error {
+        match (db.code().as_deref(), operation) {
+            // unique_violation
+            (Some("23505"), _) => {
+                return ApiError::AlreadyExists {
+                    name: name.to_owned(),
+                };
+            }
+            // foreign_key_violation
+            (Some("23503"), Operation::Delete) => {
+                return ApiError::InUse {
+                    name: name.to_owned(),
+                };
+            }
+            (Some("23503"), Operation::Write | Operation::Read) => {
+                return ApiError::ReferenceNotFound {
+                    field: "reference".to_owned(),
+                    name: name.to_owned(),
+                };
+            }
+            // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions
+            (Some(code), _) if code == "57P01" || code == "57P03" || code.starts_with("08") => {
+                return ApiError::Unavailable(error);
+            }
+            _ => {}
+        }
+    }
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            ApiError::Unavailable(error)
+        }
+        other => ApiError::Internal(anyhow::Error::new(other).context(format!(
+            "database {} of {name} failed",
+            match operation {
+                Operation::Read => "read",
+                Operation::Write => "write",
+                Operation::Delete => "delete",
+            }
+        ))),
+    }
+}

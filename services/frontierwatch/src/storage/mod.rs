@@ -1,0 +1,7 @@
+//! All SQL of the service lives under this module.
+
+pub mod error;
+pub mod filter;
+mod resources;
+
+pub use resources::Store;

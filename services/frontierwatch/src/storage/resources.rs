@@ -1,0 +1,459 @@
+//! Generic standard methods over the `resources` table. Every write runs in
+//! one transaction that also appends its change record, as its last
+//! statement (see the migration for why it must be last).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use frontierwatch_proto::v1::{Benchmark, ScoreScale};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::error::{Operation, map_db_error};
+use super::filter::ListQuery;
+use crate::domain::{Meta, Resource, ScoreClaim};
+use crate::error::ApiError;
+
+/// The persistent store of every resource and the change log.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// The kinds of change the log records.
+#[derive(Debug, Clone, Copy)]
+enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn new_etag() -> String {
+    format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
+}
+
+fn decode<T: Resource>(name: &str, bytes: &[u8]) -> Result<T, ApiError> {
+    T::decode(bytes).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context(format!("stored {name} does not decode")))
+    })
+}
+
+impl Store {
+    /// A store over a connected pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for health checks and tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Reads one resource.
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %name))]
+    pub async fn get<T: Resource>(&self, name: &str) -> Result<T, ApiError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2")
+                .bind(name)
+                .bind(T::KIND.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| map_db_error(e, Operation::Read, name))?;
+        match row {
+            Some((data,)) => decode(name, &data),
+            None => Err(ApiError::NotFound {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Lists one page of resources in name order after `after`. Returns the
+    /// page and whether more follow.
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), page_size))]
+    pub async fn list<T: Resource>(
+        &self,
+        query: &ListQuery,
+        page_size: i64,
+        after: Option<&str>,
+    ) -> Result<(Vec<T>, bool), ApiError> {
+        let mut builder: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT name, data FROM resources WHERE kind = ");
+        builder.push_bind(T::KIND.as_str());
+        if let Some(after) = after {
+            builder.push(" AND name > ");
+            builder.push_bind(after.to_owned());
+        }
+        query.push_sql(&mut builder);
+        builder.push(" ORDER BY name LIMIT ");
+        builder.push_bind(page_size + 1);
+        let rows: Vec<(String, Vec<u8>)> = builder
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Read, T::KIND.as_str()))?;
+        let more = rows.len() as i64 > page_size;
+        let items = rows
+            .iter()
+            .take(usize::try_from(page_size).unwrap_or(usize::MAX))
+            .map(|(name, data)| decode(name, data))
+            .collect::<Result<Vec<T>, _>>()?;
+        Ok((items, more))
+    }
+
+    /// Creates a resource whose name is already set. With a request id, a
+    /// retry returns the first call's response and writes nothing.
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %resource.name()))]
+    pub async fn create<T: Resource>(
+        &self,
+        mut resource: T,
+        request_id: Option<Uuid>,
+    ) -> Result<T, ApiError> {
+        let name = resource.name().to_owned();
+        if let Some(request_id) = request_id {
+            if let Some(previous) = self.replay::<T>(request_id, &name).await? {
+                return Ok(previous);
+            }
+        }
+        let now = Utc::now();
+        resource.set_meta(Meta {
+            name: name.clone(),
+            create_time: Some(timestamp(now)),
+            update_time: Some(timestamp(now)),
+            etag: new_etag(),
+        });
+
+        let mut tx = self.begin(&name).await?;
+        check_score(&mut tx, &resource).await?;
+        check_refs(&mut tx, &resource).await?;
+        let index = resource.index();
+        let inserted = sqlx::query(
+            "INSERT INTO resources (name, kind, model, release, benchmark, organizations, category, \
+             status, kind_detail, country, event_date, data, etag, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&name)
+        .bind(T::KIND.as_str())
+        .bind(&index.model)
+        .bind(&index.release)
+        .bind(&index.benchmark)
+        .bind(&index.organizations)
+        .bind(&index.category)
+        .bind(&index.status)
+        .bind(&index.kind_detail)
+        .bind(&index.country)
+        .bind(index.event_date)
+        .bind(resource.encode_to_vec())
+        .bind(resource.etag())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, &name))?;
+        if inserted.rows_affected() == 0 {
+            drop(tx);
+            // A concurrent retry of this very request may have created it.
+            if let Some(request_id) = request_id {
+                if let Some(previous) = self.replay::<T>(request_id, &name).await? {
+                    return Ok(previous);
+                }
+            }
+            return Err(ApiError::AlreadyExists { name });
+        }
+        insert_refs(&mut tx, &resource).await?;
+        if let Some(request_id) = request_id {
+            let recorded = sqlx::query(
+                "INSERT INTO request_ids (request_id, method, resource_name, response) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
+            )
+            .bind(request_id)
+            .bind(T::KIND.as_str())
+            .bind(&name)
+            .bind(resource.encode_to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Write, &name))?;
+            if recorded.rows_affected() == 0 {
+                // A concurrent call with the same id won: answer as it did.
+                drop(tx);
+                return self
+                    .replay::<T>(request_id, &name)
+                    .await?
+                    .ok_or_else(|| ApiError::AlreadyExists { name: name.clone() });
+            }
+        }
+        append_change(&mut tx, &resource, ChangeKind::Created).await?;
+        commit(tx, &name).await?;
+        Ok(resource)
+    }
+
+    /// Reads a resource for update, lets `change` compute its new state from
+    /// the current one, and stores it, all in one transaction.
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %name))]
+    pub async fn update<T, F>(&self, name: &str, etag: &str, change: F) -> Result<T, ApiError>
+    where
+        T: Resource,
+        F: FnOnce(&T) -> Result<T, ApiError> + Send,
+    {
+        let mut tx = self.begin(name).await?;
+        let current: T = lock_current(&mut tx, name, etag).await?;
+        let mut updated = change(&current)?;
+        let now = Utc::now();
+        updated.set_meta(Meta {
+            name: name.to_owned(),
+            create_time: current.create_time(),
+            update_time: Some(timestamp(now)),
+            etag: new_etag(),
+        });
+        check_score(&mut tx, &updated).await?;
+        check_refs(&mut tx, &updated).await?;
+        let index = updated.index();
+        sqlx::query(
+            "UPDATE resources SET model = $2, release = $3, benchmark = $4, organizations = $5, \
+             category = $6, status = $7, kind_detail = $8, country = $9, event_date = $10, \
+             data = $11, etag = $12, update_time = $13 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(&index.model)
+        .bind(&index.release)
+        .bind(&index.benchmark)
+        .bind(&index.organizations)
+        .bind(&index.category)
+        .bind(&index.status)
+        .bind(&index.kind_detail)
+        .bind(&index.country)
+        .bind(index.event_date)
+        .bind(updated.encode_to_vec())
+        .bind(updated.etag())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))?;
+        sqlx::query("DELETE FROM resource_refs WHERE from_name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Write, name))?;
+        insert_refs(&mut tx, &updated).await?;
+        append_change(&mut tx, &updated, ChangeKind::Updated).await?;
+        commit(tx, name).await?;
+        Ok(updated)
+    }
+
+    /// Deletes a resource unless something references it.
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %name))]
+    pub async fn delete<T: Resource>(&self, name: &str, etag: &str) -> Result<(), ApiError> {
+        let mut tx = self.begin(name).await?;
+        let current: T = lock_current(&mut tx, name, etag).await?;
+        sqlx::query("DELETE FROM resources WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Delete, name))?;
+        append_change(&mut tx, &current, ChangeKind::Deleted).await?;
+        commit(tx, name).await
+    }
+
+    async fn begin(&self, name: &str) -> Result<Transaction<'static, Postgres>, ApiError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(|e| map_db_error(e, Operation::Write, name))
+    }
+
+    /// The stored response of an earlier call with this request id.
+    async fn replay<T: Resource>(
+        &self,
+        request_id: Uuid,
+        name: &str,
+    ) -> Result<Option<T>, ApiError> {
+        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT method, resource_name, response FROM request_ids WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Read, name))?;
+        match row {
+            None => Ok(None),
+            Some((method, resource_name, response)) => {
+                if method != T::KIND.as_str() || resource_name != name {
+                    return Err(ApiError::RequestIdReused {
+                        request_id: request_id.to_string(),
+                    });
+                }
+                decode(&resource_name, &response).map(Some)
+            }
+        }
+    }
+}
+
+async fn lock_current<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    name: &str,
+    etag: &str,
+) -> Result<T, ApiError> {
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2 FOR UPDATE")
+            .bind(name)
+            .bind(T::KIND.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Read, name))?;
+    let Some((data,)) = row else {
+        return Err(ApiError::NotFound {
+            name: name.to_owned(),
+        });
+    };
+    let current: T = decode(name, &data)?;
+    if !etag.is_empty() && etag != current.etag() {
+        return Err(ApiError::EtagMismatch {
+            name: name.to_owned(),
+        });
+    }
+    Ok(current)
+}
+
+/// Every referenced resource must exist; they are locked against deletion
+/// until commit (the foreign keys would refuse anyway, but this names the
+/// offending field).
+async fn check_refs<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    resource: &T,
+) -> Result<(), ApiError> {
+    let refs = resource.refs();
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = refs.iter().map(|r| r.name.clone()).collect();
+    let found: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM resources WHERE name = ANY($1) FOR KEY SHARE")
+            .bind(&names)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Read, resource.name()))?;
+    let found: HashSet<String> = found.into_iter().map(|(name,)| name).collect();
+    match refs.into_iter().find(|r| !found.contains(&r.name)) {
+        None => Ok(()),
+        // AIP-133: creating under a parent that does not exist is NOT_FOUND.
+        Some(missing) if missing.field == "parent" => {
+            Err(ApiError::NotFound { name: missing.name })
+        }
+        Some(missing) => Err(ApiError::ReferenceNotFound {
+            field: format!("{}.{}", T::FIELD, missing.field),
+            name: missing.name,
+        }),
+    }
+}
+
+async fn insert_refs<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    resource: &T,
+) -> Result<(), ApiError> {
+    let mut refs = resource.refs();
+    refs.dedup_by(|a, b| a.field == b.field && a.name == b.name);
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let to: Vec<String> = refs.iter().map(|r| r.name.clone()).collect();
+    let fields: Vec<String> = refs.iter().map(|r| r.field.to_owned()).collect();
+    sqlx::query(
+        "INSERT INTO resource_refs (from_name, to_name, field) \
+         SELECT $1, t, f FROM unnest($2::text[], $3::text[]) AS u(t, f) ON CONFLICT DO NOTHING",
+    )
+    .bind(resource.name())
+    .bind(&to)
+    .bind(&fields)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
+    Ok(())
+}
+
+/// A score must lie on its benchmark's scale. The benchmark is locked
+/// against change until commit.
+async fn check_score<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    resource: &T,
+) -> Result<(), ApiError> {
+    let Some(ScoreClaim { benchmark, values }) = resource.score_claim() else {
+        return Ok(());
+    };
+    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT data FROM resources WHERE name = $1 AND kind = 'benchmark' FOR KEY SHARE",
+    )
+    .bind(&benchmark)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Read, &benchmark))?;
+    let Some((data,)) = row else {
+        return Err(ApiError::ReferenceNotFound {
+            field: format!("{}.benchmark", T::FIELD),
+            name: benchmark,
+        });
+    };
+    let benchmark: Benchmark = decode(&benchmark, &data)?;
+    let (low, high, scale) = match ScoreScale::try_from(benchmark.scale) {
+        Ok(ScoreScale::Fraction) => (0.0, 1.0, "a fraction in [0, 1]"),
+        Ok(ScoreScale::Percent) => (0.0, 100.0, "a percentage in [0, 100]"),
+        Ok(ScoreScale::DurationSeconds | ScoreScale::Count) => (0.0, f64::INFINITY, "not negative"),
+        Ok(ScoreScale::Elo | ScoreScale::Unspecified) | Err(_) => {
+            (f64::NEG_INFINITY, f64::INFINITY, "finite")
+        }
+    };
+    let mut violations = crate::domain::Violations::under(T::FIELD);
+    for (field, value) in values {
+        if !(low..=high).contains(&value) {
+            violations.add(
+                field,
+                format!(
+                    "{value} is outside the scale of {}: must be {scale}",
+                    benchmark.name
+                ),
+            );
+        }
+    }
+    violations.into_result()
+}
+
+async fn append_change<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    resource: &T,
+    kind: ChangeKind,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO changes (resource_name, resource_type, change_kind, resource) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(resource.name())
+    .bind(T::full_name())
+    .bind(kind.as_str())
+    .bind(resource.encode_to_vec())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
+    Ok(())
+}
+
+async fn commit(tx: Transaction<'static, Postgres>, name: &str) -> Result<(), ApiError> {
+    tx.commit()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))
+}
