@@ -1,1 +1,11 @@
+//! Black-box tests of the Frontier Watch server: the real binary on a random
+//! port over a real PostgreSQL, through the generated client.
 
+mod change_log;
+mod fixtures;
+mod harness;
+mod lists;
+mod platform;
+mod standard_methods;
+mod updates;
+mod validation;

@@ -46,9 +46,22 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
 
+    /// Seconds to let in-flight requests finish after SIGTERM or SIGINT
+    /// before open connections are closed.
+    #[arg(long, env = "FRONTIERWATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 5.0,
+          value_parser = parse_grace)]
+    pub shutdown_grace_seconds: f64,
+
     /// Log format.
     #[arg(long, env = "FRONTIERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+fn parse_grace(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err("must be a number of seconds between 0 and 3600".to_owned()),
+    }
 }
 
 fn parse_database_url(value: &str) -> Result<String, String> {
@@ -88,6 +101,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("postgres_bin_dir", &self.postgres_bin_dir)
             .field("pool_size", &self.pool_size)
+            .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("log_format", &self.log_format)
             .finish()
     }

