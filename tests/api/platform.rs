@@ -133,10 +133,7 @@ async fn the_embedded_postgresql_starts_keeps_data_across_restarts_and_stops_wit
         !dir.join("postmaster.pid").exists(),
         "PostgreSQL stopped with the server"
     );
-    assert!(
-        dir.join(".s.PGSQL.5432").exists() == false,
-        "no socket left behind"
-    );
+    assert!(!dir.join(".s.PGSQL.5432").exists(), "no socket left behind");
 
     let mut server = start().await.unwrap();
     let mut c = server.client().await;

@@ -12,7 +12,7 @@ use crate::storage::filter::{ListQuery, page_size};
 /// Checks a whole resource: the rules every message obeys, then its kind's own.
 pub fn validate<T: Resource>(resource: &T) -> Result<(), ApiError> {
     let mut violations = Violations::under(T::FIELD);
-    reflect::check_message(resource, &mut violations);
+    reflect::check_message(resource, &mut violations)?;
     resource.validate(&mut violations);
     violations.into_result()
 }
@@ -130,7 +130,7 @@ pub async fn update<T: Resource>(
     let etag = patch.etag().to_owned();
     store
         .update(&name, &etag, move |current: &T| {
-            let updated = mask::apply(current, &patch, &paths).map_err(violations_error)?;
+            let updated = mask::apply(current, &patch, &paths)?;
             validate(&updated)?;
             Ok(updated)
         })

@@ -61,9 +61,9 @@ impl Resource for Organization {
     fn validate(&self, v: &mut Violations) {
         v.require("display_name", &self.display_name);
         v.aliases("aliases", &self.aliases);
-        if !self.country.is_empty()
-            && !(self.country.len() == 2 && self.country.bytes().all(|b| b.is_ascii_uppercase()))
-        {
+        let is_alpha2 =
+            self.country.len() == 2 && self.country.bytes().all(|b| b.is_ascii_uppercase());
+        if !self.country.is_empty() && !is_alpha2 {
             v.add("country", "must be an ISO 3166-1 alpha-2 code such as US");
         }
         v.url("website", &self.website);
@@ -204,10 +204,10 @@ impl Resource for BenchmarkResult {
         if !self.score.is_finite() {
             v.add("score", "must be a finite number");
         }
-        if let Some(se) = self.standard_error {
-            if !se.is_finite() || se < 0.0 {
-                v.add("standard_error", "must be a finite non-negative number");
-            }
+        if let Some(se) = self.standard_error
+            && (!se.is_finite() || se < 0.0)
+        {
+            v.add("standard_error", "must be a finite non-negative number");
         }
         if let Some(ci) = &self.confidence_interval {
             if !(ci.low.is_finite() && ci.high.is_finite() && ci.low <= ci.high) {

@@ -4,6 +4,7 @@ use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use super::reflect::{descriptor, to_dynamic};
 use super::{Resource, Violations};
+use crate::error::ApiError;
 
 /// Fields a caller can never write.
 const OUTPUT_ONLY: &[&str] = &["name", "create_time", "update_time", "etag"];
@@ -13,11 +14,11 @@ const OUTPUT_ONLY: &[&str] = &["name", "create_time", "update_time", "etag"];
 /// An empty mask means every field set in `patch`; `*` means every mutable
 /// field. Paths may reach into nested messages (`settings.shots`). Immutable
 /// fields may be named only with their current value.
-pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T, Violations> {
+pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T, ApiError> {
     let mut violations = Violations::under("update_mask");
-    let desc = descriptor::<T>();
-    let mut target = to_dynamic(current);
-    let source = to_dynamic(patch);
+    let desc = descriptor::<T>()?;
+    let mut target = to_dynamic(current)?;
+    let source = to_dynamic(patch)?;
 
     let paths: Vec<String> = if paths.is_empty() {
         source
@@ -47,26 +48,20 @@ pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T,
             violations.add("paths", format!("`{path}`: {why}"));
         }
     }
-    if !violations.is_empty() {
-        return Err(violations);
-    }
+    violations.into_result()?;
 
-    let updated: T = target.transcode_to().map_err(|_| {
-        let mut v = Violations::under("update_mask");
-        v.add("paths", "the update could not be applied");
-        v
+    let updated: T = target.transcode_to().map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("a masked update does not transcode"))
     })?;
     let mut immutable = Violations::under(T::FIELD);
-    let before = to_dynamic(current);
-    let after = to_dynamic(&updated);
+    let before = to_dynamic(current)?;
+    let after = to_dynamic(&updated)?;
     for field in T::IMMUTABLE {
         if before.get_field_by_name(field) != after.get_field_by_name(field) {
             immutable.add(field, "is immutable once created");
         }
     }
-    if !immutable.is_empty() {
-        return Err(immutable);
-    }
+    immutable.into_result()?;
     Ok(updated)
 }
 

@@ -8,30 +8,43 @@ use prost_reflect::{DescriptorPool, DynamicMessage, Kind as FieldKind, MessageDe
 
 use super::Violations;
 use super::violations::{MAX_LONG_STRING, MAX_SHORT_STRING};
+use crate::error::ApiError;
 
 /// The descriptor pool of `frontierwatch.v1`, decoded once.
-pub fn pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+fn pool() -> Result<&'static DescriptorPool, ApiError> {
+    static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
     POOL.get_or_init(|| {
-        DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET)
-            .expect("the descriptor set compiled into the binary is valid")
+        DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| {
+        internal(format!(
+            "the compiled-in descriptor set does not decode: {e}"
+        ))
     })
 }
 
+fn internal(message: String) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!(message))
+}
+
 /// The descriptor of a generated message type.
-pub fn descriptor<T: prost::Name>() -> MessageDescriptor {
-    pool()
-        .get_message_by_name(&T::full_name())
-        .expect("every generated message is in the descriptor set")
+pub fn descriptor<T: prost::Name>() -> Result<MessageDescriptor, ApiError> {
+    let name = T::full_name();
+    pool()?
+        .get_message_by_name(&name)
+        .ok_or_else(|| internal(format!("{name} is not in the descriptor set")))
 }
 
 /// Converts a generated message to its dynamic form.
-pub fn to_dynamic<T: prost::Message + prost::Name>(message: &T) -> DynamicMessage {
-    let mut dynamic = DynamicMessage::new(descriptor::<T>());
+pub fn to_dynamic<T: prost::Message + prost::Name>(
+    message: &T,
+) -> Result<DynamicMessage, ApiError> {
+    let mut dynamic = DynamicMessage::new(descriptor::<T>()?);
     dynamic
         .transcode_from(message)
-        .expect("a generated message transcodes to its own descriptor");
-    dynamic
+        .map_err(|e| internal(format!("{} does not transcode: {e}", T::full_name())))?;
+    Ok(dynamic)
 }
 
 /// Fields holding free text, which may be long.
@@ -39,8 +52,12 @@ const LONG_TEXT_FIELDS: &[&str] = &["statement", "description", "note"];
 
 /// Checks every set field of `message`, recursively, reporting paths under
 /// the violations' prefix.
-pub fn check_message<T: prost::Message + prost::Name>(message: &T, v: &mut Violations) {
-    walk(&to_dynamic(message), "", v);
+pub fn check_message<T: prost::Message + prost::Name>(
+    message: &T,
+    v: &mut Violations,
+) -> Result<(), ApiError> {
+    walk(&to_dynamic(message)?, "", v);
+    Ok(())
 }
 
 fn walk(message: &DynamicMessage, path: &str, v: &mut Violations) {
@@ -78,13 +95,13 @@ fn check_value(
                 v.add(path, format!("must be at most {max} characters"));
             }
         }
-        (Value::EnumNumber(number), FieldKind::Enum(enum_descriptor)) => {
-            if enum_descriptor.get_value(*number).is_none() {
-                v.add(
-                    path,
-                    format!("{number} is not a value of {}", enum_descriptor.full_name()),
-                );
-            }
+        (Value::EnumNumber(number), FieldKind::Enum(enum_descriptor))
+            if enum_descriptor.get_value(*number).is_none() =>
+        {
+            v.add(
+                path,
+                format!("{number} is not a value of {}", enum_descriptor.full_name()),
+            );
         }
         (Value::Message(inner), _) => walk(inner, path, v),
         _ => {}

@@ -95,7 +95,8 @@ impl Violations {
 
     /// A set URL must be http or https.
     pub fn url(&mut self, field: &str, value: &str) {
-        if !value.is_empty() && !(value.starts_with("https://") || value.starts_with("http://")) {
+        let is_http = value.starts_with("https://") || value.starts_with("http://");
+        if !value.is_empty() && !is_http {
             self.add(field, "must be an http or https URL");
         }
     }
@@ -113,10 +114,10 @@ impl Violations {
 
     /// A set date must be a real calendar date (month or day may be 0 when unknown).
     pub fn date(&mut self, field: &str, date: Option<&Date>) {
-        if let Some(d) = date {
-            if let Err(why) = check_date(d) {
-                self.add(field, why);
-            }
+        if let Some(d) = date
+            && let Err(why) = check_date(d)
+        {
+            self.add(field, why);
         }
     }
 
@@ -136,21 +137,21 @@ impl Violations {
                 "must be a finite non-negative number",
             );
         }
-        if let Some(low) = e.low {
-            if !low.is_finite() || low > e.value {
-                self.add(
-                    &format!("{field}.low"),
-                    "must be finite and not above value",
-                );
-            }
+        if let Some(low) = e.low
+            && (!low.is_finite() || low > e.value)
+        {
+            self.add(
+                &format!("{field}.low"),
+                "must be finite and not above value",
+            );
         }
-        if let Some(high) = e.high {
-            if !high.is_finite() || high < e.value {
-                self.add(
-                    &format!("{field}.high"),
-                    "must be finite and not below value",
-                );
-            }
+        if let Some(high) = e.high
+            && (!high.is_finite() || high < e.value)
+        {
+            self.add(
+                &format!("{field}.high"),
+                "must be finite and not below value",
+            );
         }
     }
 

@@ -136,7 +136,7 @@ impl ListQuery {
                 "is not a token returned by a previous call with the same parameters",
             )
         };
-        if token.len() < 16 || token.len() % 2 != 0 || !token.is_ascii() {
+        if token.len() < 16 || !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(invalid());
         }
         let (fingerprint, name_hex) = token.split_at(16);

@@ -127,10 +127,10 @@ impl Store {
         request_id: Option<Uuid>,
     ) -> Result<T, ApiError> {
         let name = resource.name().to_owned();
-        if let Some(request_id) = request_id {
-            if let Some(previous) = self.replay::<T>(request_id, &name).await? {
-                return Ok(previous);
-            }
+        if let Some(request_id) = request_id
+            && let Some(previous) = self.replay::<T>(request_id, &name).await?
+        {
+            return Ok(previous);
         }
         let now = Utc::now();
         resource.set_meta(Meta {
@@ -170,10 +170,10 @@ impl Store {
         if inserted.rows_affected() == 0 {
             drop(tx);
             // A concurrent retry of this very request may have created it.
-            if let Some(request_id) = request_id {
-                if let Some(previous) = self.replay::<T>(request_id, &name).await? {
-                    return Ok(previous);
-                }
+            if let Some(request_id) = request_id
+                && let Some(previous) = self.replay::<T>(request_id, &name).await?
+            {
+                return Ok(previous);
             }
             return Err(ApiError::AlreadyExists { name });
         }
