@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/benchmark.proto",
     "frontierwatch/v1/benchmark_result.proto",
     "frontierwatch/v1/disclosure.proto",
+    "frontierwatch/v1/watch.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

@@ -49,19 +49,65 @@ pub struct Config {
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT
     /// before open connections are closed.
     #[arg(long, env = "FRONTIERWATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 5.0,
-          value_parser = parse_grace)]
+          value_parser = parse_seconds)]
     pub shutdown_grace_seconds: f64,
+
+    /// Seconds between progress bookmarks on every watch.
+    #[arg(long, env = "FRONTIERWATCH_WATCH_BOOKMARK_SECONDS", default_value_t = 20.0,
+          value_parser = parse_positive_seconds)]
+    pub watch_bookmark_seconds: f64,
+
+    /// A watcher that has not read for this many seconds is ended with
+    /// RESOURCE_EXHAUSTED and the sequence to resume after.
+    #[arg(long, env = "FRONTIERWATCH_WATCH_SLOW_CONSUMER_SECONDS", default_value_t = 30.0,
+          value_parser = parse_positive_seconds)]
+    pub watch_slow_consumer_seconds: f64,
+
+    /// Most watches one replica serves at once.
+    #[arg(long, env = "FRONTIERWATCH_MAX_WATCHES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_watches: u32,
+
+    /// Seconds between fallback reads of the change log, bounding delivery
+    /// delay when notifications are lost.
+    #[arg(long, env = "FRONTIERWATCH_CHANGE_POLL_SECONDS", default_value_t = 1.0,
+          value_parser = parse_positive_seconds)]
+    pub change_poll_seconds: f64,
+
+    /// How long change records are retained for resuming watches.
+    #[arg(long, env = "FRONTIERWATCH_CHANGE_RETENTION_SECONDS", default_value_t = 604_800.0,
+          value_parser = parse_positive_seconds)]
+    pub change_retention_seconds: f64,
+
+    /// Seconds between prunings of the change log.
+    #[arg(long, env = "FRONTIERWATCH_CHANGE_PRUNE_SECONDS", default_value_t = 60.0,
+          value_parser = parse_positive_seconds)]
+    pub change_prune_seconds: f64,
 
     /// Log format.
     #[arg(long, env = "FRONTIERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
-fn parse_grace(value: &str) -> Result<f64, String> {
+/// A duration in seconds, 0 to one year.
+fn parse_seconds(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
-        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds),
-        _ => Err("must be a number of seconds between 0 and 3600".to_owned()),
+        Ok(seconds) if (0.0..=31_536_000.0).contains(&seconds) => Ok(seconds),
+        _ => Err("must be a number of seconds between 0 and 31536000".to_owned()),
     }
+}
+
+/// A duration in seconds, above 0 and at most one year.
+fn parse_positive_seconds(value: &str) -> Result<f64, String> {
+    match parse_seconds(value)? {
+        0.0 => Err("must be more than 0 seconds".to_owned()),
+        seconds => Ok(seconds),
+    }
+}
+
+/// A duration from seconds validated by the parsers above.
+pub fn seconds(value: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(value)
 }
 
 fn parse_database_url(value: &str) -> Result<String, String> {
@@ -102,6 +148,15 @@ impl fmt::Debug for Config {
             .field("postgres_bin_dir", &self.postgres_bin_dir)
             .field("pool_size", &self.pool_size)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)
+            .field(
+                "watch_slow_consumer_seconds",
+                &self.watch_slow_consumer_seconds,
+            )
+            .field("max_watches", &self.max_watches)
+            .field("change_poll_seconds", &self.change_poll_seconds)
+            .field("change_retention_seconds", &self.change_retention_seconds)
+            .field("change_prune_seconds", &self.change_prune_seconds)
             .field("log_format", &self.log_format)
             .finish()
     }

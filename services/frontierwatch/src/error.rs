@@ -29,6 +29,17 @@ pub enum ApiError {
     EtagMismatch { name: String },
     #[error("request_id {request_id} was already used for a different request")]
     RequestIdReused { request_id: String },
+    #[error(
+        "cannot resume after {cursor}: the change log is retained from {oldest} on; \
+         re-snapshot and resume after the snapshot's bookmark"
+    )]
+    CursorExpired { cursor: i64, oldest: i64, head: i64 },
+    #[error("the watcher did not read for {seconds}s; resume after sequence {resume_after}")]
+    SlowConsumer { resume_after: i64, seconds: u64 },
+    #[error("this replica serves at most {limit} watches at once")]
+    WatchLimit { limit: usize },
+    #[error("the server is shutting down; resume after sequence {resume_after}")]
+    ShuttingDown { resume_after: i64 },
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -36,6 +47,27 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The same error with field paths placed under `prefix` (an item of a
+    /// batch request).
+    pub fn at(self, prefix: &str) -> Self {
+        match self {
+            ApiError::InvalidArgument(violations) => ApiError::InvalidArgument(
+                violations
+                    .into_iter()
+                    .map(|v| FieldViolation {
+                        field: format!("{prefix}.{}", v.field),
+                        description: v.description,
+                    })
+                    .collect(),
+            ),
+            ApiError::ReferenceNotFound { field, name } => ApiError::ReferenceNotFound {
+                field: format!("{prefix}.{field}"),
+                name,
+            },
+            other => other,
+        }
+    }
+
     /// One invalid field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         ApiError::InvalidArgument(vec![FieldViolation {
@@ -100,6 +132,39 @@ impl From<ApiError> for Status {
             ApiError::RequestIdReused { request_id } => (
                 Code::AlreadyExists,
                 info("REQUEST_ID_REUSED", &[("request_id", request_id)]),
+            ),
+            ApiError::CursorExpired {
+                cursor,
+                oldest,
+                head,
+            } => (
+                Code::FailedPrecondition,
+                info(
+                    "WATCH_CURSOR_EXPIRED",
+                    &[
+                        ("start_after_sequence", &cursor.to_string()),
+                        ("oldest_retained_sequence", &oldest.to_string()),
+                        ("head_sequence", &head.to_string()),
+                    ],
+                ),
+            ),
+            ApiError::SlowConsumer { resume_after, .. } => (
+                Code::ResourceExhausted,
+                info(
+                    "WATCH_SLOW_CONSUMER",
+                    &[("resume_after_sequence", &resume_after.to_string())],
+                ),
+            ),
+            ApiError::WatchLimit { limit } => (
+                Code::ResourceExhausted,
+                info("WATCH_LIMIT_REACHED", &[("limit", &limit.to_string())]),
+            ),
+            ApiError::ShuttingDown { resume_after } => (
+                Code::Unavailable,
+                info(
+                    "SERVER_SHUTTING_DOWN",
+                    &[("resume_after_sequence", &resume_after.to_string())],
+                ),
             ),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");

@@ -17,4 +17,5 @@ pub mod embedded;
 pub mod error;
 pub mod startup;
 pub mod storage;
+pub mod stream;
 pub mod telemetry;

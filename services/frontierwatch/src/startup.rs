@@ -13,9 +13,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::api::FrontierWatch;
-use crate::config::{Config, redact_url};
+use crate::config::{Config, redact_url, seconds};
 use crate::embedded::{self, EmbeddedPostgres};
 use crate::storage::Store;
+use crate::stream::Watches;
+use crate::stream::hub::Hub;
+use crate::stream::pruner;
+use crate::stream::watcher::WatchSettings;
 
 /// The name of the database the embedded cluster serves.
 const EMBEDDED_DATABASE: &str = "frontierwatch";
@@ -24,7 +28,7 @@ const EMBEDDED_DATABASE: &str = "frontierwatch";
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
-    grace: Duration,
+    config: Config,
     store: Store,
     embedded: Option<EmbeddedPostgres>,
 }
@@ -66,7 +70,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         Ok(Self {
             listener,
-            grace: Duration::from_secs_f64(config.shutdown_grace_seconds),
+            config: config.clone(),
             store: Store::new(pool),
             embedded,
         })
@@ -84,7 +88,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
-            grace,
+            config,
             store,
             mut embedded,
         } = self;
@@ -100,12 +104,37 @@ impl Application {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
+        // Set when shutdown starts: ends open watches, then the server.
+        let (draining_tx, mut draining) = tokio::sync::watch::channel(false);
+        let pool = store.pool().clone();
+        let hub = Hub::start(
+            pool.clone(),
+            seconds(config.change_poll_seconds),
+            draining.clone(),
+        );
+        pruner::spawn(
+            pool.clone(),
+            seconds(config.change_retention_seconds),
+            seconds(config.change_prune_seconds),
+            draining.clone(),
+        );
+        let watches = Watches::new(
+            pool,
+            hub,
+            WatchSettings {
+                bookmark_interval: seconds(config.watch_bookmark_seconds),
+                slow_consumer_timeout: seconds(config.watch_slow_consumer_seconds),
+            },
+            usize::try_from(config.max_watches).unwrap_or(usize::MAX),
+            draining.clone(),
+        );
+        let grace = seconds(config.shutdown_grace_seconds);
+
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening on {addr}");
         // The shutdown signal starts the drain; connections still open after
         // the grace period (long-lived streams, idle clients) are cut, since
         // tonic's graceful shutdown would otherwise wait for them forever.
-        let (draining_tx, mut draining) = tokio::sync::watch::channel(false);
         let reporter = health_reporter.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -133,6 +162,7 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(FrontierWatchServiceServer::new(FrontierWatch::new(
                 store.clone(),
+                watches,
             )))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = drain_signal.wait_for(|draining| *draining).await;

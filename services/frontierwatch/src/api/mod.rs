@@ -8,18 +8,20 @@ use frontierwatch_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use crate::storage::Store;
+use crate::stream::Watches;
 use standard::NewId;
 
 /// The `frontierwatch.v1.FrontierWatchService` implementation.
 #[derive(Clone, Debug)]
 pub struct FrontierWatch {
     store: Store,
+    watches: Watches,
 }
 
 impl FrontierWatch {
-    /// A service over the store.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A service over the store and the change stream.
+    pub fn new(store: Store, watches: Watches) -> Self {
+        Self { store, watches }
     }
 }
 
@@ -39,9 +41,11 @@ macro_rules! standard_service {
         create: $create:ident($create_req:ident) id $id_field:ident generate $generate:literal $(parent $parent:ident)?,
         update: $update:ident($update_req:ident),
         delete: $delete:ident($delete_req:ident),
-    })*) => {
+    })* ; $($extra:tt)*) => {
         #[tonic::async_trait]
         impl FrontierWatchService for FrontierWatch {
+        $($extra)*
+
         $(
         async fn $get(&self, request: Request<$get_req>) -> Reply<$ty> {
             reply(standard::get(&self.store, &request.get_ref().name).await)
@@ -138,5 +142,33 @@ standard_service! {
         create: create_disclosure(CreateDisclosureRequest) id disclosure_id generate true,
         update: update_disclosure(UpdateDisclosureRequest),
         delete: delete_disclosure(DeleteDisclosureRequest),
+    }
+    ;
+    type WatchStream = crate::stream::watcher::WatchStream;
+
+    async fn watch(&self, request: Request<WatchRequest>) -> Reply<Self::WatchStream> {
+        reply(self.watches.open(request.get_ref()).await)
+    }
+
+    async fn batch_create_benchmark_results(
+        &self,
+        request: Request<BatchCreateBenchmarkResultsRequest>,
+    ) -> Reply<BatchCreateBenchmarkResultsResponse> {
+        let r = request.into_inner();
+        let items = r
+            .requests
+            .iter()
+            .map(|item| {
+                let new_id = NewId {
+                    field: "benchmark_result_id",
+                    id: &item.benchmark_result_id,
+                    generate: true,
+                    parent: None,
+                };
+                (new_id, item.benchmark_result.clone(), item.request_id.as_str())
+            })
+            .collect();
+        let result = standard::create_batch(&self.store, items).await;
+        reply(result.map(|benchmark_results| BatchCreateBenchmarkResultsResponse { benchmark_results }))
     }
 }

@@ -55,6 +55,38 @@ pub async fn create<T: Resource>(
     resource: Option<T>,
     request_id: &str,
 ) -> Result<T, ApiError> {
+    let (resource, request_id) = prepare_create(new_id, resource, request_id)?;
+    store.create(resource, request_id).await
+}
+
+/// Batch create (AIP-233): every item validated, then all written in one
+/// transaction.
+pub async fn create_batch<T: Resource>(
+    store: &Store,
+    items: Vec<(NewId<'_>, Option<T>, &str)>,
+) -> Result<Vec<T>, ApiError> {
+    if items.is_empty() || items.len() > 1000 {
+        return Err(ApiError::invalid(
+            "requests",
+            "must hold 1 to 1000 requests",
+        ));
+    }
+    let mut prepared = Vec::with_capacity(items.len());
+    for (position, (new_id, resource, request_id)) in items.into_iter().enumerate() {
+        prepared.push(
+            prepare_create(new_id, resource, request_id)
+                .map_err(|e| e.at(&format!("requests[{position}]")))?,
+        );
+    }
+    store.create_batch(prepared).await
+}
+
+/// Validates a create request and names the new resource.
+fn prepare_create<T: Resource>(
+    new_id: NewId<'_>,
+    resource: Option<T>,
+    request_id: &str,
+) -> Result<(T, Option<Uuid>), ApiError> {
     let mut violations = Violations::default();
     let request_id = if request_id.is_empty() {
         None
@@ -108,7 +140,7 @@ pub async fn create<T: Resource>(
         ..Default::default()
     });
     validate(&resource)?;
-    store.create(resource, request_id).await
+    Ok((resource, request_id))
 }
 
 fn violations_error(violations: Violations) -> ApiError {

@@ -6,13 +6,13 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use frontierwatch_proto::v1::{Benchmark, ScoreScale};
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
-use crate::domain::{Meta, Resource, ScoreClaim};
+use crate::domain::{Kind, Meta, Resource, ScoreClaim};
 use crate::error::ApiError;
 
 /// The persistent store of every resource and the change log.
@@ -128,73 +128,27 @@ impl Store {
     ) -> Result<T, ApiError> {
         let name = resource.name().to_owned();
         if let Some(request_id) = request_id
-            && let Some(previous) = self.replay::<T>(request_id, &name).await?
+            && let Some(previous) = replay::<T>(&self.pool, request_id, &name).await?
         {
             return Ok(previous);
         }
-        let now = Utc::now();
-        resource.set_meta(Meta {
-            name: name.clone(),
-            create_time: Some(timestamp(now)),
-            update_time: Some(timestamp(now)),
-            etag: new_etag(),
-        });
-
+        stamp_new(&mut resource);
         let mut tx = self.begin(&name).await?;
-        check_score(&mut tx, &resource).await?;
-        check_refs(&mut tx, &resource).await?;
-        let index = resource.index();
-        let inserted = sqlx::query(
-            "INSERT INTO resources (name, kind, model, release, benchmark, organizations, category, \
-             status, kind_detail, country, event_date, data, etag, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&name)
-        .bind(T::KIND.as_str())
-        .bind(&index.model)
-        .bind(&index.release)
-        .bind(&index.benchmark)
-        .bind(&index.organizations)
-        .bind(&index.category)
-        .bind(&index.status)
-        .bind(&index.kind_detail)
-        .bind(&index.country)
-        .bind(index.event_date)
-        .bind(resource.encode_to_vec())
-        .bind(resource.etag())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, &name))?;
-        if inserted.rows_affected() == 0 {
+        if !insert_new(&mut tx, &resource).await? {
             drop(tx);
             // A concurrent retry of this very request may have created it.
-            if let Some(request_id) = request_id
-                && let Some(previous) = self.replay::<T>(request_id, &name).await?
-            {
-                return Ok(previous);
+            if let Some(request_id) = request_id {
+                if let Some(previous) = replay::<T>(&self.pool, request_id, &name).await? {
+                    return Ok(previous);
+                }
             }
             return Err(ApiError::AlreadyExists { name });
         }
-        insert_refs(&mut tx, &resource).await?;
         if let Some(request_id) = request_id {
-            let recorded = sqlx::query(
-                "INSERT INTO request_ids (request_id, method, resource_name, response) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
-            )
-            .bind(request_id)
-            .bind(T::KIND.as_str())
-            .bind(&name)
-            .bind(resource.encode_to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_db_error(e, Operation::Write, &name))?;
-            if recorded.rows_affected() == 0 {
+            if !record_request_id(&mut tx, request_id, &resource).await? {
                 // A concurrent call with the same id won: answer as it did.
                 drop(tx);
-                return self
-                    .replay::<T>(request_id, &name)
+                return replay::<T>(&self.pool, request_id, &name)
                     .await?
                     .ok_or_else(|| ApiError::AlreadyExists { name: name.clone() });
             }
@@ -202,6 +156,43 @@ impl Store {
         append_change(&mut tx, &resource, ChangeKind::Created).await?;
         commit(tx, &name).await?;
         Ok(resource)
+    }
+
+    /// Creates several resources, whose names are set, in one transaction:
+    /// all or none. Items with a request id seen before answer as before.
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), count = items.len()))]
+    pub async fn create_batch<T: Resource>(
+        &self,
+        items: Vec<(T, Option<Uuid>)>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut tx = self.begin(T::KIND.as_str()).await?;
+        let mut results = Vec::with_capacity(items.len());
+        let mut created = Vec::new();
+        for (position, (mut resource, request_id)) in items.into_iter().enumerate() {
+            let at = |e: ApiError| e.at(&format!("requests[{position}]"));
+            let name = resource.name().to_owned();
+            if let Some(request_id) = request_id
+                && let Some(previous) =
+                    replay::<T>(&mut *tx, request_id, &name).await.map_err(at)?
+            {
+                results.push(previous);
+                continue;
+            }
+            stamp_new(&mut resource);
+            if !insert_new(&mut tx, &resource).await.map_err(at)? {
+                return Err(ApiError::AlreadyExists { name });
+            }
+            if let Some(request_id) = request_id {
+                record_request_id(&mut tx, request_id, &resource).await?;
+            }
+            created.push(results.len());
+            results.push(resource);
+        }
+        for &i in &created {
+            append_change(&mut tx, &results[i], ChangeKind::Created).await?;
+        }
+        commit(tx, T::KIND.as_str()).await?;
+        Ok(results)
     }
 
     /// Reads a resource for update, lets `change` compute its new state from
@@ -277,32 +268,111 @@ impl Store {
             .await
             .map_err(|e| map_db_error(e, Operation::Write, name))
     }
+}
 
-    /// The stored response of an earlier call with this request id.
-    async fn replay<T: Resource>(
-        &self,
-        request_id: Uuid,
-        name: &str,
-    ) -> Result<Option<T>, ApiError> {
-        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT method, resource_name, response FROM request_ids WHERE request_id = $1",
-        )
-        .bind(request_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| map_db_error(e, Operation::Read, name))?;
-        match row {
-            None => Ok(None),
-            Some((method, resource_name, response)) => {
-                if method != T::KIND.as_str() || resource_name != name {
-                    return Err(ApiError::RequestIdReused {
-                        request_id: request_id.to_string(),
-                    });
-                }
-                decode(&resource_name, &response).map(Some)
+/// Stamps a new resource's output-only metadata; its name is already set.
+fn stamp_new<T: Resource>(resource: &mut T) {
+    let now = timestamp(Utc::now());
+    resource.set_meta(Meta {
+        name: resource.name().to_owned(),
+        create_time: Some(now),
+        update_time: Some(now),
+        etag: new_etag(),
+    });
+}
+
+/// Records the response of a create under its request id; false when the id
+/// was recorded meanwhile by a concurrent call.
+async fn record_request_id<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    request_id: Uuid,
+    resource: &T,
+) -> Result<bool, ApiError> {
+    let recorded = sqlx::query(
+        "INSERT INTO request_ids (request_id, method, resource_name, response) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(T::KIND.as_str())
+    .bind(resource.name())
+    .bind(resource.encode_to_vec())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
+    Ok(recorded.rows_affected() == 1)
+}
+
+/// The stored response of an earlier call with this request id.
+async fn replay<'e, T: Resource>(
+    executor: impl PgExecutor<'e>,
+    request_id: Uuid,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT method, resource_name, response FROM request_ids WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .fetch_optional(executor)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Read, name))?;
+    match row {
+        None => Ok(None),
+        Some((method, resource_name, response)) => {
+            if method != T::KIND.as_str() || resource_name != name {
+                return Err(ApiError::RequestIdReused {
+                    request_id: request_id.to_string(),
+                });
             }
+            decode(&resource_name, &response).map(Some)
         }
     }
+}
+
+/// Inserts a new resource with its references; false when the name is taken.
+async fn insert_new<T: Resource>(
+    tx: &mut Transaction<'static, Postgres>,
+    resource: &T,
+) -> Result<bool, ApiError> {
+    let name = resource.name();
+    check_score(tx, resource).await?;
+    check_refs(tx, resource).await?;
+    let index = resource.index();
+    let inserted = sqlx::query(
+        "INSERT INTO resources (name, kind, model, release, benchmark, organizations, category, \
+         status, kind_detail, country, event_date, data, etag, create_time, update_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(T::KIND.as_str())
+    .bind(&index.model)
+    .bind(&index.release)
+    .bind(&index.benchmark)
+    .bind(&index.organizations)
+    .bind(&index.category)
+    .bind(&index.status)
+    .bind(&index.kind_detail)
+    .bind(&index.country)
+    .bind(index.event_date)
+    .bind(resource.encode_to_vec())
+    .bind(resource.etag())
+    .bind(now_of(resource))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, name))?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_refs(tx, resource).await?;
+    Ok(true)
+}
+
+/// The creation time stamped on a new resource.
+fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
+    resource
+        .create_time()
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .unwrap_or_else(Utc::now)
 }
 
 async fn lock_current<T: Resource>(
@@ -438,17 +508,37 @@ async fn append_change<T: Resource>(
     resource: &T,
     kind: ChangeKind,
 ) -> Result<(), ApiError> {
+    let name = resource.name();
+    let index = resource.index();
+    // What watchers filter on: the resource's organizations (including the
+    // developers of its model line), its model line and its benchmark.
+    let mut organizations = index.organizations;
+    let mut model = index.model;
+    let mut benchmark = index.benchmark;
+    match T::KIND {
+        Kind::Organization => organizations.push(name.to_owned()),
+        Kind::Model => model = Some(name.to_owned()),
+        Kind::Benchmark => benchmark = Some(name.to_owned()),
+        Kind::Release | Kind::BenchmarkResult | Kind::Disclosure => {}
+    }
     sqlx::query(
-        "INSERT INTO changes (resource_name, resource_type, change_kind, resource) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
+         model, benchmark) \
+         VALUES ($1, $2, $3, $4, \
+                 $5::text[] || COALESCE((SELECT organizations FROM resources \
+                                          WHERE name = $6 AND kind = 'model'), '{}'), \
+                 $6, $7)",
     )
-    .bind(resource.name())
+    .bind(name)
     .bind(T::full_name())
     .bind(kind.as_str())
     .bind(resource.encode_to_vec())
+    .bind(&organizations)
+    .bind(&model)
+    .bind(&benchmark)
     .execute(&mut **tx)
     .await
-    .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
+    .map_err(|e| map_db_error(e, Operation::Write, name))?;
     Ok(())
 }
 

@@ -1,0 +1,105 @@
+//! The change stream: Watch over the change log.
+//!
+//! Guarantees, in the terms of etcd's watch API: events arrive in commit
+//! order (ordered), at most once per stream (unique), with no matching event
+//! left out (reliable), one message per transaction (atomic), continuing
+//! exactly after a given sequence (resumable), with periodic bookmarks
+//! carrying the head even when nothing matches (bookmarkable).
+
+pub mod filter;
+pub mod hub;
+pub mod pruner;
+pub mod watcher;
+
+use std::sync::Arc;
+
+use frontierwatch_proto::v1::WatchRequest;
+use tokio::sync::{Semaphore, watch};
+
+use crate::error::ApiError;
+use crate::storage::changes;
+use filter::WatchFilter;
+use hub::Hub;
+use watcher::{Start, Watch, WatchSettings, WatchStream};
+
+/// Opens watches on this replica.
+#[derive(Debug, Clone)]
+pub struct Watches {
+    pool: sqlx::PgPool,
+    hub: Arc<Hub>,
+    settings: WatchSettings,
+    shutdown: watch::Receiver<bool>,
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl Watches {
+    /// Watches served by `hub`, at most `limit` at once.
+    pub fn new(
+        pool: sqlx::PgPool,
+        hub: Arc<Hub>,
+        settings: WatchSettings,
+        limit: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            pool,
+            hub,
+            settings,
+            shutdown,
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// Validates a request and starts its watch.
+    pub async fn open(&self, request: &WatchRequest) -> Result<WatchStream, ApiError> {
+        let filter = WatchFilter::from_request(request)?;
+        if request.snapshot && request.start_after_sequence.is_some() {
+            return Err(ApiError::invalid(
+                "start_after_sequence",
+                "cannot be combined with snapshot: a snapshot starts at its own bookmark",
+            ));
+        }
+        if request.start_after_sequence.is_some_and(|s| s < 0) {
+            return Err(ApiError::invalid(
+                "start_after_sequence",
+                "must not be negative",
+            ));
+        }
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::WatchLimit { limit: self.limit })?;
+        // Subscribe before reading where to start, so nothing committed in
+        // between is missed (what is seen twice is skipped by sequence).
+        let live = self.hub.subscribe();
+        let start = if request.snapshot {
+            Start::Snapshot
+        } else {
+            let (pruned_through, oldest, head) = changes::window(&self.pool).await?;
+            match request.start_after_sequence {
+                Some(cursor) if cursor < pruned_through => {
+                    return Err(ApiError::CursorExpired {
+                        cursor,
+                        oldest,
+                        head,
+                    });
+                }
+                Some(cursor) => Start::After(cursor),
+                None => Start::After(head),
+            }
+        };
+        Ok(Watch {
+            pool: self.pool.clone(),
+            filter,
+            start,
+            live,
+            settings: self.settings.clone(),
+            shutdown: self.shutdown.clone(),
+            permit,
+        }
+        .spawn())
+    }
+}

@@ -1,0 +1,362 @@
+//! One watch: snapshot or resume point, catch-up from the table, then live
+//! batches from the replica's hub, with bookmarks, until the client leaves,
+//! falls behind, or the server shuts down.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use chrono::Utc;
+use frontierwatch_proto::v1::{
+    Bookmark, ChangeEvent, SnapshotChunk, SnapshotResource, TransactionEvents, WatchResponse,
+    watch_response,
+};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot, watch};
+use tonic::Status;
+
+use super::filter::{WatchFilter, change_kind, type_of_kind, type_of_message};
+use super::hub::{Batch, PAGE};
+use crate::error::ApiError;
+use crate::storage::changes::{self, ChangeRecord, Snapshot};
+
+/// Resources per snapshot message.
+const SNAPSHOT_CHUNK: i64 = 100;
+/// Messages buffered per watcher before the slow-consumer clock starts.
+pub const BUFFER: usize = 64;
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// After this sequence.
+    After(i64),
+    /// With a snapshot of current state.
+    Snapshot,
+}
+
+/// Settings of every watch on a replica.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    pub bookmark_interval: Duration,
+    pub slow_consumer_timeout: Duration,
+}
+
+/// The response stream: buffered messages, then the terminal status if the
+/// server ended the watch.
+pub struct WatchStream {
+    messages: mpsc::Receiver<WatchResponse>,
+    end: Option<oneshot::Receiver<Status>>,
+}
+
+impl tokio_stream::Stream for WatchStream {
+    type Item = Result<WatchResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.messages.poll_recv(cx) {
+            Poll::Ready(Some(message)) => return Poll::Ready(Some(Ok(message))),
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => {}
+        }
+        let Some(end) = self.end.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = match Pin::new(end).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        self.end = None;
+        Poll::Ready(result.ok().map(Err))
+    }
+}
+
+/// The sending half owned by the watch task.
+struct Sink {
+    messages: mpsc::Sender<WatchResponse>,
+    end: Option<oneshot::Sender<Status>>,
+    timeout: Duration,
+}
+
+/// What woke the live loop.
+enum Next {
+    Shutdown,
+    Gone,
+    Live(Result<Batch, broadcast::error::RecvError>),
+    Bookmark,
+}
+
+/// Why a watch task stopped sending.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The server ended the watch with this error.
+    Ended(ApiError),
+}
+
+impl Sink {
+    async fn send(&self, message: WatchResponse, resume_after: i64) -> Result<(), Stop> {
+        match self.messages.send_timeout(message, self.timeout).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                Err(Stop::Ended(ApiError::SlowConsumer {
+                    resume_after,
+                    seconds: self.timeout.as_secs(),
+                }))
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(Stop::Gone),
+        }
+    }
+
+    fn finish(mut self, error: ApiError) {
+        if let Some(end) = self.end.take() {
+            let _ = end.send(Status::from(error));
+        }
+    }
+}
+
+/// Everything one watch needs.
+pub struct Watch {
+    pub pool: sqlx::PgPool,
+    pub filter: WatchFilter,
+    pub start: Start,
+    pub live: broadcast::Receiver<Batch>,
+    pub settings: WatchSettings,
+    pub shutdown: watch::Receiver<bool>,
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl Watch {
+    /// Spawns the watch task and returns the client's stream.
+    pub fn spawn(self) -> WatchStream {
+        let (messages, messages_rx) = mpsc::channel(BUFFER);
+        let (end, end_rx) = oneshot::channel();
+        let sink = Sink {
+            messages,
+            end: Some(end),
+            timeout: self.settings.slow_consumer_timeout,
+        };
+        tokio::spawn(self.run(sink));
+        WatchStream {
+            messages: messages_rx,
+            end: Some(end_rx),
+        }
+    }
+
+    async fn run(mut self, sink: Sink) {
+        let mut cursor = match self.start {
+            Start::After(seq) => seq,
+            Start::Snapshot => 0,
+        };
+        let result = self.stream(&sink, &mut cursor).await;
+        drop(self.permit);
+        match result {
+            Ok(()) | Err(Stop::Gone) => {}
+            Err(Stop::Ended(error)) => {
+                tracing::info!(%error, resume_after = cursor, "watch ended by the server");
+                sink.finish(error);
+            }
+        }
+    }
+
+    async fn stream(&mut self, sink: &Sink, cursor: &mut i64) -> Result<(), Stop> {
+        if let Start::Snapshot = self.start {
+            *cursor = self.snapshot(sink).await?;
+        }
+        self.catch_up(sink, cursor).await?;
+        let mut bookmarks = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.bookmark_interval,
+            self.settings.bookmark_interval,
+        );
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|s| *s) => Next::Shutdown,
+                () = sink.messages.closed() => Next::Gone,
+                batch = self.live.recv() => Next::Live(batch),
+                _ = bookmarks.tick() => Next::Bookmark,
+            };
+            match next {
+                Next::Shutdown => {
+                    return Err(Stop::Ended(ApiError::ShuttingDown {
+                        resume_after: *cursor,
+                    }));
+                }
+                Next::Gone => return Err(Stop::Gone),
+                Next::Live(Ok(batch)) => self.deliver(sink, cursor, &batch).await?,
+                Next::Live(Err(broadcast::error::RecvError::Lagged(missed))) => {
+                    tracing::debug!(
+                        missed,
+                        "watcher lagged behind the hub; catching up from the table"
+                    );
+                    self.catch_up(sink, cursor).await?;
+                }
+                Next::Live(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(Stop::Ended(ApiError::ShuttingDown {
+                        resume_after: *cursor,
+                    }));
+                }
+                Next::Bookmark => sink.send(bookmark(*cursor, false), *cursor).await?,
+            }
+        }
+    }
+
+    /// Sends the snapshot and its closing bookmark; returns its head.
+    async fn snapshot(&mut self, sink: &Sink) -> Result<i64, Stop> {
+        let filter = self.filter.snapshot();
+        let pool = self.pool.clone();
+        let mut snapshot = self
+            .retry(0, move || {
+                let pool = pool.clone();
+                async move { Snapshot::begin(&pool).await }
+            })
+            .await?;
+        let head = snapshot.head;
+        let mut after: Option<String> = None;
+        loop {
+            let page = match snapshot
+                .page(&filter, after.as_deref(), SNAPSHOT_CHUNK)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    snapshot.finish().await;
+                    return Err(Stop::Ended(error));
+                }
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.name.clone());
+            let resources = page
+                .into_iter()
+                .map(|row| {
+                    let (resource_type, type_name) = type_of_kind(&row.kind);
+                    SnapshotResource {
+                        resource_name: row.name,
+                        resource_type: resource_type as i32,
+                        resource: Some(any(type_name, row.data)),
+                    }
+                })
+                .collect();
+            let message = WatchResponse {
+                kind: Some(watch_response::Kind::Snapshot(SnapshotChunk { resources })),
+            };
+            if let Err(stop) = sink.send(message, 0).await {
+                snapshot.finish().await;
+                return Err(stop);
+            }
+        }
+        snapshot.finish().await;
+        sink.send(bookmark(head, true), head).await?;
+        Ok(head)
+    }
+
+    /// Reads from the table until the hub's broadcasts can take over.
+    async fn catch_up(&mut self, sink: &Sink, cursor: &mut i64) -> Result<(), Stop> {
+        loop {
+            let from = *cursor;
+            let pool = self.pool.clone();
+            let records = self
+                .retry(from, move || {
+                    let pool = pool.clone();
+                    async move { changes::read_after(&pool, from, PAGE).await }
+                })
+                .await?;
+            let full = records.len() as i64 >= PAGE;
+            self.deliver(sink, cursor, &records).await?;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends the matching events of the records after the cursor, one
+    /// message per transaction, advancing the cursor past every record.
+    async fn deliver(
+        &self,
+        sink: &Sink,
+        cursor: &mut i64,
+        records: &[ChangeRecord],
+    ) -> Result<(), Stop> {
+        let fresh: Vec<&ChangeRecord> = records.iter().filter(|r| r.seq > *cursor).collect();
+        for transaction in fresh.chunk_by(|a, b| a.tx_id == b.tx_id) {
+            let Some(last) = transaction.last() else {
+                continue;
+            };
+            let events: Vec<ChangeEvent> = transaction
+                .iter()
+                .filter(|r| self.filter.matches(r))
+                .map(|r| event(r))
+                .collect();
+            if !events.is_empty() {
+                let message = WatchResponse {
+                    kind: Some(watch_response::Kind::Transaction(TransactionEvents {
+                        transaction_id: u64::try_from(last.tx_id).unwrap_or_default(),
+                        events,
+                    })),
+                };
+                sink.send(message, *cursor).await?;
+            }
+            *cursor = last.seq;
+        }
+        Ok(())
+    }
+
+    /// Runs a database read, retrying while the database is unavailable,
+    /// until shutdown.
+    async fn retry<T, F, Fut>(&mut self, resume_after: i64, mut read: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match read().await {
+                Ok(value) => return Ok(value),
+                Err(ApiError::Unavailable(error)) => {
+                    tracing::debug!(%error, "watch read failed; retrying");
+                }
+                Err(other) => return Err(Stop::Ended(other)),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.wait_for(|s| *s) => {
+                    return Err(Stop::Ended(ApiError::ShuttingDown { resume_after }));
+                }
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
+    prost_types::Any {
+        type_url: format!("type.googleapis.com/{type_name}"),
+        value,
+    }
+}
+
+fn timestamp(time: chrono::DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn event(record: &ChangeRecord) -> ChangeEvent {
+    ChangeEvent {
+        sequence: record.seq,
+        commit_time: Some(timestamp(record.commit_time)),
+        kind: change_kind(&record.change_kind) as i32,
+        resource_name: record.resource_name.clone(),
+        resource_type: type_of_message(&record.resource_type) as i32,
+        resource: Some(any(&record.resource_type, record.resource.clone())),
+    }
+}
+
+fn bookmark(sequence: i64, end_of_snapshot: bool) -> WatchResponse {
+    WatchResponse {
+        kind: Some(watch_response::Kind::Bookmark(Bookmark {
+            sequence,
+            time: Some(timestamp(Utc::now())),
+            end_of_snapshot,
+        })),
+    }
+}
