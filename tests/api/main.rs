@@ -9,3 +9,6 @@ mod platform;
 mod standard_methods;
 mod updates;
 mod validation;
+mod watch;
+mod watch_faults;
+mod watch_support;

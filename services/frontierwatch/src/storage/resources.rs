@@ -137,21 +137,21 @@ impl Store {
         if !insert_new(&mut tx, &resource).await? {
             drop(tx);
             // A concurrent retry of this very request may have created it.
-            if let Some(request_id) = request_id {
-                if let Some(previous) = replay::<T>(&self.pool, request_id, &name).await? {
-                    return Ok(previous);
-                }
+            if let Some(request_id) = request_id
+                && let Some(previous) = replay::<T>(&self.pool, request_id, &name).await?
+            {
+                return Ok(previous);
             }
             return Err(ApiError::AlreadyExists { name });
         }
-        if let Some(request_id) = request_id {
-            if !record_request_id(&mut tx, request_id, &resource).await? {
-                // A concurrent call with the same id won: answer as it did.
-                drop(tx);
-                return replay::<T>(&self.pool, request_id, &name)
-                    .await?
-                    .ok_or_else(|| ApiError::AlreadyExists { name: name.clone() });
-            }
+        if let Some(request_id) = request_id
+            && !record_request_id(&mut tx, request_id, &resource).await?
+        {
+            // A concurrent call with the same id won: answer as it did.
+            drop(tx);
+            return replay::<T>(&self.pool, request_id, &name)
+                .await?
+                .ok_or_else(|| ApiError::AlreadyExists { name: name.clone() });
         }
         append_change(&mut tx, &resource, ChangeKind::Created).await?;
         commit(tx, &name).await?;
