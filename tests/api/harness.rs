@@ -163,6 +163,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// A client connected to this server.
     pub async fn client(&self) -> Client {
         FrontierWatchServiceClient::new(self.channel().await)
