@@ -163,7 +163,8 @@ impl TestServer {
         }
     }
 
-    /// The server's process id.
+    /// The server's process id (the benchmark reads its memory).
+    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
     }
