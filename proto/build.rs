@@ -15,6 +15,8 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/benchmark_result.proto",
     "frontierwatch/v1/disclosure.proto",
     "frontierwatch/v1/watch.proto",
+    "frontierwatch/v1/indicator.proto",
+    "frontierwatch/v1/import.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

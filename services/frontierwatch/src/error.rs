@@ -68,6 +68,15 @@ impl ApiError {
         }
     }
 
+    /// A one-line account for reports (import outcomes): the violations of
+    /// an invalid request, or the error's message. Never internal details.
+    pub fn reason_text(&self) -> String {
+        match self {
+            ApiError::InvalidArgument(violations) => format!("invalid: {}", describe(violations)),
+            other => other.to_string(),
+        }
+    }
+
     /// One invalid field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         ApiError::InvalidArgument(vec![FieldViolation {

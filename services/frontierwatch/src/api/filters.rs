@@ -2,8 +2,8 @@
 
 use frontierwatch_proto::v1::{
     DateRange, DisclosureCategory, DisclosureStatus, LifecycleStage, ListBenchmarkResultsRequest,
-    ListBenchmarksRequest, ListDisclosuresRequest, ListModelsRequest, ListOrganizationsRequest,
-    ListReleasesRequest, OrganizationKind, VerificationStatus,
+    ListBenchmarksRequest, ListDisclosuresRequest, ListIndicatorsRequest, ListModelsRequest,
+    ListOrganizationsRequest, ListReleasesRequest, OrganizationKind, VerificationStatus,
 };
 
 use crate::domain::violations::{check_date, to_naive_date};
@@ -209,5 +209,12 @@ pub fn disclosures(r: &ListDisclosuresRequest) -> Result<ListQuery, ApiError> {
         DisclosureStatus::as_str_name,
     );
     b.dates("publish_date_range", r.publish_date_range.as_ref());
+    b.finish()
+}
+
+pub fn indicators(r: &ListIndicatorsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.text(&r.index, Column::KindDetail);
+    b.text(&r.domain, Column::Category);
     b.finish()
 }

@@ -1,6 +1,7 @@
 //! The gRPC layer: thin handlers that validate, call the store and answer.
 
 mod filters;
+mod import;
 pub mod standard;
 
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;
@@ -143,6 +144,15 @@ standard_service! {
         update: update_disclosure(UpdateDisclosureRequest),
         delete: delete_disclosure(DeleteDisclosureRequest),
     }
+
+    {
+        Indicator, field: indicator, plural: indicators,
+        get: get_indicator(GetIndicatorRequest),
+        list: list_indicators(ListIndicatorsRequest) -> ListIndicatorsResponse via filters::indicators,
+        create: create_indicator(CreateIndicatorRequest) id indicator_id generate false,
+        update: update_indicator(UpdateIndicatorRequest),
+        delete: delete_indicator(DeleteIndicatorRequest),
+    }
     ;
     type WatchStream = crate::stream::watcher::WatchStream;
 
@@ -170,5 +180,12 @@ standard_service! {
             .collect();
         let result = standard::create_batch(&self.store, items).await;
         reply(result.map(|benchmark_results| BatchCreateBenchmarkResultsResponse { benchmark_results }))
+    }
+
+    async fn import_resources(
+        &self,
+        request: Request<ImportResourcesRequest>,
+    ) -> Reply<ImportResourcesResponse> {
+        reply(import::import(&self.store, request.into_inner()).await)
     }
 }

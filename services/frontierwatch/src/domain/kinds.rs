@@ -1,7 +1,7 @@
 //! The rules, references and filter columns of each kind of resource.
 
 use frontierwatch_proto::v1::{
-    Benchmark, BenchmarkResult, Date, Disclosure, DisclosureCategory, DisclosureStatus,
+    Benchmark, BenchmarkResult, Date, Disclosure, DisclosureCategory, DisclosureStatus, Indicator,
     LifecycleStage, Model, Organization, OrganizationKind, Release, VerificationStatus,
 };
 
@@ -312,6 +312,30 @@ impl Resource for Disclosure {
             category: enum_name(self.category, DisclosureCategory::as_str_name),
             status: enum_name(self.status, DisclosureStatus::as_str_name),
             event_date: date(self.publish_date.as_ref()),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for Indicator {
+    const KIND: Kind = Kind::Indicator;
+    const FIELD: &'static str = "indicator";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("display_name", &self.display_name);
+        v.require("index", &self.index);
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        Vec::new()
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            category: some(&self.domain),
+            kind_detail: some(&self.index),
+            status: some(&self.subdomain),
             ..Index::default()
         }
     }

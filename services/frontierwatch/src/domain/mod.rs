@@ -56,7 +56,7 @@ pub struct ScoreClaim {
 
 /// What the storage and API layers need to know about a kind of resource.
 pub trait Resource:
-    prost::Message + prost::Name + Default + Clone + Send + Sync + Unpin + 'static
+    prost::Message + prost::Name + Default + Clone + PartialEq + Send + Sync + Unpin + 'static
 {
     /// The kind.
     const KIND: Kind;

@@ -9,6 +9,7 @@ pub enum Kind {
     Benchmark,
     BenchmarkResult,
     Disclosure,
+    Indicator,
 }
 
 /// The longest accepted resource id (one name segment).
@@ -24,6 +25,7 @@ impl Kind {
             Kind::Benchmark => "benchmark",
             Kind::BenchmarkResult => "benchmark_result",
             Kind::Disclosure => "disclosure",
+            Kind::Indicator => "indicator",
         }
     }
 
@@ -36,6 +38,7 @@ impl Kind {
             Kind::Benchmark => "benchmarks/{benchmark}",
             Kind::BenchmarkResult => "benchmarkResults/{benchmark_result}",
             Kind::Disclosure => "disclosures/{disclosure}",
+            Kind::Indicator => "indicators/{indicator}",
         }
     }
 
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Benchmark => "benchmarks",
             Kind::BenchmarkResult => "benchmarkResults",
             Kind::Disclosure => "disclosures",
+            Kind::Indicator => "indicators",
         }
     }
 
@@ -80,6 +84,7 @@ impl Kind {
             Kind::Benchmark,
             Kind::BenchmarkResult,
             Kind::Disclosure,
+            Kind::Indicator,
         ]
         .into_iter()
         .find(|kind| kind.is_valid_name(name))

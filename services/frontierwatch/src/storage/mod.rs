@@ -5,4 +5,4 @@ pub mod error;
 pub mod filter;
 mod resources;
 
-pub use resources::Store;
+pub use resources::{ImportBatch, Imported, Store};

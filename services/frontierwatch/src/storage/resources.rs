@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use frontierwatch_proto::v1::{Benchmark, ScoreScale};
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -213,36 +213,7 @@ impl Store {
             update_time: Some(timestamp(now)),
             etag: new_etag(),
         });
-        check_score(&mut tx, &updated).await?;
-        check_refs(&mut tx, &updated).await?;
-        let index = updated.index();
-        sqlx::query(
-            "UPDATE resources SET model = $2, release = $3, benchmark = $4, organizations = $5, \
-             category = $6, status = $7, kind_detail = $8, country = $9, event_date = $10, \
-             data = $11, etag = $12, update_time = $13 WHERE name = $1",
-        )
-        .bind(name)
-        .bind(&index.model)
-        .bind(&index.release)
-        .bind(&index.benchmark)
-        .bind(&index.organizations)
-        .bind(&index.category)
-        .bind(&index.status)
-        .bind(&index.kind_detail)
-        .bind(&index.country)
-        .bind(index.event_date)
-        .bind(updated.encode_to_vec())
-        .bind(updated.etag())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))?;
-        sqlx::query("DELETE FROM resource_refs WHERE from_name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_db_error(e, Operation::Write, name))?;
-        insert_refs(&mut tx, &updated).await?;
+        write_update(&mut tx, &updated).await?;
         append_change(&mut tx, &updated, ChangeKind::Updated).await?;
         commit(tx, name).await?;
         Ok(updated)
@@ -262,12 +233,117 @@ impl Store {
         commit(tx, name).await
     }
 
+    /// Starts an import batch: one transaction, a savepoint per item.
+    pub async fn begin_import(&self) -> Result<ImportBatch, ApiError> {
+        Ok(ImportBatch {
+            tx: self.begin("an import").await?,
+            pending: Vec::new(),
+        })
+    }
+
     async fn begin(&self, name: &str) -> Result<Transaction<'static, Postgres>, ApiError> {
         self.pool
             .begin()
             .await
             .map_err(|e| map_db_error(e, Operation::Write, name))
     }
+}
+
+/// What an import did with one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    Created,
+    Unchanged,
+    Updated,
+    /// Not imported, and why; the rest of the batch goes on.
+    Rejected(String),
+}
+
+/// An import batch in progress.
+pub struct ImportBatch {
+    tx: Transaction<'static, Postgres>,
+    pending: Vec<PendingChange>,
+}
+
+impl ImportBatch {
+    /// Creates, keeps or replaces one resource keyed by its name, under a
+    /// savepoint so that a refused item leaves the batch intact. Fails only
+    /// when the batch itself cannot go on (the database is gone).
+    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %resource.name()))]
+    pub async fn import<T: Resource>(&mut self, resource: T) -> Result<Imported, ApiError> {
+        let mut savepoint = sqlx::Connection::begin(&mut *self.tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
+        match import_one(&mut savepoint, resource).await {
+            Ok((outcome, change)) => {
+                savepoint
+                    .commit()
+                    .await
+                    .map_err(|e| map_db_error(e, Operation::Write, "an import"))?;
+                self.pending.extend(change);
+                Ok(outcome)
+            }
+            Err(error @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => Err(error),
+            Err(refused) => {
+                savepoint
+                    .rollback()
+                    .await
+                    .map_err(|e| map_db_error(e, Operation::Write, "an import"))?;
+                Ok(Imported::Rejected(refused.reason_text()))
+            }
+        }
+    }
+
+    /// Appends the batch's change records and commits.
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        append_changes(&mut self.tx, &self.pending).await?;
+        commit(self.tx, "an import").await
+    }
+}
+
+async fn import_one<T: Resource>(
+    conn: &mut PgConnection,
+    mut resource: T,
+) -> Result<(Imported, Option<PendingChange>), ApiError> {
+    let name = resource.name().to_owned();
+    let row: Option<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT kind, data FROM resources WHERE name = $1 FOR UPDATE")
+            .bind(&name)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Read, &name))?;
+    let Some((kind, data)) = row else {
+        stamp_new(&mut resource);
+        if !insert_new(conn, &resource).await? {
+            return Err(ApiError::AlreadyExists { name });
+        }
+        let change = PendingChange::of(&resource, ChangeKind::Created);
+        return Ok((Imported::Created, Some(change)));
+    };
+    if kind != T::KIND.as_str() {
+        return Err(ApiError::AlreadyExists { name });
+    }
+    let current: T = decode(&name, &data)?;
+    let content = |r: &T| {
+        let mut r = r.clone();
+        r.set_meta(Meta {
+            name: name.clone(),
+            ..Meta::default()
+        });
+        r
+    };
+    if content(&current) == content(&resource) {
+        return Ok((Imported::Unchanged, None));
+    }
+    resource.set_meta(Meta {
+        name: name.clone(),
+        create_time: current.create_time(),
+        update_time: Some(timestamp(Utc::now())),
+        etag: new_etag(),
+    });
+    write_update(conn, &resource).await?;
+    let change = PendingChange::of(&resource, ChangeKind::Updated);
+    Ok((Imported::Updated, Some(change)))
 }
 
 /// Stamps a new resource's output-only metadata; its name is already set.
@@ -284,7 +360,7 @@ fn stamp_new<T: Resource>(resource: &mut T) {
 /// Records the response of a create under its request id; false when the id
 /// was recorded meanwhile by a concurrent call.
 async fn record_request_id<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     request_id: Uuid,
     resource: &T,
 ) -> Result<bool, ApiError> {
@@ -296,7 +372,7 @@ async fn record_request_id<T: Resource>(
     .bind(T::KIND.as_str())
     .bind(resource.name())
     .bind(resource.encode_to_vec())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
     Ok(recorded.rows_affected() == 1)
@@ -329,13 +405,10 @@ async fn replay<'e, T: Resource>(
 }
 
 /// Inserts a new resource with its references; false when the name is taken.
-async fn insert_new<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
-    resource: &T,
-) -> Result<bool, ApiError> {
+async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Result<bool, ApiError> {
     let name = resource.name();
-    check_score(tx, resource).await?;
-    check_refs(tx, resource).await?;
+    check_score(conn, resource).await?;
+    check_refs(conn, resource).await?;
     let index = resource.index();
     let inserted = sqlx::query(
         "INSERT INTO resources (name, kind, model, release, benchmark, organizations, category, \
@@ -357,13 +430,13 @@ async fn insert_new<T: Resource>(
     .bind(resource.encode_to_vec())
     .bind(resource.etag())
     .bind(now_of(resource))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, name))?;
     if inserted.rows_affected() == 0 {
         return Ok(false);
     }
-    insert_refs(tx, resource).await?;
+    insert_refs(conn, resource).await?;
     Ok(true)
 }
 
@@ -375,8 +448,42 @@ fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// Stores the new state of an existing resource and its references.
+async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Result<(), ApiError> {
+    check_score(conn, updated).await?;
+    check_refs(conn, updated).await?;
+    let index = updated.index();
+    sqlx::query(
+        "UPDATE resources SET model = $2, release = $3, benchmark = $4, organizations = $5, \
+         category = $6, status = $7, kind_detail = $8, country = $9, event_date = $10, \
+         data = $11, etag = $12, update_time = $13 WHERE name = $1",
+    )
+    .bind(updated.name())
+    .bind(&index.model)
+    .bind(&index.release)
+    .bind(&index.benchmark)
+    .bind(&index.organizations)
+    .bind(&index.category)
+    .bind(&index.status)
+    .bind(&index.kind_detail)
+    .bind(&index.country)
+    .bind(index.event_date)
+    .bind(updated.encode_to_vec())
+    .bind(updated.etag())
+    .bind(Utc::now())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, updated.name()))?;
+    sqlx::query("DELETE FROM resource_refs WHERE from_name = $1")
+        .bind(updated.name())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, updated.name()))?;
+    insert_refs(conn, updated).await
+}
+
 async fn lock_current<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     name: &str,
     etag: &str,
 ) -> Result<T, ApiError> {
@@ -384,7 +491,7 @@ async fn lock_current<T: Resource>(
         sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2 FOR UPDATE")
             .bind(name)
             .bind(T::KIND.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(|e| map_db_error(e, Operation::Read, name))?;
     let Some((data,)) = row else {
@@ -404,10 +511,7 @@ async fn lock_current<T: Resource>(
 /// Every referenced resource must exist; they are locked against deletion
 /// until commit (the foreign keys would refuse anyway, but this names the
 /// offending field).
-async fn check_refs<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
-    resource: &T,
-) -> Result<(), ApiError> {
+async fn check_refs<T: Resource>(conn: &mut PgConnection, resource: &T) -> Result<(), ApiError> {
     let refs = resource.refs();
     if refs.is_empty() {
         return Ok(());
@@ -416,7 +520,7 @@ async fn check_refs<T: Resource>(
     let found: Vec<(String,)> =
         sqlx::query_as("SELECT name FROM resources WHERE name = ANY($1) FOR KEY SHARE")
             .bind(&names)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| map_db_error(e, Operation::Read, resource.name()))?;
     let found: HashSet<String> = found.into_iter().map(|(name,)| name).collect();
@@ -433,10 +537,7 @@ async fn check_refs<T: Resource>(
     }
 }
 
-async fn insert_refs<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
-    resource: &T,
-) -> Result<(), ApiError> {
+async fn insert_refs<T: Resource>(conn: &mut PgConnection, resource: &T) -> Result<(), ApiError> {
     let mut refs = resource.refs();
     refs.dedup_by(|a, b| a.field == b.field && a.name == b.name);
     if refs.is_empty() {
@@ -451,7 +552,7 @@ async fn insert_refs<T: Resource>(
     .bind(resource.name())
     .bind(&to)
     .bind(&fields)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
     Ok(())
@@ -459,10 +560,7 @@ async fn insert_refs<T: Resource>(
 
 /// A score must lie on its benchmark's scale. The benchmark is locked
 /// against change until commit.
-async fn check_score<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
-    resource: &T,
-) -> Result<(), ApiError> {
+async fn check_score<T: Resource>(conn: &mut PgConnection, resource: &T) -> Result<(), ApiError> {
     let Some(ScoreClaim { benchmark, values }) = resource.score_claim() else {
         return Ok(());
     };
@@ -470,7 +568,7 @@ async fn check_score<T: Resource>(
         "SELECT data FROM resources WHERE name = $1 AND kind = 'benchmark' FOR KEY SHARE",
     )
     .bind(&benchmark)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Read, &benchmark))?;
     let Some((data,)) = row else {
@@ -503,42 +601,78 @@ async fn check_score<T: Resource>(
     violations.into_result()
 }
 
+/// A change record waiting to be appended.
+pub(super) struct PendingChange {
+    name: String,
+    type_name: String,
+    kind: ChangeKind,
+    resource: Vec<u8>,
+    organizations: Vec<String>,
+    model: Option<String>,
+    benchmark: Option<String>,
+}
+
+impl PendingChange {
+    fn of<T: Resource>(resource: &T, kind: ChangeKind) -> Self {
+        let name = resource.name().to_owned();
+        let index = resource.index();
+        // What watchers filter on: the resource's organizations (including
+        // the developers of its model line), its model line and its benchmark.
+        let mut organizations = index.organizations;
+        let mut model = index.model;
+        let mut benchmark = index.benchmark;
+        match T::KIND {
+            Kind::Organization => organizations.push(name.clone()),
+            Kind::Model => model = Some(name.clone()),
+            Kind::Benchmark => benchmark = Some(name.clone()),
+            Kind::Release | Kind::BenchmarkResult | Kind::Disclosure | Kind::Indicator => {}
+        }
+        Self {
+            name,
+            type_name: T::full_name(),
+            kind,
+            resource: resource.encode_to_vec(),
+            organizations,
+            model,
+            benchmark,
+        }
+    }
+}
+
 async fn append_change<T: Resource>(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     resource: &T,
     kind: ChangeKind,
 ) -> Result<(), ApiError> {
-    let name = resource.name();
-    let index = resource.index();
-    // What watchers filter on: the resource's organizations (including the
-    // developers of its model line), its model line and its benchmark.
-    let mut organizations = index.organizations;
-    let mut model = index.model;
-    let mut benchmark = index.benchmark;
-    match T::KIND {
-        Kind::Organization => organizations.push(name.to_owned()),
-        Kind::Model => model = Some(name.to_owned()),
-        Kind::Benchmark => benchmark = Some(name.to_owned()),
-        Kind::Release | Kind::BenchmarkResult | Kind::Disclosure => {}
+    append_changes(conn, &[PendingChange::of(resource, kind)]).await
+}
+
+/// Appends change records; the caller makes this the last statement of its
+/// transaction (the sequence lock is held from here to commit).
+async fn append_changes(
+    conn: &mut PgConnection,
+    changes: &[PendingChange],
+) -> Result<(), ApiError> {
+    for change in changes {
+        sqlx::query(
+            "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
+             model, benchmark) \
+             VALUES ($1, $2, $3, $4, \
+                     $5::text[] || COALESCE((SELECT organizations FROM resources \
+                                              WHERE name = $6 AND kind = 'model'), '{}'), \
+                     $6, $7)",
+        )
+        .bind(&change.name)
+        .bind(&change.type_name)
+        .bind(change.kind.as_str())
+        .bind(&change.resource)
+        .bind(&change.organizations)
+        .bind(&change.model)
+        .bind(&change.benchmark)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, &change.name))?;
     }
-    sqlx::query(
-        "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
-         model, benchmark) \
-         VALUES ($1, $2, $3, $4, \
-                 $5::text[] || COALESCE((SELECT organizations FROM resources \
-                                          WHERE name = $6 AND kind = 'model'), '{}'), \
-                 $6, $7)",
-    )
-    .bind(name)
-    .bind(T::full_name())
-    .bind(kind.as_str())
-    .bind(resource.encode_to_vec())
-    .bind(&organizations)
-    .bind(&model)
-    .bind(&benchmark)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Write, name))?;
     Ok(())
 }
 
