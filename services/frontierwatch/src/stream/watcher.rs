@@ -157,8 +157,11 @@ impl Watch {
     }
 
     async fn stream(&mut self, sink: &Sink, cursor: &mut i64) -> Result<(), Stop> {
-        if let Start::Snapshot = self.start {
-            *cursor = self.snapshot(sink).await?;
+        match self.start {
+            Start::Snapshot => *cursor = self.snapshot(sink).await?,
+            // The first message says where the stream starts, so that a
+            // client that asked for "from now on" can resume exactly.
+            Start::After(_) => sink.send(bookmark(*cursor, false), *cursor).await?,
         }
         self.catch_up(sink, cursor).await?;
         let mut bookmarks = tokio::time::interval_at(

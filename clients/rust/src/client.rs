@@ -1,0 +1,221 @@
+//! Connecting, and calls with safe retries.
+
+use std::future::Future;
+use std::time::Duration;
+
+use frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient;
+use frontierwatch_proto::v1::*;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+use crate::retry::{RetryPolicy, retryable};
+
+/// The generated client, as configured by [`Client::connect`].
+pub type RawClient = FrontierWatchServiceClient<InterceptedService<Channel, Auth>>;
+
+/// Adds the bearer token, when one is configured, to every call.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    token: Option<MetadataValue<Ascii>>,
+}
+
+impl tonic::service::Interceptor for Auth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `http://host:port`.
+    pub endpoint: String,
+    /// Bound on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Bound on each unary call; none for streams.
+    pub request_timeout: Option<Duration>,
+    /// HTTP/2 keepalive ping interval, to notice dead connections.
+    pub keepalive: Option<Duration>,
+    /// A bearer token sent as `authorization`, for when the server wants one.
+    pub auth_token: Option<String>,
+    /// Retries of idempotent calls.
+    pub retry: RetryPolicy,
+}
+
+impl ConnectOptions {
+    /// Defaults: 5 s connect timeout, 30 s keepalive, default retries.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: None,
+            keepalive: Some(Duration::from_secs(30)),
+            auth_token: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The endpoint is not a valid URI.
+    #[error("invalid endpoint {0:?}")]
+    InvalidEndpoint(String),
+    /// The auth token cannot be sent as a header.
+    #[error("the auth token is not a valid header value")]
+    InvalidToken,
+    /// The transport failed.
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+}
+
+/// A Frontier Watch client. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    raw: RawClient,
+    retry: RetryPolicy,
+}
+
+impl Client {
+    /// Builds a client. The connection is made lazily and re-made after a
+    /// failure, so the server may be down when this is called.
+    pub async fn connect(options: ConnectOptions) -> Result<Self, Error> {
+        let mut endpoint = Endpoint::from_shared(options.endpoint.clone())
+            .map_err(|_| Error::InvalidEndpoint(options.endpoint.clone()))?
+            .connect_timeout(options.connect_timeout);
+        if let Some(timeout) = options.request_timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
+        if let Some(interval) = options.keepalive {
+            endpoint = endpoint
+                .http2_keep_alive_interval(interval)
+                .keep_alive_while_idle(true);
+        }
+        let token = match &options.auth_token {
+            Some(token) => Some(
+                format!("Bearer {token}")
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| Error::InvalidToken)?,
+            ),
+            None => None,
+        };
+        let channel = endpoint.connect_lazy();
+        Ok(Self {
+            raw: FrontierWatchServiceClient::with_interceptor(channel, Auth { token })
+                .max_decoding_message_size(64 * 1024 * 1024),
+            retry: options.retry,
+        })
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry.clone()
+    }
+
+    /// The generated client, for calls this layer does not wrap.
+    pub fn raw(&self) -> RawClient {
+        self.raw.clone()
+    }
+
+    /// Runs an idempotent call, retrying with backoff while the server is
+    /// unavailable.
+    pub async fn idempotent<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut(RawClient) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match call(self.raw.clone()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) if retryable(status.code()) && attempt < self.retry.max_attempts => {
+                    tracing::debug!(%status, attempt, "retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+    }
+
+    /// Gets a resource of any kind by name.
+    pub async fn get_organization(&self, name: &str) -> Result<Organization, Status> {
+        let request = GetOrganizationRequest {
+            name: name.to_owned(),
+        };
+        self.idempotent(|mut c| {
+            let request = request.clone();
+            async move { c.get_organization(request).await }
+        })
+        .await
+    }
+
+    /// Imports a batch (idempotent by design, so it is retried).
+    pub async fn import_resources(
+        &self,
+        items: Vec<ImportItem>,
+    ) -> Result<ImportResourcesResponse, Status> {
+        let request = ImportResourcesRequest { items };
+        self.idempotent(|mut c| {
+            let request = request.clone();
+            async move { c.import_resources(request).await }
+        })
+        .await
+    }
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Create calls that carry a fresh `request_id`, so that their retries are
+/// recognized by the server and create one resource.
+macro_rules! creates {
+    ($($(#[$doc:meta])* $fn:ident($($arg:ident: $argty:ty),*) -> $ty:ident = $rpc:ident($req:ident { $($field:ident: $value:expr),* });)*) => {
+        impl Client {
+            $(
+            $(#[$doc])*
+            pub async fn $fn(&self, $($arg: $argty),*) -> Result<$ty, Status> {
+                let request = $req { $($field: $value,)* request_id: request_id() };
+                self.idempotent(|mut c| {
+                    let request = request.clone();
+                    async move { c.$rpc(request).await }
+                })
+                .await
+            }
+            )*
+        }
+    };
+}
+
+creates! {
+    /// Creates `organizations/{id}`.
+    create_organization(id: &str, organization: Organization) -> Organization =
+        create_organization(CreateOrganizationRequest { organization_id: id.to_owned(), organization: Some(organization) });
+    /// Creates `models/{id}`.
+    create_model(id: &str, model: Model) -> Model =
+        create_model(CreateModelRequest { model_id: id.to_owned(), model: Some(model) });
+    /// Creates `{parent}/releases/{id}` under a model line.
+    create_release(parent: &str, id: &str, release: Release) -> Release =
+        create_release(CreateReleaseRequest { parent: parent.to_owned(), release_id: id.to_owned(), release: Some(release) });
+    /// Creates `benchmarks/{id}`.
+    create_benchmark(id: &str, benchmark: Benchmark) -> Benchmark =
+        create_benchmark(CreateBenchmarkRequest { benchmark_id: id.to_owned(), benchmark: Some(benchmark) });
+    /// Creates a benchmark result; an empty id lets the server choose one.
+    create_benchmark_result(id: &str, result: BenchmarkResult) -> BenchmarkResult =
+        create_benchmark_result(CreateBenchmarkResultRequest { benchmark_result_id: id.to_owned(), benchmark_result: Some(result) });
+    /// Creates a disclosure; an empty id lets the server choose one.
+    create_disclosure(id: &str, disclosure: Disclosure) -> Disclosure =
+        create_disclosure(CreateDisclosureRequest { disclosure_id: id.to_owned(), disclosure: Some(disclosure) });
+    /// Creates `indicators/{id}`.
+    create_indicator(id: &str, indicator: Indicator) -> Indicator =
+        create_indicator(CreateIndicatorRequest { indicator_id: id.to_owned(), indicator: Some(indicator) });
+}
