@@ -43,11 +43,20 @@ pub fn id_of(name: &str) -> &str {
 /// Turns free text into a resource id: lowercase ASCII letters and digits,
 /// other runs of characters folded to one hyphen, starting with a letter,
 /// at most 63 characters. `"Google DeepMind "` becomes `google-deepmind`.
-/// Returns `None` when nothing usable is left.
+/// Signs that tell names apart are spelled out: `HumanEval+` becomes
+/// `humaneval-plus`, `<128k` becomes `lt-128k`. Returns `None` when nothing
+/// usable is left.
 pub fn slug(text: &str) -> Option<String> {
+    let spelled = text
+        .trim()
+        .replace('+', " plus ")
+        .replace('<', " lt ")
+        .replace('>', " gt ")
+        .replace('&', " and ")
+        .replace('%', " pct ");
     let mut out = String::new();
     let mut hyphen = false;
-    for c in text.trim().chars().flat_map(char::to_lowercase) {
+    for c in spelled.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
             if hyphen && !out.is_empty() {
                 out.push('-');
@@ -87,6 +96,8 @@ mod tests {
         );
         assert_eq!(slug("3.5 Sonnet").as_deref(), Some("x-3-5-sonnet"));
         assert_eq!(slug("!!!"), None);
+        assert_eq!(slug("HumanEval+").as_deref(), Some("humaneval-plus"));
+        assert_eq!(slug("graphwalks-bfs-<128k").as_deref(), Some("graphwalks-bfs-lt-128k"));
         assert!(slug(&"a".repeat(100)).is_some_and(|s| s.len() == 63));
         assert_eq!(release("grok", "grok-4"), "models/grok/releases/grok-4");
         assert_eq!(id_of("models/grok/releases/grok-4"), "grok-4");

@@ -48,7 +48,7 @@ pub fn to_dynamic<T: prost::Message + prost::Name>(
 }
 
 /// Fields holding free text, which may be long.
-const LONG_TEXT_FIELDS: &[&str] = &["statement", "description", "note"];
+const LONG_TEXT_FIELDS: &[&str] = &["statement", "description", "note", "notes", "definition"];
 
 /// Checks every set field of `message`, recursively, reporting paths under
 /// the violations' prefix.

@@ -1,0 +1,239 @@
+//! get, list, create, update, delete and watch.
+
+use anyhow::{Context as _, bail};
+use frontierwatch_client::proto::{ResourceType, WatchRequest, ChangeKind};
+use frontierwatch_client::{Client, WatchEvent};
+use prost_reflect::{DynamicMessage, Value as Field};
+use serde_json::{Map, Value, json};
+use tokio_stream::StreamExt as _;
+use tonic::transport::Channel;
+
+use crate::dynamic::{dynamic, from_json, method, to_json, unary};
+use crate::kinds::{KindInfo, by_arg, by_name};
+use crate::output::{Format, print_list, print_message};
+use crate::status::fail;
+
+/// Reads a resource from a file (`-` for stdin), as JSON or YAML.
+pub fn read_input(path: &str) -> anyhow::Result<Value> {
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+    };
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        return Ok(value);
+    }
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).context("input is neither JSON nor YAML")?;
+    Ok(serde_json::to_value(yaml)?)
+}
+
+async fn call(channel: &Channel, method_name: &str, request: Value) -> anyhow::Result<DynamicMessage> {
+    let method = method(method_name)?;
+    let request = from_json(method.input(), request)?;
+    unary(channel.clone(), &method, request).await.map_err(fail)
+}
+
+pub async fn get(channel: &Channel, format: Format, name: &str) -> anyhow::Result<()> {
+    let kind = by_name(name)?;
+    let response = call(channel, &format!("Get{}", kind.singular), json!({ "name": name })).await?;
+    print_message(format, &response);
+    Ok(())
+}
+
+/// Parses `key=value`; the value is JSON when it parses as JSON, else text.
+fn filter_value(raw: &str) -> anyhow::Result<(String, Value)> {
+    let Some((key, value)) = raw.split_once('=') else {
+        bail!("a filter is key=value, got {raw:?}");
+    };
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((key.trim().to_owned(), value))
+}
+
+pub struct ListArgs {
+    pub kind: String,
+    pub filters: Vec<String>,
+    pub page_size: i32,
+    pub page_token: String,
+    pub all: bool,
+}
+
+pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::Result<()> {
+    let kind = by_arg(&args.kind)?;
+    let mut request = Map::new();
+    if kind.has_parent {
+        request.insert("parent".into(), json!("models/-"));
+    }
+    for raw in &args.filters {
+        let (key, value) = filter_value(raw)?;
+        request.insert(key, value);
+    }
+    request.insert("page_size".into(), json!(args.page_size));
+    let mut token = args.page_token.clone();
+    let mut items = Vec::new();
+    loop {
+        request.insert("page_token".into(), json!(token));
+        let response = to_json(&call(channel, &format!("List{}", kind.plural), Value::Object(request.clone())).await?);
+        let camel = camel(kind.list_field);
+        if let Some(Value::Array(page)) = response.get(&camel) {
+            items.extend(page.iter().cloned());
+        }
+        token = response.get("nextPageToken").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if !args.all || token.is_empty() {
+            break;
+        }
+    }
+    print_list(format, &items, Some(&token));
+    Ok(())
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub struct CreateArgs {
+    pub kind: String,
+    pub id: Option<String>,
+    pub parent: Option<String>,
+    pub file: String,
+}
+
+pub async fn create(channel: &Channel, format: Format, args: CreateArgs) -> anyhow::Result<()> {
+    let kind: KindInfo = by_arg(&args.kind)?;
+    let body = read_input(&args.file)?;
+    let mut request = Map::new();
+    request.insert(kind.field.into(), body);
+    request.insert(kind.id_field.into(), json!(args.id.unwrap_or_default()));
+    // A fresh request id: if this call is retried, one resource is created.
+    request.insert("request_id".into(), json!(new_request_id()));
+    if kind.has_parent {
+        let parent = args.parent.context("creating a release needs --parent models/{model}")?;
+        request.insert("parent".into(), json!(parent));
+    }
+    let response = call(channel, &format!("Create{}", kind.singular), Value::Object(request)).await?;
+    print_message(format, &response);
+    Ok(())
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub async fn update(channel: &Channel, format: Format, name: &str, file: &str, mask: Option<String>) -> anyhow::Result<()> {
+    let kind = by_name(name)?;
+    let mut body = read_input(file)?;
+    if let Value::Object(map) = &mut body {
+        map.insert("name".into(), json!(name));
+    } else {
+        bail!("the input must be an object");
+    }
+    let method = method(&format!("Update{}", kind.singular))?;
+    let mut request = from_json(method.input(), json!({ kind.field: body }))?;
+    if let Some(mask) = mask {
+        let paths: Vec<Field> = mask.split(',').map(|p| Field::String(p.trim().to_owned())).collect();
+        let mask_desc = crate::dynamic::message("google.protobuf.FieldMask")?;
+        let mut field_mask = DynamicMessage::new(mask_desc);
+        field_mask.set_field_by_name("paths", Field::List(paths));
+        request.set_field_by_name("update_mask", Field::Message(field_mask));
+    }
+    let response = unary(channel.clone(), &method, request).await.map_err(fail)?;
+    print_message(format, &response);
+    Ok(())
+}
+
+pub async fn delete(channel: &Channel, name: &str, etag: Option<String>) -> anyhow::Result<()> {
+    let kind = by_name(name)?;
+    call(channel, &format!("Delete{}", kind.singular), json!({ "name": name, "etag": etag.unwrap_or_default() })).await?;
+    println!("deleted {name}");
+    Ok(())
+}
+
+pub struct WatchArgs {
+    pub after: Option<i64>,
+    pub snapshot: bool,
+    pub types: Vec<String>,
+    pub organization: Option<String>,
+    pub model: Option<String>,
+    pub benchmark: Option<String>,
+    pub kinds: Vec<String>,
+    pub limit: Option<usize>,
+}
+
+fn enum_values<E: Copy>(values: &[String], prefix: &str, parse: fn(&str) -> Option<E>) -> anyhow::Result<Vec<E>> {
+    values
+        .iter()
+        .map(|v| {
+            let full = format!("{prefix}{}", v.to_ascii_uppercase().replace('-', "_"));
+            parse(&full).or_else(|| parse(v)).with_context(|| format!("unknown value {v:?}"))
+        })
+        .collect()
+}
+
+pub async fn watch(client: &Client, format: Format, args: WatchArgs) -> anyhow::Result<()> {
+    let types = enum_values(&args.types, "RESOURCE_TYPE_", ResourceType::from_str_name)?;
+    let kinds = enum_values(&args.kinds, "CHANGE_KIND_", ChangeKind::from_str_name)?;
+    let request = WatchRequest {
+        start_after_sequence: args.after,
+        snapshot: args.snapshot,
+        resource_types: types.into_iter().map(|t| t as i32).collect(),
+        organization: args.organization.unwrap_or_default(),
+        model: args.model.unwrap_or_default(),
+        benchmark: args.benchmark.unwrap_or_default(),
+        change_kinds: kinds.into_iter().map(|k| k as i32).collect(),
+    };
+    let mut events = client.watch(request);
+    let mut seen = 0;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if format != Format::Table {
+            let value = match &event {
+                WatchEvent::Transaction(t) => json!({ "transaction": to_json(&dynamic(t)?) }),
+                WatchEvent::Snapshot(s) => json!({ "snapshot": to_json(&dynamic(s)?) }),
+                WatchEvent::Bookmark(b) => json!({ "bookmark": to_json(&dynamic(b)?) }),
+                WatchEvent::SnapshotRestarted => json!({ "snapshotRestarted": true }),
+            };
+            match format {
+                Format::Yaml => print!("---\n{}", serde_yaml::to_string(&value)?),
+                _ => println!("{}", serde_json::to_string(&value)?),
+            }
+        } else {
+            match &event {
+                WatchEvent::Transaction(t) => {
+                    for e in &t.events {
+                        let kind = ChangeKind::try_from(e.kind).map_or("?", |k| k.as_str_name());
+                        println!("{:>10}  {:<8}  {}", e.sequence, kind.trim_start_matches("CHANGE_KIND_").to_lowercase(), e.resource_name);
+                    }
+                }
+                WatchEvent::Snapshot(s) => {
+                    for r in &s.resources {
+                        println!("{:>10}  {:<8}  {}", "-", "snapshot", r.resource_name);
+                    }
+                }
+                WatchEvent::Bookmark(b) => {
+                    println!("{:>10}  {:<8}  {}", b.sequence, "bookmark", if b.end_of_snapshot { "end of snapshot" } else { "" });
+                }
+                WatchEvent::SnapshotRestarted => println!("snapshot restarted"),
+            }
+        }
+        if let WatchEvent::Transaction(t) = &event {
+            seen += t.events.len();
+        }
+        use std::io::Write as _;
+        std::io::stdout().flush().ok();
+        if args.limit.is_some_and(|limit| seen >= limit) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The Foundation Model Transparency Index, Dec 2025 (Stanford CRFM, CC BY
+//! 4.0): its 100 indicators, and each developer's disclosure for each
+//! indicator with its status and text.
+//!
+//! Rules: indicator N (its position in Dec2025_indicators.csv) is
+//! `indicators/fmti-2025-12-NNN`; each row of Dec2025_reports_long.csv is a
+//! disclosure `disclosures/fmti-2025-12-{developer}-NNN` with status
+//! disclosed (score 1) or not disclosed (score 0); developers resolve to
+//! organizations through their aliases.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use frontierwatch_client::proto::{Date, Disclosure, DisclosureCategory, DisclosureStatus, Indicator, Organization, import_item::Resource};
+
+use super::llm_stats::{get, read_csv};
+use super::resolve::key;
+use super::{Plan, Resolver, dataset_source, provenance};
+
+const COMMIT: &str = "f4500c5f4763966fddf71c468a148533a1236290";
+const INDEX: &str = "FMTI Dec 2025";
+
+fn source(path: &str) -> frontierwatch_client::proto::Source {
+    dataset_source(format!("https://github.com/stanford-crfm/fmti/blob/{COMMIT}/{path}"), "Stanford CRFM")
+}
+
+fn category(subdomain: &str) -> DisclosureCategory {
+    let sub = subdomain.to_lowercase();
+    if sub.contains("compute") {
+        DisclosureCategory::TrainingCompute
+    } else if sub.contains("data") {
+        DisclosureCategory::TrainingDataProvenance
+    } else if sub.contains("hardware") {
+        DisclosureCategory::ComputeHardware
+    } else {
+        DisclosureCategory::Other
+    }
+}
+
+pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
+    let mut plan = Plan::default();
+    let indicators_file = "Dec2025_indicators.csv";
+    let mut codes: HashMap<String, String> = HashMap::new();
+    for (n, (line, row)) in read_csv(&dir.join(indicators_file))?.into_iter().enumerate() {
+        let display = get(&row, "Indicator").to_owned();
+        let code = format!("fmti-2025-12-{:03}", n + 1);
+        if codes.insert(key(&display), code.clone()).is_some() {
+            plan.reject(indicators_file, line, "indicators", &display, "the same indicator appears twice");
+            continue;
+        }
+        plan.push(
+            indicators_file,
+            line,
+            Resource::Indicator(Indicator {
+                name: format!("indicators/{code}"),
+                display_name: display,
+                index: INDEX.to_owned(),
+                domain: get(&row, "Domain").to_owned(),
+                subdomain: get(&row, "Subdomain").to_owned(),
+                definition: get(&row, "Definition").to_owned(),
+                notes: get(&row, "Notes").to_owned(),
+                provenance: provenance(vec![source("Dec2025/indicators.csv")]),
+                ..Default::default()
+            }),
+        );
+    }
+    let reports_file = "Dec2025_reports_long.csv";
+    let mut disclosures = Vec::new();
+    for (line, row) in read_csv(&dir.join(reports_file))? {
+        let company = get(&row, "company");
+        let indicator = get(&row, "Indicator");
+        let label = format!("{company}: {indicator}");
+        let org = match resolver.organization(&mut plan, reports_file, line, company, None, Organization::default()) {
+            Ok(org) => org,
+            Err(reason) => {
+                plan.reject(reports_file, line, "disclosures", &label, reason);
+                continue;
+            }
+        };
+        let Some(code) = codes.get(&key(indicator)) else {
+            plan.reject(reports_file, line, "disclosures", &label, format!("indicator {indicator:?} is not in {indicators_file}"));
+            continue;
+        };
+        let status = match get(&row, "Score") {
+            "1" | "1.0" => DisclosureStatus::Disclosed,
+            "0" | "0.0" => DisclosureStatus::NotDisclosed,
+            other => {
+                plan.reject(reports_file, line, "disclosures", &label, format!("score {other:?} is neither 0 nor 1"));
+                continue;
+            }
+        };
+        let org_id = org.rsplit('/').next().unwrap_or_default();
+        let number = code.rsplit('-').next().unwrap_or_default();
+        disclosures.push((
+            line,
+            Disclosure {
+                name: format!("disclosures/fmti-2025-12-{org_id}-{number}"),
+                subject: org,
+                category: category(get(&row, "subdomain")) as i32,
+                indicator_code: code.clone(),
+                status: status as i32,
+                statement: get(&row, "Disclosure").to_owned(),
+                publish_date: Some(Date { year: 2025, month: 12, day: 0 }),
+                provenance: provenance(vec![source(get(&row, "source_file"))]),
+                ..Default::default()
+            },
+        ));
+    }
+    // Organizations were planned as they were met; disclosures follow them.
+    for (line, d) in disclosures {
+        plan.push(reports_file, line, Resource::Disclosure(d));
+    }
+    Ok(plan)
+}

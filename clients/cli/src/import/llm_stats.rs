@@ -1,0 +1,341 @@
+//! LLM-Stats (llm-stats.com open data, CC BY 4.0): organizations, model
+//! lines and releases, benchmarks, and results with their self-reported flag
+//! and source links.
+//!
+//! Rules, so that counts can be derived from the files:
+//! - each row of organizations.csv is an organization, id as in the file;
+//! - each row of models.csv is a release; its model line is the leading
+//!   letters of the model id (`claude-3-5-sonnet` → `claude`), developed by
+//!   the row's organization;
+//! - each row of benchmarks.csv is a benchmark; `max_score` 1 means a
+//!   fraction, 100 a percentage, anything else an Elo-like rating; the
+//!   spellings results use for it become its aliases;
+//! - each row of benchmark_results.csv is a result, keyed by (model,
+//!   benchmark): a later row for the same pair is a duplicate and is
+//!   reported; a result whose model or benchmark is not in the files is
+//!   reported, not guessed; a percentage on a fraction benchmark is divided
+//!   by 100.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use anyhow::Context as _;
+use frontierwatch_client::names::slug;
+use frontierwatch_client::proto::{
+    ApproximateDate, Benchmark, BenchmarkResult, Confidence, DatePrecision, Estimate, EvaluatorRelation, Model, Organization,
+    Release, ScoreDirection, ScoreScale, Source, SourceKind, VerificationStatus, VariantKind, import_item::Resource,
+};
+
+use super::{Plan, Resolver, dataset_source, fnv, provenance};
+
+const COMMIT: &str = "76fa62855c0f4646aaa2f424f375d6ce37a9e928";
+
+fn dataset(path: &str) -> Source {
+    let uri = if path.is_empty() {
+        format!("https://github.com/JonathanChavezTamales/llm-leaderboard/tree/{COMMIT}")
+    } else {
+        format!("https://github.com/JonathanChavezTamales/llm-leaderboard/blob/{COMMIT}/{path}")
+    };
+    dataset_source(uri, "LLM-Stats")
+}
+
+/// Rows of a CSV file as maps, with the line each record starts on.
+pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let headers: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_owned()).collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("{} is not valid CSV", path.display()))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let map = headers
+            .iter()
+            .cloned()
+            .zip(record.iter().map(|v| v.trim().to_owned()))
+            .collect();
+        rows.push((line, map));
+    }
+    Ok(rows)
+}
+
+pub fn get<'a>(row: &'a HashMap<String, String>, key: &str) -> &'a str {
+    row.get(key).map_or("", String::as_str)
+}
+
+/// A date `YYYY-MM-DD` at day precision.
+pub fn day(text: &str) -> Option<ApproximateDate> {
+    let date = parse_date(text)?;
+    Some(ApproximateDate { date: Some(date), precision: DatePrecision::Day as i32 })
+}
+
+pub fn parse_date(text: &str) -> Option<frontierwatch_client::proto::Date> {
+    let mut parts = text.get(..10)?.split('-').map(|p| p.parse::<i32>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    let valid = (1900..=2100).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
+    valid.then_some(frontierwatch_client::proto::Date { year, month, day })
+}
+
+/// The model line of a release id: its leading letters.
+pub fn line_of(release_id: &str) -> String {
+    release_id.chars().take_while(char::is_ascii_lowercase).collect()
+}
+
+/// Orders releases so that every base release comes before its variants;
+/// returns the order and the releases whose base is missing or cyclic.
+pub fn base_first(bases: &BTreeMap<String, Option<String>>) -> Vec<String> {
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut order = Vec::new();
+    loop {
+        let ready: Vec<String> = bases
+            .iter()
+            .filter(|(r, b)| !done.contains(*r) && b.as_ref().is_none_or(|b| done.contains(b) || !bases.contains_key(b)))
+            .map(|(r, _)| r.clone())
+            .collect();
+        if ready.is_empty() {
+            // Cycles: emit the rest without their bases.
+            order.extend(bases.keys().filter(|r| !done.contains(*r)).cloned());
+            return order;
+        }
+        for r in ready {
+            done.insert(r.clone());
+            order.push(r);
+        }
+    }
+}
+
+pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
+    let mut plan = Plan::default();
+    let orgs_file = "organizations.csv";
+    let mut org_names: HashMap<String, String> = HashMap::new();
+    for (line, row) in read_csv(&dir.join(orgs_file))? {
+        let id = get(&row, "organization_id");
+        let country = get(&row, "country");
+        let extra = Organization {
+            website: get(&row, "website").to_owned(),
+            country: if country.len() == 2 { country.to_uppercase() } else { String::new() },
+            ..Default::default()
+        };
+        match resolver.organization(&mut plan, orgs_file, line, get(&row, "name"), Some(id), extra) {
+            Ok(name) => {
+                org_names.insert(id.to_owned(), name);
+            }
+            Err(reason) => plan.reject(orgs_file, line, "organizations", id, reason),
+        }
+    }
+
+    // Releases and their model lines.
+    let models_file = "models.csv";
+    let models = read_csv(&dir.join(models_file))?;
+    let mut releases: HashMap<String, (u64, Release)> = HashMap::new();
+    let mut release_of_model: HashMap<String, String> = HashMap::new();
+    let mut lines: BTreeMap<String, (String, BTreeSet<String>, u64)> = BTreeMap::new();
+    let mut bases: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut base_model: HashMap<String, String> = HashMap::new();
+    for (line, row) in &models {
+        let model_id = get(row, "model_id");
+        let Some(release_id) = slug(model_id) else {
+            plan.reject(models_file, *line, "releases", model_id, "no usable id");
+            continue;
+        };
+        let Some(org) = org_names.get(get(row, "organization_id")) else {
+            plan.reject(models_file, *line, "releases", model_id, format!("organization {:?} is not in organizations.csv", get(row, "organization_id")));
+            continue;
+        };
+        let line_id = line_of(&release_id);
+        if line_id.is_empty() {
+            plan.reject(models_file, *line, "releases", model_id, "the model id does not start with a letter");
+            continue;
+        }
+        let display = get(row, "name");
+        let entry = lines.entry(line_id.clone()).or_insert_with(|| {
+            let word: String = display.split([' ', '-']).next().unwrap_or_default().to_owned();
+            (word, BTreeSet::new(), *line)
+        });
+        entry.1.insert(org.clone());
+        let name = format!("models/{line_id}/releases/{release_id}");
+        if releases.contains_key(&name) {
+            plan.reject(models_file, *line, "releases", &name, "duplicate release id");
+            continue;
+        }
+        let mut sources = Vec::new();
+        for (column, kind) in [
+            ("source_scorecard_blog_link", SourceKind::VendorAnnouncement),
+            ("source_paper", SourceKind::Paper),
+            ("source_api_ref", SourceKind::VendorAnnouncement),
+            ("source_repo_link", SourceKind::VendorAnnouncement),
+            ("source_weights_link", SourceKind::VendorAnnouncement),
+        ] {
+            let uri = get(row, column);
+            if !uri.is_empty() {
+                sources.push(Source { uri: uri.to_owned(), publisher: String::new(), kind: kind as i32, ..Default::default() });
+            }
+        }
+        sources.push(dataset(get(row, "source_path")));
+        let parameter_count = get(row, "param_count").parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).map(|value| Estimate {
+            value,
+            confidence: Confidence::Confident as i32,
+            method: "reported (LLM-Stats)".to_owned(),
+            ..Default::default()
+        });
+        let release = Release {
+            name: name.clone(),
+            display_name: display.to_owned(),
+            release_date: day(get(row, "release_date")),
+            announce_date: day(get(row, "announcement_date")),
+            parameter_count,
+            provenance: provenance(sources),
+            ..Default::default()
+        };
+        release_of_model.insert(model_id.to_owned(), name.clone());
+        let base = get(row, "fine_tuned_from_model_id");
+        if !base.is_empty() {
+            base_model.insert(name.clone(), base.to_owned());
+        }
+        bases.insert(name.clone(), None);
+        releases.insert(name, (*line, release));
+    }
+    for (release, base) in &base_model {
+        if let Some(base_name) = release_of_model.get(base) {
+            bases.insert(release.clone(), Some(base_name.clone()));
+        }
+    }
+    for (line_id, (display, developers, line)) in &lines {
+        let model = Model {
+            name: format!("models/{line_id}"),
+            display_name: if display.is_empty() { line_id.clone() } else { display.clone() },
+            developers: developers.iter().cloned().collect(),
+            ..Default::default()
+        };
+        plan.push(models_file, *line, Resource::Model(model));
+    }
+    for name in base_first(&bases) {
+        let Some((line, mut release)) = releases.remove(&name) else { continue };
+        if let Some(Some(base)) = bases.get(&name) {
+            release.base_release = base.clone();
+            release.variant_kind = VariantKind::FineTune as i32;
+        }
+        plan.push(models_file, line, Resource::Release(release));
+    }
+
+    // Benchmarks, with the spellings results use as aliases.
+    let results_file = "benchmark_results.csv";
+    let results = read_csv(&dir.join(results_file))?;
+    let mut spellings: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (_, row) in &results {
+        spellings.entry(get(row, "benchmark_id").to_owned()).or_default().insert(get(row, "benchmark_name").to_owned());
+    }
+    let benchmarks_file = "benchmarks.csv";
+    let mut scales: HashMap<String, (String, ScoreScale)> = HashMap::new();
+    let mut benchmark_lines: HashMap<String, u64> = HashMap::new();
+    for (line, row) in read_csv(&dir.join(benchmarks_file))? {
+        let benchmark_id = get(&row, "benchmark_id");
+        let Some(id) = slug(benchmark_id) else {
+            plan.reject(benchmarks_file, line, "benchmarks", benchmark_id, "no usable id");
+            continue;
+        };
+        let display = get(&row, "name").to_owned();
+        let scale = match get(&row, "max_score").parse::<f64>() {
+            Ok(m) if (m - 1.0).abs() < f64::EPSILON => ScoreScale::Fraction,
+            Ok(m) if (m - 100.0).abs() < f64::EPSILON => ScoreScale::Percent,
+            _ => ScoreScale::Elo,
+        };
+        let aliases: Vec<String> = spellings
+            .get(benchmark_id)
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty() && **s != display)
+            .cloned()
+            .collect();
+        let name = format!("benchmarks/{id}");
+        if let Some(first) = benchmark_lines.get(&name) {
+            plan.reject(benchmarks_file, line, "benchmarks", benchmark_id, format!("its id {id} is taken by the benchmark of line {first}"));
+            continue;
+        }
+        benchmark_lines.insert(name.clone(), line);
+        scales.insert(benchmark_id.to_owned(), (name.clone(), scale));
+        plan.push(
+            benchmarks_file,
+            line,
+            Resource::Benchmark(Benchmark {
+                name,
+                display_name: display,
+                aliases,
+                metric: String::new(),
+                direction: ScoreDirection::HigherIsBetter as i32,
+                scale: scale as i32,
+                category: get(&row, "category").to_owned(),
+                description: get(&row, "description").to_owned(),
+                ..Default::default()
+            }),
+        );
+    }
+
+    // Results.
+    let developer_of: HashMap<&str, &str> = models.iter().map(|(_, r)| (get(r, "model_id"), get(r, "organization_id"))).collect();
+    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    for (line, row) in &results {
+        let model_id = get(row, "model_id");
+        let benchmark_id = get(row, "benchmark_id");
+        let key = (model_id.to_owned(), benchmark_id.to_owned());
+        let label = format!("{model_id} on {benchmark_id}");
+        if let Some(first) = seen.get(&key) {
+            plan.reject(results_file, *line, "results", &label, format!("duplicate of line {first} (same model and benchmark)"));
+            continue;
+        }
+        seen.insert(key, *line);
+        let Some(release) = release_of_model.get(model_id) else {
+            plan.reject(results_file, *line, "results", &label, format!("model {model_id:?} is not in models.csv"));
+            continue;
+        };
+        let Some((benchmark, scale)) = scales.get(benchmark_id) else {
+            plan.reject(results_file, *line, "results", &label, format!("benchmark {benchmark_id:?} is not in benchmarks.csv"));
+            continue;
+        };
+        let raw = get(row, "score");
+        let Ok(mut score) = raw.parse::<f64>() else {
+            plan.reject(results_file, *line, "results", &label, format!("score {raw:?} is not a number"));
+            continue;
+        };
+        if *scale == ScoreScale::Fraction && score > 1.0 && score <= 100.0 {
+            score /= 100.0;
+        }
+        let self_reported = get(row, "is_self_reported").eq_ignore_ascii_case("true");
+        let verified = get(row, "verified_by_llmstats").eq_ignore_ascii_case("true");
+        let verification = match (verified, self_reported) {
+            (true, _) => VerificationStatus::IndependentlyReproduced,
+            (false, true) => VerificationStatus::SelfReported,
+            (false, false) => VerificationStatus::Unspecified,
+        };
+        let developer = developer_of.get(model_id).and_then(|o| org_names.get(*o)).cloned().unwrap_or_default();
+        let release_row = models.iter().find(|(_, r)| get(r, "model_id") == model_id).map(|(_, r)| r);
+        // A self-reported result is published with its release's announcement.
+        let publish_date = if self_reported {
+            release_row.and_then(|r| parse_date(get(r, "announcement_date")).or_else(|| parse_date(get(r, "release_date"))))
+        } else {
+            None
+        };
+        let mut sources = Vec::new();
+        let link = get(row, "self_reported_source_link");
+        if !link.is_empty() {
+            sources.push(Source { uri: link.to_owned(), kind: SourceKind::VendorAnnouncement as i32, ..Default::default() });
+        }
+        sources.push(dataset(get(row, "source_path")));
+        let result = BenchmarkResult {
+            name: format!("benchmarkResults/llmstats-{}", fnv(&format!("{model_id}|{benchmark_id}"))),
+            release: release.clone(),
+            benchmark: benchmark.clone(),
+            score,
+            raw_value: raw.to_owned(),
+            evaluator: if self_reported { developer } else { String::new() },
+            evaluator_relation: if self_reported { EvaluatorRelation::FirstParty } else { EvaluatorRelation::ThirdParty } as i32,
+            verification: verification as i32,
+            publish_date,
+            provenance: provenance(sources),
+            ..Default::default()
+        };
+        plan.push(results_file, *line, Resource::BenchmarkResult(result));
+    }
+    Ok(plan)
+}

@@ -1,0 +1,213 @@
+//! `fwatch import`: adapters turn a dataset into resources keyed by name,
+//! in dependency order; the runner sends them in batches to the server's
+//! ImportResources (one transaction per batch) and reports what happened to
+//! every row.
+//!
+//! Attribution: LLM-Stats (llm-stats.com, CC BY 4.0); Epoch AI, "Notable AI
+//! Models" (epoch.ai, CC BY 4.0); Stanford CRFM, Foundation Model
+//! Transparency Index (CC BY 4.0).
+
+mod epoch;
+mod fmti;
+mod jsonl;
+mod llm_stats;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use frontierwatch_client::Client;
+use frontierwatch_client::proto::{ImportItem, ImportResult, Provenance, Source as FactSource, SourceKind, import_item};
+use serde_json::json;
+
+use crate::output::{Format, table};
+use crate::status::fail;
+pub use resolve::Resolver;
+
+/// What to import.
+pub enum Source {
+    LlmStats(PathBuf),
+    Epoch(PathBuf),
+    Fmti(PathBuf),
+    Jsonl(PathBuf),
+}
+
+/// One resource to import and where it came from.
+pub struct Row {
+    pub file: String,
+    pub line: u64,
+    pub resource: import_item::Resource,
+}
+
+/// A source row that was not imported, and why.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub file: String,
+    pub line: u64,
+    pub kind: &'static str,
+    pub name: String,
+    pub reason: String,
+}
+
+/// Resources in dependency order, and the rows refused before sending.
+#[derive(Default)]
+pub struct Plan {
+    pub rows: Vec<Row>,
+    pub rejected: Vec<Rejection>,
+}
+
+impl Plan {
+    pub fn push(&mut self, file: &str, line: u64, resource: import_item::Resource) {
+        self.rows.push(Row { file: file.to_owned(), line, resource });
+    }
+
+    pub fn reject(&mut self, file: &str, line: u64, kind: &'static str, name: &str, reason: impl Into<String>) {
+        self.rejected.push(Rejection {
+            file: file.to_owned(),
+            line,
+            kind,
+            name: name.to_owned(),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// The label of a resource type in reports.
+pub fn kind_of(resource: &import_item::Resource) -> &'static str {
+    match resource {
+        import_item::Resource::Organization(_) => "organizations",
+        import_item::Resource::Model(_) => "models",
+        import_item::Resource::Release(_) => "releases",
+        import_item::Resource::Benchmark(_) => "benchmarks",
+        import_item::Resource::BenchmarkResult(_) => "results",
+        import_item::Resource::Disclosure(_) => "disclosures",
+        import_item::Resource::Indicator(_) => "indicators",
+    }
+}
+
+/// A source entry for a dataset row.
+pub fn dataset_source(uri: String, publisher: &str) -> FactSource {
+    FactSource {
+        uri,
+        publisher: publisher.to_owned(),
+        kind: SourceKind::Dataset as i32,
+        publish_time: None,
+        retrieve_time: None,
+    }
+}
+
+/// Provenance from sources, most authoritative first, without repeats.
+pub fn provenance(sources: Vec<FactSource>) -> Option<Provenance> {
+    let mut unique: Vec<FactSource> = Vec::new();
+    for s in sources {
+        if (s.uri.starts_with("http://") || s.uri.starts_with("https://")) && !unique.iter().any(|u| u.uri == s.uri) {
+            unique.push(s);
+        }
+    }
+    Some(Provenance { sources: unique })
+}
+
+/// A stable 64-bit FNV-1a hash, for ids derived from several fields.
+pub fn fnv(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Counts per resource type: created, unchanged, updated, rejected.
+type Counts = BTreeMap<&'static str, [u64; 4]>;
+
+pub async fn run(client: &Client, format: Format, source: Source, batch_size: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut resolver = Resolver::load(client).await?;
+    let plan = match &source {
+        Source::LlmStats(dir) => llm_stats::plan(dir, &mut resolver)?,
+        Source::Epoch(file) => epoch::plan(file, &mut resolver)?,
+        Source::Fmti(dir) => fmti::plan(dir, &mut resolver)?,
+        Source::Jsonl(file) => jsonl::plan(file)?,
+    };
+    let mut counts: Counts = BTreeMap::new();
+    let mut rejected = plan.rejected.clone();
+    for r in &plan.rejected {
+        counts.entry(r.kind).or_default()[3] += 1;
+    }
+    let progress = indicatif::ProgressBar::with_draw_target(
+        Some(plan.rows.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    for (batch_index, chunk) in plan.rows.chunks(batch_size).enumerate() {
+        let offset = batch_index * batch_size;
+        let items: Vec<ImportItem> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, row)| ImportItem {
+                line: (offset + i) as i64,
+                resource: Some(row.resource.clone()),
+            })
+            .collect();
+        let response = client.import_resources(items).await.map_err(fail)?;
+        for outcome in response.outcomes {
+            let Some(row) = usize::try_from(outcome.line).ok().and_then(|i| plan.rows.get(i)) else {
+                continue;
+            };
+            let kind = kind_of(&row.resource);
+            let slot = match ImportResult::try_from(outcome.result) {
+                Ok(ImportResult::Created) => 0,
+                Ok(ImportResult::Unchanged) => 1,
+                Ok(ImportResult::Updated) => 2,
+                _ => {
+                    rejected.push(Rejection {
+                        file: row.file.clone(),
+                        line: row.line,
+                        kind,
+                        name: outcome.name.clone(),
+                        reason: outcome.reason.clone(),
+                    });
+                    3
+                }
+            };
+            counts.entry(kind).or_default()[slot] += 1;
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    rejected.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
+    report(format, &counts, &rejected, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn report(format: Format, counts: &Counts, rejected: &[Rejection], seconds: f64) {
+    match format {
+        Format::Json | Format::Yaml => {
+            let value = json!({
+                "counts": counts.iter().map(|(k, c)| (k.to_string(), json!({
+                    "created": c[0], "unchanged": c[1], "updated": c[2], "rejected": c[3],
+                }))).collect::<serde_json::Map<_, _>>(),
+                "rejected": rejected.iter().map(|r| json!({
+                    "file": r.file, "line": r.line, "type": r.kind, "name": r.name, "reason": r.reason,
+                })).collect::<Vec<_>>(),
+                "seconds": seconds,
+            });
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            } else {
+                print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
+            }
+        }
+        Format::Table => {
+            let rows: Vec<[String; 5]> = counts
+                .iter()
+                .map(|(k, c)| [k.to_string(), c[0].to_string(), c[1].to_string(), c[2].to_string(), c[3].to_string()])
+                .collect();
+            table(&["TYPE", "CREATED", "UNCHANGED", "UPDATED", "REJECTED"], &rows);
+            for r in rejected {
+                println!("rejected {}:{}: {} {}: {}", r.file, r.line, r.kind, r.name, r.reason);
+            }
+            println!("imported in {seconds:.1} s");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Entity resolution: organization names as sources spell them, resolved
+//! to one resource through the display names and aliases stored on it.
+
+use std::collections::HashMap;
+
+use frontierwatch_client::Client;
+use frontierwatch_client::names::slug;
+use frontierwatch_client::proto::{ListOrganizationsRequest, Organization, import_item};
+
+use super::Plan;
+use crate::status::fail;
+
+/// Spellings known to name one organization, canonical name first. They are
+/// stored as aliases on the organization when it is created.
+const KNOWN: &[&[&str]] = &[
+    &["Google DeepMind", "DeepMind"],
+    &["Meta", "Meta AI"],
+    &["Mistral AI", "Mistral"],
+    &["Alibaba", "Alibaba Cloud / Qwen Team", "Alibaba Cloud", "Qwen", "Qwen Team"],
+    &["Zhipu AI", "Z.ai", "Zhipu", "Zhipu AI (Z.ai)"],
+    &["Moonshot AI", "Moonshot"],
+    &["AI21 Labs", "AI21"],
+    &["Amazon", "Amazon Web Services", "AWS"],
+    &["NVIDIA", "Nvidia"],
+];
+
+/// Compares names the way people mean them: case, whitespace and
+/// punctuation do not matter.
+pub fn key(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Organization names known to the server and to this import.
+pub struct Resolver {
+    by_key: HashMap<String, String>,
+}
+
+impl Resolver {
+    /// Loads every organization's display name, aliases and id.
+    pub async fn load(client: &Client) -> anyhow::Result<Self> {
+        let mut resolver = Self { by_key: HashMap::new() };
+        let mut token = String::new();
+        loop {
+            let request = ListOrganizationsRequest { page_size: 1000, page_token: token.clone(), ..Default::default() };
+            let page = client
+                .idempotent(|mut c| {
+                    let request = request.clone();
+                    async move { c.list_organizations(request).await }
+                })
+                .await
+                .map_err(fail)?;
+            for org in page.organizations {
+                resolver.learn(&org);
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        Ok(resolver)
+    }
+
+    fn learn(&mut self, org: &Organization) {
+        let id = org.name.rsplit('/').next().unwrap_or_default();
+        for spelling in std::iter::once(org.display_name.as_str()).chain(org.aliases.iter().map(String::as_str)).chain([id]) {
+            let k = key(spelling);
+            if !k.is_empty() {
+                self.by_key.entry(k).or_insert_with(|| org.name.clone());
+            }
+        }
+    }
+
+    /// The organization a spelling names, if known.
+    pub fn resolve(&self, spelling: &str) -> Option<String> {
+        self.by_key.get(&key(spelling)).cloned()
+    }
+
+    /// The organization a spelling names; unknown ones are added to the
+    /// plan (with the known aliases of their group). `id` overrides the
+    /// derived id, and marks the row as the dataset's own record of the
+    /// organization: it is sent again when it already exists, so that the
+    /// report shows it unchanged (or updated). Errors say why a spelling
+    /// cannot be used.
+    pub fn organization(&mut self, plan: &mut Plan, file: &str, line: u64, spelling: &str, id: Option<&str>, extra: Organization) -> Result<String, String> {
+        let spelling = spelling.split_whitespace().collect::<Vec<_>>().join(" ");
+        if spelling.is_empty() {
+            return Err("no organization".to_owned());
+        }
+        if let Some(name) = self.resolve(&spelling) {
+            let own = id.and_then(slug).is_some_and(|id| name == format!("organizations/{id}"));
+            if !own {
+                return Ok(name);
+            }
+        }
+        let group = KNOWN.iter().find(|g| g.iter().any(|s| key(s) == key(&spelling)));
+        let display = spelling.clone();
+        let id = match id {
+            Some(id) => slug(id),
+            None => slug(group.map_or(display.as_str(), |g| g[0])),
+        }
+        .ok_or_else(|| format!("no usable id in organization name {spelling:?}"))?;
+        let name = format!("organizations/{id}");
+        if self.by_key.get(&key(&id)).is_some_and(|other| *other != name) && self.resolve(&spelling).as_ref() != Some(&name) {
+            return Err(format!("organization {spelling:?} would take the id of another organization ({id})"));
+        }
+        let mut aliases: Vec<String> = group
+            .map(|g| g.iter().filter(|s| key(s) != key(&display)).map(|s| (*s).to_owned()).collect())
+            .unwrap_or_default();
+        aliases.sort();
+        let org = Organization { name: name.clone(), display_name: display, aliases, ..extra };
+        self.learn(&org);
+        plan.push(file, line, import_item::Resource::Organization(org));
+        Ok(name)
+    }
+}

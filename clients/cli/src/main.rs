@@ -1,0 +1,174 @@
+//! `fwatch`: the command-line tool of Frontier Watch.
+//!
+//! Data imported with `fwatch import` comes from LLM-Stats (CC BY 4.0),
+//! Epoch AI "Notable AI Models" (CC BY 4.0) and the Stanford CRFM Foundation
+//! Model Transparency Index (CC BY 4.0).
+
+mod commands;
+mod dynamic;
+mod import;
+mod kinds;
+mod output;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use frontierwatch_client::{Client, ConnectOptions};
+use tonic::transport::Endpoint;
+
+use output::Format;
+
+/// Frontier Watch from the command line: read and write resources, follow
+/// the change stream, import public datasets.
+#[derive(Parser)]
+#[command(name = "fwatch", version, about)]
+struct Cli {
+    /// The server.
+    #[arg(long, global = true, env = "FWATCH_SERVER", default_value = "http://localhost:50051")]
+    server: String,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Shows one resource by name.
+    Get { name: String },
+    /// Lists resources of a type: organizations, models, releases,
+    /// benchmarks, results, disclosures, indicators.
+    List {
+        kind: String,
+        /// A filter as field=value (request field names, e.g.
+        /// benchmark=benchmarks/mmlu, stage=LIFECYCLE_STAGE_GENERALLY_AVAILABLE).
+        #[arg(long = "filter", short = 'f')]
+        filters: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        page_size: i32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+        /// Follow every page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Creates a resource from a JSON or YAML file (`-` for stdin).
+    Create {
+        kind: String,
+        /// The id (last segment of the name); optional for results and
+        /// disclosures.
+        #[arg(long)]
+        id: Option<String>,
+        /// The model line, for releases.
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long = "file", short = 'f', default_value = "-")]
+        file: String,
+    },
+    /// Updates a resource from a JSON or YAML file with the fields to change.
+    Update {
+        name: String,
+        #[arg(long = "file", short = 'f', default_value = "-")]
+        file: String,
+        /// Comma-separated field paths; without it, every field in the file.
+        #[arg(long)]
+        mask: Option<String>,
+    },
+    /// Deletes a resource.
+    Delete {
+        name: String,
+        #[arg(long)]
+        etag: Option<String>,
+    },
+    /// Follows the change stream; resumes by itself after disconnects.
+    Watch {
+        /// Resume after this sequence.
+        #[arg(long)]
+        after: Option<i64>,
+        /// Start with a snapshot of current state.
+        #[arg(long)]
+        snapshot: bool,
+        /// Only these resource types (organization, model, release, ...).
+        #[arg(long = "type")]
+        types: Vec<String>,
+        #[arg(long)]
+        organization: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        benchmark: Option<String>,
+        /// Only these change kinds (created, updated, deleted).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Stop after this many change events.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Imports a public dataset.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+        /// Resources per server-side batch (one transaction each).
+        #[arg(long, global = true, default_value_t = 500)]
+        batch_size: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// LLM-Stats: a folder with organizations.csv, models.csv,
+    /// benchmarks.csv and benchmark_results.csv.
+    LlmStats { dir: PathBuf },
+    /// Epoch AI "Notable AI Models" CSV.
+    Epoch { file: PathBuf },
+    /// FMTI: a folder with Dec2025_indicators.csv and
+    /// Dec2025_reports_long.csv.
+    Fmti { dir: PathBuf },
+    /// JSON Lines, one ImportItem per line, e.g.
+    /// {"organization": {"name": "organizations/xai", "displayName": "xAI"}}.
+    Jsonl { file: PathBuf },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let channel = Endpoint::from_shared(cli.server.clone())?.connect_lazy();
+    let client = Client::connect(ConnectOptions::new(cli.server.clone())).await?;
+    match cli.command {
+        Command::Get { name } => commands::get(&channel, cli.output, &name).await,
+        Command::List { kind, filters, page_size, page_token, all } => {
+            commands::list(&channel, cli.output, commands::ListArgs { kind, filters, page_size, page_token, all }).await
+        }
+        Command::Create { kind, id, parent, file } => {
+            commands::create(&channel, cli.output, commands::CreateArgs { kind, id, parent, file }).await
+        }
+        Command::Update { name, file, mask } => commands::update(&channel, cli.output, &name, &file, mask).await,
+        Command::Delete { name, etag } => commands::delete(&channel, &name, etag).await,
+        Command::Watch { after, snapshot, types, organization, model, benchmark, kinds, limit } => {
+            let args = commands::WatchArgs { after, snapshot, types, organization, model, benchmark, kinds, limit };
+            commands::watch(&client, cli.output, args).await
+        }
+        Command::Import { source, batch_size } => {
+            let source = match source {
+                ImportSource::LlmStats { dir } => import::Source::LlmStats(dir),
+                ImportSource::Epoch { file } => import::Source::Epoch(file),
+                ImportSource::Fmti { dir } => import::Source::Fmti(dir),
+                ImportSource::Jsonl { file } => import::Source::Jsonl(file),
+            };
+            import::run(&client, cli.output, source, batch_size.max(1)).await
+        }
+    }
+}
