@@ -80,6 +80,8 @@ pub struct TestServer {
 #[derive(Default)]
 pub struct ServerOptions {
     pub database_url: Option<String>,
+    /// Listen address; a random port when unset.
+    pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
 }
@@ -101,7 +103,9 @@ impl TestServer {
     pub async fn start_with(options: ServerOptions) -> Result<TestServer, String> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_frontierwatch-server"));
         command
-            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .arg("--listen")
+            .arg(options.listen.as_deref().unwrap_or("127.0.0.1:0"))
+            .args(["--log-format", "text"])
             .env_remove("DATABASE_URL")
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
@@ -272,6 +276,60 @@ pub fn run_grpcurl(args: &[String]) -> (bool, String, String) {
         .args(args)
         .output()
         .expect("grpcurl runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `fwatch` binary of this build, built on first use (it belongs to
+/// another package of the workspace, so cargo does not hand it to us).
+#[allow(dead_code)]
+pub fn fwatch() -> PathBuf {
+    static FWATCH: OnceLock<PathBuf> = OnceLock::new();
+    FWATCH
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps");
+            let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            build.args(["build", "--quiet", "-p", "fwatch", "--bin", "fwatch"]);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "fwatch builds");
+            profile_dir.join("fwatch")
+        })
+        .clone()
+}
+
+/// Runs `fwatch` against a server; returns (success, stdout, stderr).
+#[allow(dead_code)]
+pub fn run_fwatch(
+    server: &TestServer,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(fwatch())
+        .arg("--server")
+        .arg(format!("http://{}", server.addr))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fwatch runs");
+    if let Some(mut input) = child.stdin.take()
+        && let Some(text) = stdin
+    {
+        input.write_all(text.as_bytes()).expect("stdin is written");
+    }
+    let output = child.wait_with_output().expect("fwatch finishes");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -2,6 +2,9 @@
 //! port over a real PostgreSQL, through the generated client.
 
 mod change_log;
+mod cli;
+mod client;
+mod datasets;
 mod fixtures;
 mod harness;
 mod lists;

@@ -1,7 +1,7 @@
 //! get, list, create, update, delete and watch.
 
 use anyhow::{Context as _, bail};
-use frontierwatch_client::proto::{ResourceType, WatchRequest, ChangeKind};
+use frontierwatch_client::proto::{ChangeKind, ResourceType, WatchRequest};
 use frontierwatch_client::{Client, WatchEvent};
 use prost_reflect::{DynamicMessage, Value as Field};
 use serde_json::{Map, Value, json};
@@ -23,11 +23,16 @@ pub fn read_input(path: &str) -> anyhow::Result<Value> {
     if let Ok(value) = serde_json::from_str::<Value>(&text) {
         return Ok(value);
     }
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).context("input is neither JSON nor YAML")?;
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&text).context("input is neither JSON nor YAML")?;
     Ok(serde_json::to_value(yaml)?)
 }
 
-async fn call(channel: &Channel, method_name: &str, request: Value) -> anyhow::Result<DynamicMessage> {
+async fn call(
+    channel: &Channel,
+    method_name: &str,
+    request: Value,
+) -> anyhow::Result<DynamicMessage> {
     let method = method(method_name)?;
     let request = from_json(method.input(), request)?;
     unary(channel.clone(), &method, request).await.map_err(fail)
@@ -35,7 +40,12 @@ async fn call(channel: &Channel, method_name: &str, request: Value) -> anyhow::R
 
 pub async fn get(channel: &Channel, format: Format, name: &str) -> anyhow::Result<()> {
     let kind = by_name(name)?;
-    let response = call(channel, &format!("Get{}", kind.singular), json!({ "name": name })).await?;
+    let response = call(
+        channel,
+        &format!("Get{}", kind.singular),
+        json!({ "name": name }),
+    )
+    .await?;
     print_message(format, &response);
     Ok(())
 }
@@ -72,12 +82,23 @@ pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::
     let mut items = Vec::new();
     loop {
         request.insert("page_token".into(), json!(token));
-        let response = to_json(&call(channel, &format!("List{}", kind.plural), Value::Object(request.clone())).await?);
+        let response = to_json(
+            &call(
+                channel,
+                &format!("List{}", kind.plural),
+                Value::Object(request.clone()),
+            )
+            .await?,
+        );
         let camel = camel(kind.list_field);
         if let Some(Value::Array(page)) = response.get(&camel) {
             items.extend(page.iter().cloned());
         }
-        token = response.get("nextPageToken").and_then(Value::as_str).unwrap_or_default().to_owned();
+        token = response
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if !args.all || token.is_empty() {
             break;
         }
@@ -118,10 +139,17 @@ pub async fn create(channel: &Channel, format: Format, args: CreateArgs) -> anyh
     // A fresh request id: if this call is retried, one resource is created.
     request.insert("request_id".into(), json!(new_request_id()));
     if kind.has_parent {
-        let parent = args.parent.context("creating a release needs --parent models/{model}")?;
+        let parent = args
+            .parent
+            .context("creating a release needs --parent models/{model}")?;
         request.insert("parent".into(), json!(parent));
     }
-    let response = call(channel, &format!("Create{}", kind.singular), Value::Object(request)).await?;
+    let response = call(
+        channel,
+        &format!("Create{}", kind.singular),
+        Value::Object(request),
+    )
+    .await?;
     print_message(format, &response);
     Ok(())
 }
@@ -130,7 +158,13 @@ fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-pub async fn update(channel: &Channel, format: Format, name: &str, file: &str, mask: Option<String>) -> anyhow::Result<()> {
+pub async fn update(
+    channel: &Channel,
+    format: Format,
+    name: &str,
+    file: &str,
+    mask: Option<String>,
+) -> anyhow::Result<()> {
     let kind = by_name(name)?;
     let mut body = read_input(file)?;
     if let Value::Object(map) = &mut body {
@@ -141,20 +175,30 @@ pub async fn update(channel: &Channel, format: Format, name: &str, file: &str, m
     let method = method(&format!("Update{}", kind.singular))?;
     let mut request = from_json(method.input(), json!({ kind.field: body }))?;
     if let Some(mask) = mask {
-        let paths: Vec<Field> = mask.split(',').map(|p| Field::String(p.trim().to_owned())).collect();
+        let paths: Vec<Field> = mask
+            .split(',')
+            .map(|p| Field::String(p.trim().to_owned()))
+            .collect();
         let mask_desc = crate::dynamic::message("google.protobuf.FieldMask")?;
         let mut field_mask = DynamicMessage::new(mask_desc);
         field_mask.set_field_by_name("paths", Field::List(paths));
         request.set_field_by_name("update_mask", Field::Message(field_mask));
     }
-    let response = unary(channel.clone(), &method, request).await.map_err(fail)?;
+    let response = unary(channel.clone(), &method, request)
+        .await
+        .map_err(fail)?;
     print_message(format, &response);
     Ok(())
 }
 
 pub async fn delete(channel: &Channel, name: &str, etag: Option<String>) -> anyhow::Result<()> {
     let kind = by_name(name)?;
-    call(channel, &format!("Delete{}", kind.singular), json!({ "name": name, "etag": etag.unwrap_or_default() })).await?;
+    call(
+        channel,
+        &format!("Delete{}", kind.singular),
+        json!({ "name": name, "etag": etag.unwrap_or_default() }),
+    )
+    .await?;
     println!("deleted {name}");
     Ok(())
 }
@@ -170,12 +214,18 @@ pub struct WatchArgs {
     pub limit: Option<usize>,
 }
 
-fn enum_values<E: Copy>(values: &[String], prefix: &str, parse: fn(&str) -> Option<E>) -> anyhow::Result<Vec<E>> {
+fn enum_values<E: Copy>(
+    values: &[String],
+    prefix: &str,
+    parse: fn(&str) -> Option<E>,
+) -> anyhow::Result<Vec<E>> {
     values
         .iter()
         .map(|v| {
             let full = format!("{prefix}{}", v.to_ascii_uppercase().replace('-', "_"));
-            parse(&full).or_else(|| parse(v)).with_context(|| format!("unknown value {v:?}"))
+            parse(&full)
+                .or_else(|| parse(v))
+                .with_context(|| format!("unknown value {v:?}"))
         })
         .collect()
 }
@@ -212,7 +262,12 @@ pub async fn watch(client: &Client, format: Format, args: WatchArgs) -> anyhow::
                 WatchEvent::Transaction(t) => {
                     for e in &t.events {
                         let kind = ChangeKind::try_from(e.kind).map_or("?", |k| k.as_str_name());
-                        println!("{:>10}  {:<8}  {}", e.sequence, kind.trim_start_matches("CHANGE_KIND_").to_lowercase(), e.resource_name);
+                        println!(
+                            "{:>10}  {:<8}  {}",
+                            e.sequence,
+                            kind.trim_start_matches("CHANGE_KIND_").to_lowercase(),
+                            e.resource_name
+                        );
                     }
                 }
                 WatchEvent::Snapshot(s) => {
@@ -221,7 +276,16 @@ pub async fn watch(client: &Client, format: Format, args: WatchArgs) -> anyhow::
                     }
                 }
                 WatchEvent::Bookmark(b) => {
-                    println!("{:>10}  {:<8}  {}", b.sequence, "bookmark", if b.end_of_snapshot { "end of snapshot" } else { "" });
+                    println!(
+                        "{:>10}  {:<8}  {}",
+                        b.sequence,
+                        "bookmark",
+                        if b.end_of_snapshot {
+                            "end of snapshot"
+                        } else {
+                            ""
+                        }
+                    );
                 }
                 WatchEvent::SnapshotRestarted => println!("snapshot restarted"),
             }

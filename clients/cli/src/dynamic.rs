@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 
 use anyhow::{Context as _, anyhow};
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, SerializeOptions};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, SerializeOptions,
+};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::{Status, codegen::http::uri::PathAndQuery};
@@ -37,8 +39,12 @@ pub fn message(full_name: &str) -> anyhow::Result<MessageDescriptor> {
 
 /// Builds a message from JSON (proto3 JSON mapping, field names in either
 /// form, enums by name).
-pub fn from_json(desc: MessageDescriptor, value: serde_json::Value) -> anyhow::Result<DynamicMessage> {
-    DynamicMessage::deserialize(desc.clone(), value).with_context(|| format!("not a valid {}", desc.full_name()))
+pub fn from_json(
+    desc: MessageDescriptor,
+    value: serde_json::Value,
+) -> anyhow::Result<DynamicMessage> {
+    DynamicMessage::deserialize(desc.clone(), value)
+        .with_context(|| format!("not a valid {}", desc.full_name()))
 }
 
 /// The proto3 JSON form of a message.
@@ -52,7 +58,10 @@ pub fn to_json(message: &DynamicMessage) -> serde_json::Value {
 /// Converts a generated message to its dynamic form.
 pub fn dynamic<T: prost::Message + prost::Name>(value: &T) -> anyhow::Result<DynamicMessage> {
     let desc = message(&T::full_name())?;
-    Ok(DynamicMessage::decode(desc, value.encode_to_vec().as_slice())?)
+    Ok(DynamicMessage::decode(
+        desc,
+        value.encode_to_vec().as_slice(),
+    )?)
 }
 
 /// Encodes and decodes dynamic messages.
@@ -81,7 +90,8 @@ impl Encoder for DynamicCodec {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst).map_err(|e| Status::internal(e.to_string()))
+        item.encode(dst)
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 
@@ -97,7 +107,11 @@ impl Decoder for DynamicCodec {
 }
 
 /// Calls a unary method with a dynamic request.
-pub async fn unary(channel: Channel, method: &MethodDescriptor, request: DynamicMessage) -> Result<DynamicMessage, Status> {
+pub async fn unary(
+    channel: Channel,
+    method: &MethodDescriptor,
+    request: DynamicMessage,
+) -> Result<DynamicMessage, Status> {
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     grpc.ready()
         .await

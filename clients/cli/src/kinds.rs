@@ -24,13 +24,76 @@ pub struct KindInfo {
 }
 
 pub const KINDS: &[KindInfo] = &[
-    KindInfo { arg: "organizations", singular: "Organization", plural: "Organizations", field: "organization", list_field: "organizations", id_field: "organization_id", prefix: "organizations/", has_parent: false },
-    KindInfo { arg: "models", singular: "Model", plural: "Models", field: "model", list_field: "models", id_field: "model_id", prefix: "models/", has_parent: false },
-    KindInfo { arg: "releases", singular: "Release", plural: "Releases", field: "release", list_field: "releases", id_field: "release_id", prefix: "models/", has_parent: true },
-    KindInfo { arg: "benchmarks", singular: "Benchmark", plural: "Benchmarks", field: "benchmark", list_field: "benchmarks", id_field: "benchmark_id", prefix: "benchmarks/", has_parent: false },
-    KindInfo { arg: "results", singular: "BenchmarkResult", plural: "BenchmarkResults", field: "benchmark_result", list_field: "benchmark_results", id_field: "benchmark_result_id", prefix: "benchmarkResults/", has_parent: false },
-    KindInfo { arg: "disclosures", singular: "Disclosure", plural: "Disclosures", field: "disclosure", list_field: "disclosures", id_field: "disclosure_id", prefix: "disclosures/", has_parent: false },
-    KindInfo { arg: "indicators", singular: "Indicator", plural: "Indicators", field: "indicator", list_field: "indicators", id_field: "indicator_id", prefix: "indicators/", has_parent: false },
+    KindInfo {
+        arg: "organizations",
+        singular: "Organization",
+        plural: "Organizations",
+        field: "organization",
+        list_field: "organizations",
+        id_field: "organization_id",
+        prefix: "organizations/",
+        has_parent: false,
+    },
+    KindInfo {
+        arg: "models",
+        singular: "Model",
+        plural: "Models",
+        field: "model",
+        list_field: "models",
+        id_field: "model_id",
+        prefix: "models/",
+        has_parent: false,
+    },
+    KindInfo {
+        arg: "releases",
+        singular: "Release",
+        plural: "Releases",
+        field: "release",
+        list_field: "releases",
+        id_field: "release_id",
+        prefix: "models/",
+        has_parent: true,
+    },
+    KindInfo {
+        arg: "benchmarks",
+        singular: "Benchmark",
+        plural: "Benchmarks",
+        field: "benchmark",
+        list_field: "benchmarks",
+        id_field: "benchmark_id",
+        prefix: "benchmarks/",
+        has_parent: false,
+    },
+    KindInfo {
+        arg: "results",
+        singular: "BenchmarkResult",
+        plural: "BenchmarkResults",
+        field: "benchmark_result",
+        list_field: "benchmark_results",
+        id_field: "benchmark_result_id",
+        prefix: "benchmarkResults/",
+        has_parent: false,
+    },
+    KindInfo {
+        arg: "disclosures",
+        singular: "Disclosure",
+        plural: "Disclosures",
+        field: "disclosure",
+        list_field: "disclosures",
+        id_field: "disclosure_id",
+        prefix: "disclosures/",
+        has_parent: false,
+    },
+    KindInfo {
+        arg: "indicators",
+        singular: "Indicator",
+        plural: "Indicators",
+        field: "indicator",
+        list_field: "indicators",
+        id_field: "indicator_id",
+        prefix: "indicators/",
+        has_parent: false,
+    },
 ];
 
 /// The kind a user named (plural or singular, a few synonyms).
@@ -57,6 +120,8 @@ pub fn by_name(name: &str) -> anyhow::Result<KindInfo> {
     }
     match KINDS.iter().find(|k| name.starts_with(k.prefix)) {
         Some(kind) => Ok(*kind),
-        None => bail!("{name:?} is not a resource name (organizations/..., models/..., models/.../releases/..., benchmarks/..., benchmarkResults/..., disclosures/..., indicators/...)"),
+        None => bail!(
+            "{name:?} is not a resource name (organizations/..., models/..., models/.../releases/..., benchmarks/..., benchmarkResults/..., disclosures/..., indicators/...)"
+        ),
     }
 }

@@ -26,7 +26,12 @@ use output::Format;
 #[command(name = "fwatch", version, about)]
 struct Cli {
     /// The server.
-    #[arg(long, global = true, env = "FWATCH_SERVER", default_value = "http://localhost:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "FWATCH_SERVER",
+        default_value = "http://localhost:50051"
+    )]
     server: String,
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
@@ -149,16 +154,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = Client::connect(ConnectOptions::new(cli.server.clone())).await?;
     match cli.command {
         Command::Get { name } => commands::get(&channel, cli.output, &name).await,
-        Command::List { kind, filters, page_size, page_token, all } => {
-            commands::list(&channel, cli.output, commands::ListArgs { kind, filters, page_size, page_token, all }).await
+        Command::List {
+            kind,
+            filters,
+            page_size,
+            page_token,
+            all,
+        } => {
+            commands::list(
+                &channel,
+                cli.output,
+                commands::ListArgs {
+                    kind,
+                    filters,
+                    page_size,
+                    page_token,
+                    all,
+                },
+            )
+            .await
         }
-        Command::Create { kind, id, parent, file } => {
-            commands::create(&channel, cli.output, commands::CreateArgs { kind, id, parent, file }).await
+        Command::Create {
+            kind,
+            id,
+            parent,
+            file,
+        } => {
+            commands::create(
+                &channel,
+                cli.output,
+                commands::CreateArgs {
+                    kind,
+                    id,
+                    parent,
+                    file,
+                },
+            )
+            .await
         }
-        Command::Update { name, file, mask } => commands::update(&channel, cli.output, &name, &file, mask).await,
+        Command::Update { name, file, mask } => {
+            commands::update(&channel, cli.output, &name, &file, mask).await
+        }
         Command::Delete { name, etag } => commands::delete(&channel, &name, etag).await,
-        Command::Watch { after, snapshot, types, organization, model, benchmark, kinds, limit } => {
-            let args = commands::WatchArgs { after, snapshot, types, organization, model, benchmark, kinds, limit };
+        Command::Watch {
+            after,
+            snapshot,
+            types,
+            organization,
+            model,
+            benchmark,
+            kinds,
+            limit,
+        } => {
+            let args = commands::WatchArgs {
+                after,
+                snapshot,
+                types,
+                organization,
+                model,
+                benchmark,
+                kinds,
+                limit,
+            };
             commands::watch(&client, cli.output, args).await
         }
         Command::Import { source, batch_size } => {

@@ -18,7 +18,10 @@ pub enum Format {
 pub fn print_message(format: Format, message: &DynamicMessage) {
     let value = to_json(message);
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        ),
         Format::Yaml => print!("{}", serde_yaml::to_string(&value).unwrap_or_default()),
         Format::Table => print_fields(&value),
     }
@@ -27,7 +30,10 @@ pub fn print_message(format: Format, message: &DynamicMessage) {
 /// Prints a list of resources; `next` is the next page token, if any.
 pub fn print_list(format: Format, items: &[Value], next: Option<&str>) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(items).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(items).unwrap_or_default()
+        ),
         Format::Yaml => print!("{}", serde_yaml::to_string(items).unwrap_or_default()),
         Format::Table => {
             let rows: Vec<[String; 3]> = items

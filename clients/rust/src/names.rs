@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(slug("3.5 Sonnet").as_deref(), Some("x-3-5-sonnet"));
         assert_eq!(slug("!!!"), None);
         assert_eq!(slug("HumanEval+").as_deref(), Some("humaneval-plus"));
-        assert_eq!(slug("graphwalks-bfs-<128k").as_deref(), Some("graphwalks-bfs-lt-128k"));
+        assert_eq!(
+            slug("graphwalks-bfs-<128k").as_deref(),
+            Some("graphwalks-bfs-lt-128k")
+        );
         assert!(slug(&"a".repeat(100)).is_some_and(|s| s.len() == 63));
         assert_eq!(release("grok", "grok-4"), "models/grok/releases/grok-4");
         assert_eq!(id_of("models/grok/releases/grok-4"), "grok-4");

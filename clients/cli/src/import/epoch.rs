@@ -18,8 +18,8 @@ use std::path::Path;
 
 use frontierwatch_client::names::slug;
 use frontierwatch_client::proto::{
-    AccessKind, Confidence, Disclosure, DisclosureCategory, DisclosureStatus, Estimate, Model, Organization, Release, Source,
-    SourceKind, VariantKind, import_item::Resource,
+    AccessKind, Confidence, Disclosure, DisclosureCategory, DisclosureStatus, Estimate, Model,
+    Organization, Release, Source, SourceKind, VariantKind, import_item::Resource,
 };
 
 use super::llm_stats::{base_first, day, get, line_of, read_csv};
@@ -36,7 +36,10 @@ fn confidence(text: &str) -> i32 {
 }
 
 fn estimate(value: &str, confidence_text: &str, notes: &str) -> Option<Estimate> {
-    let value = value.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)?;
+    let value = value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)?;
     Some(Estimate {
         value,
         confidence: confidence(confidence_text),
@@ -65,10 +68,17 @@ fn access(text: &str) -> Vec<i32> {
 
 pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
-    let label = file.file_name().map_or("epoch.csv".to_owned(), |f| f.to_string_lossy().into_owned());
+    let label = file
+        .file_name()
+        .map_or("epoch.csv".to_owned(), |f| f.to_string_lossy().into_owned());
     let label = label.as_str();
     let rows = read_csv(file)?;
-    let epoch = || dataset_source("https://epoch.ai/data/notable-ai-models".to_owned(), "Epoch AI");
+    let epoch = || {
+        dataset_source(
+            "https://epoch.ai/data/notable-ai-models".to_owned(),
+            "Epoch AI",
+        )
+    };
 
     // First pass: organizations, release ids and model lines.
     struct Planned {
@@ -83,25 +93,57 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     let mut lines: BTreeMap<String, (String, BTreeSet<String>, u64)> = BTreeMap::new();
     let mut by_model_name: BTreeMap<String, String> = BTreeMap::new();
     for (line, row) in &rows {
-        let model = get(row, "Model").split_whitespace().collect::<Vec<_>>().join(" ");
+        let model = get(row, "Model")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let Some(release_id) = slug(&model) else {
-            plan.reject(label, *line, "releases", &model, "no usable id in the model name");
+            plan.reject(
+                label,
+                *line,
+                "releases",
+                &model,
+                "no usable id in the model name",
+            );
             continue;
         };
         let line_id = line_of(&release_id);
         if line_id.is_empty() {
-            plan.reject(label, *line, "releases", &model, "the model name does not start with a letter");
+            plan.reject(
+                label,
+                *line,
+                "releases",
+                &model,
+                "the model name does not start with a letter",
+            );
             continue;
         }
         let name = format!("models/{line_id}/releases/{release_id}");
         if by_model_name.values().any(|n| *n == name) {
-            plan.reject(label, *line, "releases", &model, format!("another model has the same id ({release_id})"));
+            plan.reject(
+                label,
+                *line,
+                "releases",
+                &model,
+                format!("another model has the same id ({release_id})"),
+            );
             continue;
         }
         let mut developers = BTreeSet::new();
         let mut refused = None;
-        for spelling in get(row, "Organization").split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match resolver.organization(&mut plan, label, *line, spelling, None, Organization::default()) {
+        for spelling in get(row, "Organization")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match resolver.organization(
+                &mut plan,
+                label,
+                *line,
+                spelling,
+                None,
+                Organization::default(),
+            ) {
                 Ok(org) => {
                     developers.insert(org);
                 }
@@ -113,7 +155,15 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             continue;
         }
         let entry = lines.entry(line_id.clone()).or_insert_with(|| {
-            (model.split([' ', '-']).next().unwrap_or_default().to_owned(), BTreeSet::new(), *line)
+            (
+                model
+                    .split([' ', '-'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                BTreeSet::new(),
+                *line,
+            )
         });
         entry.1.extend(developers);
         by_model_name.insert(model.clone(), name.clone());
@@ -124,7 +174,11 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             .take(3)
             .map(|uri| Source {
                 uri: uri.to_owned(),
-                kind: if uri.contains("arxiv.org") { SourceKind::Paper } else { SourceKind::VendorAnnouncement } as i32,
+                kind: if uri.contains("arxiv.org") {
+                    SourceKind::Paper
+                } else {
+                    SourceKind::VendorAnnouncement
+                } as i32,
                 ..Default::default()
             })
             .collect();
@@ -133,8 +187,16 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             name: name.clone(),
             display_name: model.clone(),
             release_date: day(get(row, "Publication date")),
-            parameter_count: estimate(get(row, "Parameters"), get(row, "Confidence"), get(row, "Parameters notes")),
-            training_compute_flop: estimate(get(row, "Training compute (FLOP)"), get(row, "Confidence"), get(row, "Training compute notes")),
+            parameter_count: estimate(
+                get(row, "Parameters"),
+                get(row, "Confidence"),
+                get(row, "Parameters notes"),
+            ),
+            training_compute_flop: estimate(
+                get(row, "Training compute (FLOP)"),
+                get(row, "Confidence"),
+                get(row, "Training compute notes"),
+            ),
             access: access(get(row, "Model accessibility")),
             provenance: provenance(sources),
             ..Default::default()
@@ -167,7 +229,11 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             *line,
             Resource::Model(Model {
                 name: format!("models/{line_id}"),
-                display_name: if display.is_empty() { line_id.clone() } else { display.clone() },
+                display_name: if display.is_empty() {
+                    line_id.clone()
+                } else {
+                    display.clone()
+                },
                 developers: developers.iter().cloned().collect(),
                 ..Default::default()
             }),
@@ -176,18 +242,34 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     let mut bases: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut kept: BTreeMap<String, Planned> = BTreeMap::new();
     for p in planned {
-        let line_name = p.name.split("/releases/").next().unwrap_or_default().to_owned();
+        let line_name = p
+            .name
+            .split("/releases/")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         if orphan_lines.contains(&line_name) {
-            plan.reject(label, p.line, "releases", &p.release.display_name, "no organization develops its model line");
+            plan.reject(
+                label,
+                p.line,
+                "releases",
+                &p.release.display_name,
+                "no organization develops its model line",
+            );
             continue;
         }
-        let base = by_model_name.get(&p.base).filter(|b| **b != p.name).cloned();
+        let base = by_model_name
+            .get(&p.base)
+            .filter(|b| **b != p.name)
+            .cloned();
         bases.insert(p.name.clone(), base);
         kept.insert(p.name.clone(), p);
     }
     let mut disclosures = Vec::new();
     for name in base_first(&bases) {
-        let Some(mut p) = kept.remove(&name) else { continue };
+        let Some(mut p) = kept.remove(&name) else {
+            continue;
+        };
         if let Some(Some(base)) = bases.get(&name) {
             p.release.base_release = base.clone();
             p.release.variant_kind = VariantKind::FineTune as i32;
@@ -195,7 +277,11 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         let published = p.release.release_date.as_ref().and_then(|d| d.date);
         for (kind, text, category) in [
             ("hw", &p.hardware, DisclosureCategory::ComputeHardware),
-            ("data", &p.dataset, DisclosureCategory::TrainingDataProvenance),
+            (
+                "data",
+                &p.dataset,
+                DisclosureCategory::TrainingDataProvenance,
+            ),
         ] {
             if text.is_empty() {
                 continue;

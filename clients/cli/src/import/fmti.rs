@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use frontierwatch_client::proto::{Date, Disclosure, DisclosureCategory, DisclosureStatus, Indicator, Organization, import_item::Resource};
+use frontierwatch_client::proto::{
+    Date, Disclosure, DisclosureCategory, DisclosureStatus, Indicator, Organization,
+    import_item::Resource,
+};
 
 use super::llm_stats::{get, read_csv};
 use super::resolve::key;
@@ -21,7 +24,10 @@ const COMMIT: &str = "f4500c5f4763966fddf71c468a148533a1236290";
 const INDEX: &str = "FMTI Dec 2025";
 
 fn source(path: &str) -> frontierwatch_client::proto::Source {
-    dataset_source(format!("https://github.com/stanford-crfm/fmti/blob/{COMMIT}/{path}"), "Stanford CRFM")
+    dataset_source(
+        format!("https://github.com/stanford-crfm/fmti/blob/{COMMIT}/{path}"),
+        "Stanford CRFM",
+    )
 }
 
 fn category(subdomain: &str) -> DisclosureCategory {
@@ -41,11 +47,20 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
     let indicators_file = "Dec2025_indicators.csv";
     let mut codes: HashMap<String, String> = HashMap::new();
-    for (n, (line, row)) in read_csv(&dir.join(indicators_file))?.into_iter().enumerate() {
+    for (n, (line, row)) in read_csv(&dir.join(indicators_file))?
+        .into_iter()
+        .enumerate()
+    {
         let display = get(&row, "Indicator").to_owned();
         let code = format!("fmti-2025-12-{:03}", n + 1);
         if codes.insert(key(&display), code.clone()).is_some() {
-            plan.reject(indicators_file, line, "indicators", &display, "the same indicator appears twice");
+            plan.reject(
+                indicators_file,
+                line,
+                "indicators",
+                &display,
+                "the same indicator appears twice",
+            );
             continue;
         }
         plan.push(
@@ -70,7 +85,14 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         let company = get(&row, "company");
         let indicator = get(&row, "Indicator");
         let label = format!("{company}: {indicator}");
-        let org = match resolver.organization(&mut plan, reports_file, line, company, None, Organization::default()) {
+        let org = match resolver.organization(
+            &mut plan,
+            reports_file,
+            line,
+            company,
+            None,
+            Organization::default(),
+        ) {
             Ok(org) => org,
             Err(reason) => {
                 plan.reject(reports_file, line, "disclosures", &label, reason);
@@ -78,14 +100,26 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             }
         };
         let Some(code) = codes.get(&key(indicator)) else {
-            plan.reject(reports_file, line, "disclosures", &label, format!("indicator {indicator:?} is not in {indicators_file}"));
+            plan.reject(
+                reports_file,
+                line,
+                "disclosures",
+                &label,
+                format!("indicator {indicator:?} is not in {indicators_file}"),
+            );
             continue;
         };
         let status = match get(&row, "Score") {
             "1" | "1.0" => DisclosureStatus::Disclosed,
             "0" | "0.0" => DisclosureStatus::NotDisclosed,
             other => {
-                plan.reject(reports_file, line, "disclosures", &label, format!("score {other:?} is neither 0 nor 1"));
+                plan.reject(
+                    reports_file,
+                    line,
+                    "disclosures",
+                    &label,
+                    format!("score {other:?} is neither 0 nor 1"),
+                );
                 continue;
             }
         };
@@ -100,7 +134,11 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
                 indicator_code: code.clone(),
                 status: status as i32,
                 statement: get(&row, "Disclosure").to_owned(),
-                publish_date: Some(Date { year: 2025, month: 12, day: 0 }),
+                publish_date: Some(Date {
+                    year: 2025,
+                    month: 12,
+                    day: 0,
+                }),
                 provenance: provenance(vec![source(get(&row, "source_file"))]),
                 ..Default::default()
             },

@@ -11,8 +11,11 @@ use super::Plan;
 use crate::dynamic::{from_json, message};
 
 pub fn plan(file: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let label = file.file_name().map_or("input.jsonl".to_owned(), |f| f.to_string_lossy().into_owned());
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let label = file.file_name().map_or("input.jsonl".to_owned(), |f| {
+        f.to_string_lossy().into_owned()
+    });
     let desc = message("frontierwatch.v1.ImportItem")?;
     let mut plan = Plan::default();
     for (i, raw) in text.lines().enumerate() {
@@ -23,9 +26,16 @@ pub fn plan(file: &Path) -> anyhow::Result<Plan> {
         let parsed = serde_json::from_str::<serde_json::Value>(raw)
             .map_err(|e| format!("not JSON: {e}"))
             .and_then(|value| from_json(desc.clone(), value).map_err(|e| format!("{e:#}")))
-            .and_then(|dynamic| dynamic.transcode_to::<ImportItem>().map_err(|e| e.to_string()));
+            .and_then(|dynamic| {
+                dynamic
+                    .transcode_to::<ImportItem>()
+                    .map_err(|e| e.to_string())
+            });
         match parsed {
-            Ok(ImportItem { resource: Some(resource), .. }) => plan.push(&label, line, resource),
+            Ok(ImportItem {
+                resource: Some(resource),
+                ..
+            }) => plan.push(&label, line, resource),
             Ok(_) => plan.reject(&label, line, "unknown", "", "the line holds no resource"),
             Err(reason) => plan.reject(&label, line, "unknown", "", reason),
         }

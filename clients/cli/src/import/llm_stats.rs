@@ -22,8 +22,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use frontierwatch_client::names::slug;
 use frontierwatch_client::proto::{
-    ApproximateDate, Benchmark, BenchmarkResult, Confidence, DatePrecision, Estimate, EvaluatorRelation, Model, Organization,
-    Release, ScoreDirection, ScoreScale, Source, SourceKind, VerificationStatus, VariantKind, import_item::Resource,
+    ApproximateDate, Benchmark, BenchmarkResult, Confidence, DatePrecision, Estimate,
+    EvaluatorRelation, Model, Organization, Release, ScoreDirection, ScoreScale, Source,
+    SourceKind, VariantKind, VerificationStatus, import_item::Resource,
 };
 
 use super::{Plan, Resolver, dataset_source, fnv, provenance};
@@ -45,7 +46,11 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>
         .flexible(true)
         .from_path(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let headers: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_owned()).collect();
+    let headers: Vec<String> = reader
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.with_context(|| format!("{} is not valid CSV", path.display()))?;
@@ -67,19 +72,26 @@ pub fn get<'a>(row: &'a HashMap<String, String>, key: &str) -> &'a str {
 /// A date `YYYY-MM-DD` at day precision.
 pub fn day(text: &str) -> Option<ApproximateDate> {
     let date = parse_date(text)?;
-    Some(ApproximateDate { date: Some(date), precision: DatePrecision::Day as i32 })
+    Some(ApproximateDate {
+        date: Some(date),
+        precision: DatePrecision::Day as i32,
+    })
 }
 
 pub fn parse_date(text: &str) -> Option<frontierwatch_client::proto::Date> {
     let mut parts = text.get(..10)?.split('-').map(|p| p.parse::<i32>().ok());
     let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-    let valid = (1900..=2100).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
+    let valid =
+        (1900..=2100).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
     valid.then_some(frontierwatch_client::proto::Date { year, month, day })
 }
 
 /// The model line of a release id: its leading letters.
 pub fn line_of(release_id: &str) -> String {
-    release_id.chars().take_while(char::is_ascii_lowercase).collect()
+    release_id
+        .chars()
+        .take_while(char::is_ascii_lowercase)
+        .collect()
 }
 
 /// Orders releases so that every base release comes before its variants;
@@ -90,7 +102,11 @@ pub fn base_first(bases: &BTreeMap<String, Option<String>>) -> Vec<String> {
     loop {
         let ready: Vec<String> = bases
             .iter()
-            .filter(|(r, b)| !done.contains(*r) && b.as_ref().is_none_or(|b| done.contains(b) || !bases.contains_key(b)))
+            .filter(|(r, b)| {
+                !done.contains(*r)
+                    && b.as_ref()
+                        .is_none_or(|b| done.contains(b) || !bases.contains_key(b))
+            })
             .map(|(r, _)| r.clone())
             .collect();
         if ready.is_empty() {
@@ -114,10 +130,21 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         let country = get(&row, "country");
         let extra = Organization {
             website: get(&row, "website").to_owned(),
-            country: if country.len() == 2 { country.to_uppercase() } else { String::new() },
+            country: if country.len() == 2 {
+                country.to_uppercase()
+            } else {
+                String::new()
+            },
             ..Default::default()
         };
-        match resolver.organization(&mut plan, orgs_file, line, get(&row, "name"), Some(id), extra) {
+        match resolver.organization(
+            &mut plan,
+            orgs_file,
+            line,
+            get(&row, "name"),
+            Some(id),
+            extra,
+        ) {
             Ok(name) => {
                 org_names.insert(id.to_owned(), name);
             }
@@ -140,23 +167,48 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             continue;
         };
         let Some(org) = org_names.get(get(row, "organization_id")) else {
-            plan.reject(models_file, *line, "releases", model_id, format!("organization {:?} is not in organizations.csv", get(row, "organization_id")));
+            plan.reject(
+                models_file,
+                *line,
+                "releases",
+                model_id,
+                format!(
+                    "organization {:?} is not in organizations.csv",
+                    get(row, "organization_id")
+                ),
+            );
             continue;
         };
         let line_id = line_of(&release_id);
         if line_id.is_empty() {
-            plan.reject(models_file, *line, "releases", model_id, "the model id does not start with a letter");
+            plan.reject(
+                models_file,
+                *line,
+                "releases",
+                model_id,
+                "the model id does not start with a letter",
+            );
             continue;
         }
         let display = get(row, "name");
         let entry = lines.entry(line_id.clone()).or_insert_with(|| {
-            let word: String = display.split([' ', '-']).next().unwrap_or_default().to_owned();
+            let word: String = display
+                .split([' ', '-'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             (word, BTreeSet::new(), *line)
         });
         entry.1.insert(org.clone());
         let name = format!("models/{line_id}/releases/{release_id}");
         if releases.contains_key(&name) {
-            plan.reject(models_file, *line, "releases", &name, "duplicate release id");
+            plan.reject(
+                models_file,
+                *line,
+                "releases",
+                &name,
+                "duplicate release id",
+            );
             continue;
         }
         let mut sources = Vec::new();
@@ -169,16 +221,25 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         ] {
             let uri = get(row, column);
             if !uri.is_empty() {
-                sources.push(Source { uri: uri.to_owned(), publisher: String::new(), kind: kind as i32, ..Default::default() });
+                sources.push(Source {
+                    uri: uri.to_owned(),
+                    publisher: String::new(),
+                    kind: kind as i32,
+                    ..Default::default()
+                });
             }
         }
         sources.push(dataset(get(row, "source_path")));
-        let parameter_count = get(row, "param_count").parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).map(|value| Estimate {
-            value,
-            confidence: Confidence::Confident as i32,
-            method: "reported (LLM-Stats)".to_owned(),
-            ..Default::default()
-        });
+        let parameter_count = get(row, "param_count")
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .map(|value| Estimate {
+                value,
+                confidence: Confidence::Confident as i32,
+                method: "reported (LLM-Stats)".to_owned(),
+                ..Default::default()
+            });
         let release = Release {
             name: name.clone(),
             display_name: display.to_owned(),
@@ -204,14 +265,20 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     for (line_id, (display, developers, line)) in &lines {
         let model = Model {
             name: format!("models/{line_id}"),
-            display_name: if display.is_empty() { line_id.clone() } else { display.clone() },
+            display_name: if display.is_empty() {
+                line_id.clone()
+            } else {
+                display.clone()
+            },
             developers: developers.iter().cloned().collect(),
             ..Default::default()
         };
         plan.push(models_file, *line, Resource::Model(model));
     }
     for name in base_first(&bases) {
-        let Some((line, mut release)) = releases.remove(&name) else { continue };
+        let Some((line, mut release)) = releases.remove(&name) else {
+            continue;
+        };
         if let Some(Some(base)) = bases.get(&name) {
             release.base_release = base.clone();
             release.variant_kind = VariantKind::FineTune as i32;
@@ -224,15 +291,25 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     let results = read_csv(&dir.join(results_file))?;
     let mut spellings: HashMap<String, BTreeSet<String>> = HashMap::new();
     for (_, row) in &results {
-        spellings.entry(get(row, "benchmark_id").to_owned()).or_default().insert(get(row, "benchmark_name").to_owned());
+        spellings
+            .entry(get(row, "benchmark_id").to_owned())
+            .or_default()
+            .insert(get(row, "benchmark_name").to_owned());
     }
     let benchmarks_file = "benchmarks.csv";
     let mut scales: HashMap<String, (String, ScoreScale)> = HashMap::new();
-    let mut benchmark_lines: HashMap<String, u64> = HashMap::new();
+    let mut benchmark_lines: HashMap<String, (u64, usize)> = HashMap::new();
+    let mut benchmarks: Vec<(u64, Benchmark)> = Vec::new();
     for (line, row) in read_csv(&dir.join(benchmarks_file))? {
         let benchmark_id = get(&row, "benchmark_id");
         let Some(id) = slug(benchmark_id) else {
-            plan.reject(benchmarks_file, line, "benchmarks", benchmark_id, "no usable id");
+            plan.reject(
+                benchmarks_file,
+                line,
+                "benchmarks",
+                benchmark_id,
+                "no usable id",
+            );
             continue;
         };
         let display = get(&row, "name").to_owned();
@@ -249,16 +326,33 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             .cloned()
             .collect();
         let name = format!("benchmarks/{id}");
-        if let Some(first) = benchmark_lines.get(&name) {
-            plan.reject(benchmarks_file, line, "benchmarks", benchmark_id, format!("its id {id} is taken by the benchmark of line {first}"));
+        if let Some(&(first, index)) = benchmark_lines.get(&name) {
+            // The same benchmark under a second spelling (`humaneval+` and
+            // `humaneval-plus`): one benchmark, with the other as an alias.
+            plan.reject(
+                benchmarks_file,
+                line,
+                "benchmarks",
+                benchmark_id,
+                format!("same benchmark as line {first} (both are {id}); imported there, with this name as an alias"),
+            );
+            if let Some(first_scale) = scales.values().find(|(n, _)| *n == name).cloned() {
+                scales.insert(benchmark_id.to_owned(), first_scale);
+            }
+            let merged: &mut Benchmark = &mut benchmarks[index].1;
+            for alias in std::iter::once(display).chain(aliases) {
+                if alias != merged.display_name && !merged.aliases.contains(&alias) {
+                    merged.aliases.push(alias);
+                }
+            }
+            merged.aliases.sort();
             continue;
         }
-        benchmark_lines.insert(name.clone(), line);
+        benchmark_lines.insert(name.clone(), (line, benchmarks.len()));
         scales.insert(benchmark_id.to_owned(), (name.clone(), scale));
-        plan.push(
-            benchmarks_file,
+        benchmarks.push((
             line,
-            Resource::Benchmark(Benchmark {
+            Benchmark {
                 name,
                 display_name: display,
                 aliases,
@@ -268,12 +362,18 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
                 category: get(&row, "category").to_owned(),
                 description: get(&row, "description").to_owned(),
                 ..Default::default()
-            }),
-        );
+            },
+        ));
+    }
+    for (line, benchmark) in benchmarks {
+        plan.push(benchmarks_file, line, Resource::Benchmark(benchmark));
     }
 
     // Results.
-    let developer_of: HashMap<&str, &str> = models.iter().map(|(_, r)| (get(r, "model_id"), get(r, "organization_id"))).collect();
+    let developer_of: HashMap<&str, &str> = models
+        .iter()
+        .map(|(_, r)| (get(r, "model_id"), get(r, "organization_id")))
+        .collect();
     let mut seen: HashMap<(String, String), u64> = HashMap::new();
     for (line, row) in &results {
         let model_id = get(row, "model_id");
@@ -281,21 +381,45 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         let key = (model_id.to_owned(), benchmark_id.to_owned());
         let label = format!("{model_id} on {benchmark_id}");
         if let Some(first) = seen.get(&key) {
-            plan.reject(results_file, *line, "results", &label, format!("duplicate of line {first} (same model and benchmark)"));
+            plan.reject(
+                results_file,
+                *line,
+                "results",
+                &label,
+                format!("duplicate of line {first} (same model and benchmark)"),
+            );
             continue;
         }
         seen.insert(key, *line);
         let Some(release) = release_of_model.get(model_id) else {
-            plan.reject(results_file, *line, "results", &label, format!("model {model_id:?} is not in models.csv"));
+            plan.reject(
+                results_file,
+                *line,
+                "results",
+                &label,
+                format!("model {model_id:?} is not in models.csv"),
+            );
             continue;
         };
         let Some((benchmark, scale)) = scales.get(benchmark_id) else {
-            plan.reject(results_file, *line, "results", &label, format!("benchmark {benchmark_id:?} is not in benchmarks.csv"));
+            plan.reject(
+                results_file,
+                *line,
+                "results",
+                &label,
+                format!("benchmark {benchmark_id:?} is not in benchmarks.csv"),
+            );
             continue;
         };
         let raw = get(row, "score");
         let Ok(mut score) = raw.parse::<f64>() else {
-            plan.reject(results_file, *line, "results", &label, format!("score {raw:?} is not a number"));
+            plan.reject(
+                results_file,
+                *line,
+                "results",
+                &label,
+                format!("score {raw:?} is not a number"),
+            );
             continue;
         };
         if *scale == ScoreScale::Fraction && score > 1.0 && score <= 100.0 {
@@ -308,28 +432,53 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             (false, true) => VerificationStatus::SelfReported,
             (false, false) => VerificationStatus::Unspecified,
         };
-        let developer = developer_of.get(model_id).and_then(|o| org_names.get(*o)).cloned().unwrap_or_default();
-        let release_row = models.iter().find(|(_, r)| get(r, "model_id") == model_id).map(|(_, r)| r);
+        let developer = developer_of
+            .get(model_id)
+            .and_then(|o| org_names.get(*o))
+            .cloned()
+            .unwrap_or_default();
+        let release_row = models
+            .iter()
+            .find(|(_, r)| get(r, "model_id") == model_id)
+            .map(|(_, r)| r);
         // A self-reported result is published with its release's announcement.
         let publish_date = if self_reported {
-            release_row.and_then(|r| parse_date(get(r, "announcement_date")).or_else(|| parse_date(get(r, "release_date"))))
+            release_row.and_then(|r| {
+                parse_date(get(r, "announcement_date"))
+                    .or_else(|| parse_date(get(r, "release_date")))
+            })
         } else {
             None
         };
         let mut sources = Vec::new();
         let link = get(row, "self_reported_source_link");
         if !link.is_empty() {
-            sources.push(Source { uri: link.to_owned(), kind: SourceKind::VendorAnnouncement as i32, ..Default::default() });
+            sources.push(Source {
+                uri: link.to_owned(),
+                kind: SourceKind::VendorAnnouncement as i32,
+                ..Default::default()
+            });
         }
         sources.push(dataset(get(row, "source_path")));
         let result = BenchmarkResult {
-            name: format!("benchmarkResults/llmstats-{}", fnv(&format!("{model_id}|{benchmark_id}"))),
+            name: format!(
+                "benchmarkResults/llmstats-{}",
+                fnv(&format!("{model_id}|{benchmark_id}"))
+            ),
             release: release.clone(),
             benchmark: benchmark.clone(),
             score,
             raw_value: raw.to_owned(),
-            evaluator: if self_reported { developer } else { String::new() },
-            evaluator_relation: if self_reported { EvaluatorRelation::FirstParty } else { EvaluatorRelation::ThirdParty } as i32,
+            evaluator: if self_reported {
+                developer
+            } else {
+                String::new()
+            },
+            evaluator_relation: if self_reported {
+                EvaluatorRelation::FirstParty
+            } else {
+                EvaluatorRelation::ThirdParty
+            } as i32,
             verification: verification as i32,
             publish_date,
             provenance: provenance(sources),

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use frontierwatch_client::Client;
-use frontierwatch_client::proto::{ImportItem, ImportResult, Provenance, Source as FactSource, SourceKind, import_item};
+use frontierwatch_client::proto::{
+    ImportItem, ImportResult, Provenance, Source as FactSource, SourceKind, import_item,
+};
 use serde_json::json;
 
 use crate::output::{Format, table};
@@ -59,10 +61,21 @@ pub struct Plan {
 
 impl Plan {
     pub fn push(&mut self, file: &str, line: u64, resource: import_item::Resource) {
-        self.rows.push(Row { file: file.to_owned(), line, resource });
+        self.rows.push(Row {
+            file: file.to_owned(),
+            line,
+            resource,
+        });
     }
 
-    pub fn reject(&mut self, file: &str, line: u64, kind: &'static str, name: &str, reason: impl Into<String>) {
+    pub fn reject(
+        &mut self,
+        file: &str,
+        line: u64,
+        kind: &'static str,
+        name: &str,
+        reason: impl Into<String>,
+    ) {
         self.rejected.push(Rejection {
             file: file.to_owned(),
             line,
@@ -101,7 +114,9 @@ pub fn dataset_source(uri: String, publisher: &str) -> FactSource {
 pub fn provenance(sources: Vec<FactSource>) -> Option<Provenance> {
     let mut unique: Vec<FactSource> = Vec::new();
     for s in sources {
-        if (s.uri.starts_with("http://") || s.uri.starts_with("https://")) && !unique.iter().any(|u| u.uri == s.uri) {
+        if (s.uri.starts_with("http://") || s.uri.starts_with("https://"))
+            && !unique.iter().any(|u| u.uri == s.uri)
+        {
             unique.push(s);
         }
     }
@@ -121,7 +136,12 @@ pub fn fnv(text: &str) -> String {
 /// Counts per resource type: created, unchanged, updated, rejected.
 type Counts = BTreeMap<&'static str, [u64; 4]>;
 
-pub async fn run(client: &Client, format: Format, source: Source, batch_size: usize) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    format: Format,
+    source: Source,
+    batch_size: usize,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut resolver = Resolver::load(client).await?;
     let plan = match &source {
@@ -151,7 +171,10 @@ pub async fn run(client: &Client, format: Format, source: Source, batch_size: us
             .collect();
         let response = client.import_resources(items).await.map_err(fail)?;
         for outcome in response.outcomes {
-            let Some(row) = usize::try_from(outcome.line).ok().and_then(|i| plan.rows.get(i)) else {
+            let Some(row) = usize::try_from(outcome.line)
+                .ok()
+                .and_then(|i| plan.rows.get(i))
+            else {
                 continue;
             };
             let kind = kind_of(&row.resource);
@@ -193,7 +216,10 @@ fn report(format: Format, counts: &Counts, rejected: &[Rejection], seconds: f64)
                 "seconds": seconds,
             });
             if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
             } else {
                 print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
             }
@@ -201,11 +227,25 @@ fn report(format: Format, counts: &Counts, rejected: &[Rejection], seconds: f64)
         Format::Table => {
             let rows: Vec<[String; 5]> = counts
                 .iter()
-                .map(|(k, c)| [k.to_string(), c[0].to_string(), c[1].to_string(), c[2].to_string(), c[3].to_string()])
+                .map(|(k, c)| {
+                    [
+                        k.to_string(),
+                        c[0].to_string(),
+                        c[1].to_string(),
+                        c[2].to_string(),
+                        c[3].to_string(),
+                    ]
+                })
                 .collect();
-            table(&["TYPE", "CREATED", "UNCHANGED", "UPDATED", "REJECTED"], &rows);
+            table(
+                &["TYPE", "CREATED", "UNCHANGED", "UPDATED", "REJECTED"],
+                &rows,
+            );
             for r in rejected {
-                println!("rejected {}:{}: {} {}: {}", r.file, r.line, r.kind, r.name, r.reason);
+                println!(
+                    "rejected {}:{}: {} {}: {}",
+                    r.file, r.line, r.kind, r.name, r.reason
+                );
             }
             println!("imported in {seconds:.1} s");
         }

@@ -16,7 +16,13 @@ const KNOWN: &[&[&str]] = &[
     &["Google DeepMind", "DeepMind"],
     &["Meta", "Meta AI"],
     &["Mistral AI", "Mistral"],
-    &["Alibaba", "Alibaba Cloud / Qwen Team", "Alibaba Cloud", "Qwen", "Qwen Team"],
+    &[
+        "Alibaba",
+        "Alibaba Cloud / Qwen Team",
+        "Alibaba Cloud",
+        "Qwen",
+        "Qwen Team",
+    ],
     &["Zhipu AI", "Z.ai", "Zhipu", "Zhipu AI (Z.ai)"],
     &["Moonshot AI", "Moonshot"],
     &["AI21 Labs", "AI21"],
@@ -41,10 +47,16 @@ pub struct Resolver {
 impl Resolver {
     /// Loads every organization's display name, aliases and id.
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
-        let mut resolver = Self { by_key: HashMap::new() };
+        let mut resolver = Self {
+            by_key: HashMap::new(),
+        };
         let mut token = String::new();
         loop {
-            let request = ListOrganizationsRequest { page_size: 1000, page_token: token.clone(), ..Default::default() };
+            let request = ListOrganizationsRequest {
+                page_size: 1000,
+                page_token: token.clone(),
+                ..Default::default()
+            };
             let page = client
                 .idempotent(|mut c| {
                     let request = request.clone();
@@ -65,7 +77,10 @@ impl Resolver {
 
     fn learn(&mut self, org: &Organization) {
         let id = org.name.rsplit('/').next().unwrap_or_default();
-        for spelling in std::iter::once(org.display_name.as_str()).chain(org.aliases.iter().map(String::as_str)).chain([id]) {
+        for spelling in std::iter::once(org.display_name.as_str())
+            .chain(org.aliases.iter().map(String::as_str))
+            .chain([id])
+        {
             let k = key(spelling);
             if !k.is_empty() {
                 self.by_key.entry(k).or_insert_with(|| org.name.clone());
@@ -84,18 +99,30 @@ impl Resolver {
     /// organization: it is sent again when it already exists, so that the
     /// report shows it unchanged (or updated). Errors say why a spelling
     /// cannot be used.
-    pub fn organization(&mut self, plan: &mut Plan, file: &str, line: u64, spelling: &str, id: Option<&str>, extra: Organization) -> Result<String, String> {
+    pub fn organization(
+        &mut self,
+        plan: &mut Plan,
+        file: &str,
+        line: u64,
+        spelling: &str,
+        id: Option<&str>,
+        extra: Organization,
+    ) -> Result<String, String> {
         let spelling = spelling.split_whitespace().collect::<Vec<_>>().join(" ");
         if spelling.is_empty() {
             return Err("no organization".to_owned());
         }
         if let Some(name) = self.resolve(&spelling) {
-            let own = id.and_then(slug).is_some_and(|id| name == format!("organizations/{id}"));
+            let own = id
+                .and_then(slug)
+                .is_some_and(|id| name == format!("organizations/{id}"));
             if !own {
                 return Ok(name);
             }
         }
-        let group = KNOWN.iter().find(|g| g.iter().any(|s| key(s) == key(&spelling)));
+        let group = KNOWN
+            .iter()
+            .find(|g| g.iter().any(|s| key(s) == key(&spelling)));
         let display = spelling.clone();
         let id = match id {
             Some(id) => slug(id),
@@ -103,14 +130,31 @@ impl Resolver {
         }
         .ok_or_else(|| format!("no usable id in organization name {spelling:?}"))?;
         let name = format!("organizations/{id}");
-        if self.by_key.get(&key(&id)).is_some_and(|other| *other != name) && self.resolve(&spelling).as_ref() != Some(&name) {
-            return Err(format!("organization {spelling:?} would take the id of another organization ({id})"));
+        if self
+            .by_key
+            .get(&key(&id))
+            .is_some_and(|other| *other != name)
+            && self.resolve(&spelling).as_ref() != Some(&name)
+        {
+            return Err(format!(
+                "organization {spelling:?} would take the id of another organization ({id})"
+            ));
         }
         let mut aliases: Vec<String> = group
-            .map(|g| g.iter().filter(|s| key(s) != key(&display)).map(|s| (*s).to_owned()).collect())
+            .map(|g| {
+                g.iter()
+                    .filter(|s| key(s) != key(&display))
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         aliases.sort();
-        let org = Organization { name: name.clone(), display_name: display, aliases, ..extra };
+        let org = Organization {
+            name: name.clone(),
+            display_name: display,
+            aliases,
+            ..extra
+        };
         self.learn(&org);
         plan.push(file, line, import_item::Resource::Organization(org));
         Ok(name)

@@ -1,0 +1,215 @@
+//! The `fwatch` commands, run as a user would type them.
+
+use crate::harness::{TestServer, run_fwatch};
+
+fn ok(result: (bool, String, String)) -> String {
+    assert!(result.0, "fwatch failed:\n{}\n{}", result.1, result.2);
+    result.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fwatch_commands_work_as_typed() {
+    let server = TestServer::start().await;
+    let s = &server;
+
+    // create from YAML on stdin and from JSON
+    let out = ok(run_fwatch(
+        s,
+        &["create", "organizations", "--id", "xai"],
+        Some("displayName: xAI\ncountry: US\n"),
+    ));
+    assert!(out.contains("organizations/xai"), "{out}");
+    ok(run_fwatch(
+        s,
+        &["create", "models", "--id", "grok", "-o", "json"],
+        Some(r#"{"displayName": "Grok", "developers": ["organizations/xai"]}"#),
+    ));
+    let release = r#"
+displayName: Grok 4
+stage: LIFECYCLE_STAGE_GENERALLY_AVAILABLE
+provenance:
+  sources:
+    - uri: https://x.ai/news/grok-4
+      kind: SOURCE_KIND_VENDOR_ANNOUNCEMENT
+"#;
+    ok(run_fwatch(
+        s,
+        &[
+            "create",
+            "releases",
+            "--parent",
+            "models/grok",
+            "--id",
+            "grok-4",
+        ],
+        Some(release),
+    ));
+
+    // get, in each output format
+    let table = ok(run_fwatch(s, &["get", "models/grok/releases/grok-4"], None));
+    assert!(
+        table.contains("displayName") && table.contains("Grok 4"),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
+        s,
+        &["-o", "json", "get", "organizations/xai"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(json["country"], "US");
+    let yaml = ok(run_fwatch(s, &["-o", "yaml", "get", "models/grok"], None));
+    assert!(yaml.contains("displayName: Grok"), "{yaml}");
+
+    // list with a filter, as a table and as JSON
+    let listed = ok(run_fwatch(
+        s,
+        &["list", "releases", "--filter", "parent=models/grok"],
+        None,
+    ));
+    assert!(
+        listed.lines().next().unwrap().starts_with("NAME"),
+        "{listed}"
+    );
+    assert!(listed.contains("models/grok/releases/grok-4"), "{listed}");
+    let none: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
+        s,
+        &["-o", "json", "list", "organizations", "-f", "country=FR"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(none.as_array().map(Vec::len), Some(0));
+
+    // update with a mask
+    let updated: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
+        s,
+        &[
+            "-o",
+            "json",
+            "update",
+            "organizations/xai",
+            "--mask",
+            "website",
+        ],
+        Some(r#"{"website": "https://x.ai", "country": "FR"}"#),
+    )))
+    .unwrap();
+    assert_eq!(updated["website"], "https://x.ai");
+    assert_eq!(updated["country"], "US", "only masked fields change");
+
+    // errors are clear and exit non-zero
+    let (success, _, err) = run_fwatch(s, &["delete", "organizations/xai"], None);
+    assert!(!success);
+    assert!(
+        err.contains("FailedPrecondition") && err.contains("RESOURCE_IN_USE"),
+        "{err}"
+    );
+    let (success, _, err) = run_fwatch(
+        s,
+        &["create", "organizations", "--id", "Bad Id"],
+        Some("displayName: x"),
+    );
+    assert!(!success);
+    assert!(err.contains("organization_id"), "{err}");
+
+    // watch: a snapshot, then a live change
+    let watcher = {
+        let addr = s.addr;
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new(crate::harness::fwatch())
+                .args([
+                    "--server",
+                    &format!("http://{addr}"),
+                    "watch",
+                    "--after",
+                    "0",
+                    "--limit",
+                    "5",
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    ok(run_fwatch(
+        s,
+        &["delete", "models/grok/releases/grok-4"],
+        None,
+    ));
+    let watched = tokio::time::timeout(std::time::Duration::from_secs(20), watcher)
+        .await
+        .unwrap()
+        .unwrap();
+    for expected in [
+        "created   organizations/xai",
+        "created   models/grok",
+        "updated   organizations/xai",
+        "deleted   models/grok/releases/grok-4",
+    ] {
+        let (kind, name) = expected.split_once(' ').unwrap();
+        assert!(
+            watched
+                .lines()
+                .any(|l| l.contains(kind) && l.trim_end().ends_with(name.trim())),
+            "{expected:?} in\n{watched}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonl_import_maps_one_to_one_and_reports_bad_lines() {
+    let server = TestServer::start().await;
+    let dir = std::env::temp_dir().join(format!("fw-jsonl-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("items.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"organization": {"name": "organizations/xai", "displayName": "xAI"}}"#, "\n",
+            "\n",
+            r#"{"model": {"name": "models/grok", "displayName": "Grok", "developers": ["organizations/xai"]}}"#, "\n",
+            "this is not json\n",
+            r#"{"model": {"name": "models/ghost", "displayName": "Ghost", "developers": ["organizations/nobody"]}}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let report: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
+        &server,
+        &["-o", "json", "import", "jsonl", &path],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(report["counts"]["organizations"]["created"], 1);
+    assert_eq!(report["counts"]["models"]["created"], 1);
+    let rejected: Vec<(u64, String)> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected[0].0, 4);
+    assert!(rejected[0].1.contains("not JSON"));
+    assert_eq!(rejected[1].0, 5);
+    assert!(
+        rejected[1].1.contains("organizations/nobody"),
+        "{}",
+        rejected[1].1
+    );
+    let again: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
+        &server,
+        &["-o", "json", "import", "jsonl", &path],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(again["counts"]["organizations"]["unchanged"], 1);
+    assert_eq!(again["counts"]["models"]["unchanged"], 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
