@@ -17,6 +17,8 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/watch.proto",
     "frontierwatch/v1/indicator.proto",
     "frontierwatch/v1/import.proto",
+    "frontierwatch/v1/commitment.proto",
+    "frontierwatch/v1/analytics.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

@@ -84,6 +84,12 @@ pub struct Config {
           value_parser = parse_positive_seconds)]
     pub change_prune_seconds: f64,
 
+    /// Seconds between evaluations of alerts (missed cadence windows, new
+    /// benchmark leaders).
+    #[arg(long, env = "FRONTIERWATCH_ALERT_SECONDS", default_value_t = 60.0,
+          value_parser = parse_positive_seconds)]
+    pub alert_seconds: f64,
+
     /// Log format.
     #[arg(long, env = "FRONTIERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -157,6 +163,7 @@ impl fmt::Debug for Config {
             .field("change_poll_seconds", &self.change_poll_seconds)
             .field("change_retention_seconds", &self.change_retention_seconds)
             .field("change_prune_seconds", &self.change_prune_seconds)
+            .field("alert_seconds", &self.alert_seconds)
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -18,7 +18,7 @@ use crate::embedded::{self, EmbeddedPostgres};
 use crate::storage::Store;
 use crate::stream::Watches;
 use crate::stream::hub::Hub;
-use crate::stream::pruner;
+use crate::stream::{evaluator, pruner};
 use crate::stream::watcher::WatchSettings;
 
 /// The name of the database the embedded cluster serves.
@@ -65,6 +65,12 @@ impl Application {
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
+        let filled = crate::storage::analytics::backfill_result_index(&pool)
+            .await
+            .context("cannot index stored results")?;
+        if filled > 0 {
+            tracing::info!(filled, "indexed stored results for leaderboards");
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -128,6 +134,7 @@ impl Application {
             usize::try_from(config.max_watches).unwrap_or(usize::MAX),
             draining.clone(),
         );
+        evaluator::spawn(store.clone(), seconds(config.alert_seconds), draining.clone());
         let grace = seconds(config.shutdown_grace_seconds);
 
         let addr = listener.local_addr()?;

@@ -2,7 +2,7 @@
 
 use frontierwatch_proto::v1::{
     DateRange, DisclosureCategory, DisclosureStatus, LifecycleStage, ListBenchmarkResultsRequest,
-    ListBenchmarksRequest, ListDisclosuresRequest, ListIndicatorsRequest, ListModelsRequest,
+    ListBenchmarksRequest, ListDisclosuresRequest, ListIndicatorsRequest, ListCommitmentsRequest, ListModelsRequest,
     ListOrganizationsRequest, ListReleasesRequest, OrganizationKind, VerificationStatus,
 };
 
@@ -216,5 +216,12 @@ pub fn indicators(r: &ListIndicatorsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
     b.text(&r.index, Column::KindDetail);
     b.text(&r.domain, Column::Category);
+    b.finish()
+}
+
+pub fn commitments(r: &ListCommitmentsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.name("organization", &r.organization, Kind::Organization, Condition::HasOrganization);
+    b.name("model", &r.model, Kind::Model, |n| Condition::Equals(Column::Model, n));
     b.finish()
 }

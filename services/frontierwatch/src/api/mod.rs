@@ -1,5 +1,6 @@
 //! The gRPC layer: thin handlers that validate, call the store and answer.
 
+pub mod analytics;
 mod filters;
 mod import;
 pub mod standard;
@@ -153,6 +154,15 @@ standard_service! {
         update: update_indicator(UpdateIndicatorRequest),
         delete: delete_indicator(DeleteIndicatorRequest),
     }
+
+    {
+        Commitment, field: commitment, plural: commitments,
+        get: get_commitment(GetCommitmentRequest),
+        list: list_commitments(ListCommitmentsRequest) -> ListCommitmentsResponse via filters::commitments,
+        create: create_commitment(CreateCommitmentRequest) id commitment_id generate false,
+        update: update_commitment(UpdateCommitmentRequest),
+        delete: delete_commitment(DeleteCommitmentRequest),
+    }
     ;
     type WatchStream = crate::stream::watcher::WatchStream;
 
@@ -187,5 +197,28 @@ standard_service! {
         request: Request<ImportResourcesRequest>,
     ) -> Reply<ImportResourcesResponse> {
         reply(import::import(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_leaderboard(&self, request: Request<GetLeaderboardRequest>) -> Reply<Leaderboard> {
+        reply(analytics::leaderboard(&self.store, request.into_inner()).await)
+    }
+
+    async fn compare_releases(&self, request: Request<CompareReleasesRequest>) -> Reply<CompareReleasesResponse> {
+        reply(analytics::compare(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_cadence_report(&self, request: Request<GetCadenceReportRequest>) -> Reply<CadenceReport> {
+        reply(analytics::cadence_report(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_transparency_report(
+        &self,
+        request: Request<GetTransparencyReportRequest>,
+    ) -> Reply<TransparencyReport> {
+        reply(analytics::transparency(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Reply<Timeline> {
+        reply(analytics::timeline(&self.store, request.into_inner()).await)
     }
 }

@@ -1,7 +1,8 @@
 //! The rules, references and filter columns of each kind of resource.
 
 use frontierwatch_proto::v1::{
-    Benchmark, BenchmarkResult, Date, Disclosure, DisclosureCategory, DisclosureStatus, Indicator,
+    Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date, Disclosure, DisclosureCategory,
+    DisclosureStatus, EvaluatorRelation, Indicator,
     LifecycleStage, Model, Organization, OrganizationKind, Release, VerificationStatus,
 };
 
@@ -248,6 +249,9 @@ impl Resource for BenchmarkResult {
             organizations: some(&self.evaluator).into_iter().collect(),
             status: enum_name(self.verification, VerificationStatus::as_str_name),
             event_date: date(self.publish_date.as_ref()),
+            score: Some(self.score),
+            settings_key: Some(super::analytics::settings_key(self.settings.as_ref())),
+            relation: enum_name(self.evaluator_relation, EvaluatorRelation::as_str_name),
             ..Index::default()
         }
     }
@@ -336,6 +340,52 @@ impl Resource for Indicator {
             category: some(&self.domain),
             kind_detail: some(&self.index),
             status: some(&self.subdomain),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for Commitment {
+    const KIND: Kind = Kind::Commitment;
+    const FIELD: &'static str = "commitment";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("organization", &self.organization);
+        v.name_of("organization", &self.organization, Kind::Organization);
+        v.name_of("model", &self.model, Kind::Model);
+        v.require("promise", &self.promise);
+        v.provenance("provenance", self.provenance.as_ref());
+        if self.period == CommitmentPeriod::Unspecified as i32 {
+            v.add("period", "is required");
+        }
+        match &self.start_date {
+            None => v.add("start_date", "is required"),
+            Some(d) if d.day == 0 => v.add("start_date", "must be a full date"),
+            Some(d) => v.date("start_date", Some(d)),
+        }
+        v.date("end_date", self.end_date.as_ref());
+        v.date("made_date", self.made_date.as_ref());
+        if let (Some(start), Some(end)) = (date(self.start_date.as_ref()), date(self.end_date.as_ref()))
+            && end < start
+        {
+            v.add("end_date", "must not be before start_date");
+        }
+        if !(0..=366).contains(&self.grace_days) {
+            v.add("grace_days", "must be between 0 and 366");
+        }
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        let mut refs = refs_of("organization", std::slice::from_ref(&self.organization));
+        refs.extend(refs_of("model", std::slice::from_ref(&self.model)));
+        refs
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            organizations: some(&self.organization).into_iter().collect(),
+            model: some(&self.model),
             ..Index::default()
         }
     }

@@ -1,6 +1,7 @@
 //! The domain: the kinds of resource, what each references, how each is
 //! indexed for filtering, and the rules a valid resource obeys.
 
+pub mod analytics;
 pub mod kinds;
 pub mod mask;
 pub mod names;
@@ -33,6 +34,10 @@ pub struct Index {
     pub kind_detail: Option<String>,
     pub country: Option<String>,
     pub event_date: Option<NaiveDate>,
+    /// Results: the score, the comparability key and the evaluator relation.
+    pub score: Option<f64>,
+    pub settings_key: Option<String>,
+    pub relation: Option<String>,
 }
 
 /// Output-only metadata every resource carries.

@@ -10,6 +10,7 @@ pub enum Kind {
     BenchmarkResult,
     Disclosure,
     Indicator,
+    Commitment,
 }
 
 /// The longest accepted resource id (one name segment).
@@ -26,6 +27,7 @@ impl Kind {
             Kind::BenchmarkResult => "benchmark_result",
             Kind::Disclosure => "disclosure",
             Kind::Indicator => "indicator",
+            Kind::Commitment => "commitment",
         }
     }
 
@@ -39,6 +41,7 @@ impl Kind {
             Kind::BenchmarkResult => "benchmarkResults/{benchmark_result}",
             Kind::Disclosure => "disclosures/{disclosure}",
             Kind::Indicator => "indicators/{indicator}",
+            Kind::Commitment => "commitments/{commitment}",
         }
     }
 
@@ -51,6 +54,7 @@ impl Kind {
             Kind::BenchmarkResult => "benchmarkResults",
             Kind::Disclosure => "disclosures",
             Kind::Indicator => "indicators",
+            Kind::Commitment => "commitments",
         }
     }
 
@@ -85,6 +89,7 @@ impl Kind {
             Kind::BenchmarkResult,
             Kind::Disclosure,
             Kind::Indicator,
+            Kind::Commitment,
         ]
         .into_iter()
         .find(|kind| kind.is_valid_name(name))

@@ -1,5 +1,6 @@
 //! All SQL of the service lives under this module.
 
+pub mod analytics;
 pub mod changes;
 pub mod error;
 pub mod filter;

@@ -23,7 +23,7 @@ pub struct Store {
 
 /// The kinds of change the log records.
 #[derive(Debug, Clone, Copy)]
-enum ChangeKind {
+pub(super) enum ChangeKind {
     Created,
     Updated,
     Deleted,
@@ -412,8 +412,9 @@ async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resul
     let index = resource.index();
     let inserted = sqlx::query(
         "INSERT INTO resources (name, kind, model, release, benchmark, organizations, category, \
-         status, kind_detail, country, event_date, data, etag, create_time, update_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+         status, kind_detail, country, event_date, data, etag, create_time, update_time, score, \
+         settings_key, relation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) \
          ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
@@ -430,6 +431,9 @@ async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resul
     .bind(resource.encode_to_vec())
     .bind(resource.etag())
     .bind(now_of(resource))
+    .bind(index.score)
+    .bind(&index.settings_key)
+    .bind(&index.relation)
     .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, name))?;
@@ -456,7 +460,8 @@ async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Resu
     sqlx::query(
         "UPDATE resources SET model = $2, release = $3, benchmark = $4, organizations = $5, \
          category = $6, status = $7, kind_detail = $8, country = $9, event_date = $10, \
-         data = $11, etag = $12, update_time = $13 WHERE name = $1",
+         data = $11, etag = $12, update_time = $13, score = $14, settings_key = $15, \
+         relation = $16 WHERE name = $1",
     )
     .bind(updated.name())
     .bind(&index.model)
@@ -471,6 +476,9 @@ async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Resu
     .bind(updated.encode_to_vec())
     .bind(updated.etag())
     .bind(Utc::now())
+    .bind(index.score)
+    .bind(&index.settings_key)
+    .bind(&index.relation)
     .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, updated.name()))?;
@@ -612,7 +620,23 @@ pub(super) struct PendingChange {
     benchmark: Option<String>,
 }
 
+/// The kinds of change, for other storage modules.
+pub(super) use ChangeKind as ChangeKindPublic;
+
 impl PendingChange {
+    /// A change of something that is not a stored resource (an alert).
+    pub(super) fn raw(
+        name: String,
+        type_name: String,
+        kind: ChangeKind,
+        resource: Vec<u8>,
+        organizations: Vec<String>,
+        model: Option<String>,
+        benchmark: Option<String>,
+    ) -> Self {
+        Self { name, type_name, kind, resource, organizations, model, benchmark }
+    }
+
     fn of<T: Resource>(resource: &T, kind: ChangeKind) -> Self {
         let name = resource.name().to_owned();
         let index = resource.index();
@@ -625,7 +649,11 @@ impl PendingChange {
             Kind::Organization => organizations.push(name.clone()),
             Kind::Model => model = Some(name.clone()),
             Kind::Benchmark => benchmark = Some(name.clone()),
-            Kind::Release | Kind::BenchmarkResult | Kind::Disclosure | Kind::Indicator => {}
+            Kind::Release
+            | Kind::BenchmarkResult
+            | Kind::Disclosure
+            | Kind::Indicator
+            | Kind::Commitment => {}
         }
         Self {
             name,
@@ -645,6 +673,11 @@ async fn append_change<T: Resource>(
     kind: ChangeKind,
 ) -> Result<(), ApiError> {
     append_changes(conn, &[PendingChange::of(resource, kind)]).await
+}
+
+/// Appends change records, for other storage modules.
+pub(super) async fn append_changes_public(conn: &mut PgConnection, changes: &[PendingChange]) -> Result<(), ApiError> {
+    append_changes(conn, changes).await
 }
 
 /// Appends change records; the caller makes this the last statement of its

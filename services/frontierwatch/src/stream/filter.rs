@@ -39,6 +39,9 @@ const TYPES: &[(ResourceType, &str, Kind)] = &[
 
 /// The resource type of a protobuf type name.
 pub fn type_of_message(full_name: &str) -> ResourceType {
+    if full_name == "frontierwatch.v1.Alert" {
+        return ResourceType::Alert;
+    }
     TYPES
         .iter()
         .find(|(_, name, _)| *name == full_name)

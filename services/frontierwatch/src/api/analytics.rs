@@ -1,0 +1,361 @@
+//! Leaderboards, comparisons, cadence reports, transparency and timelines.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{NaiveDate, Utc};
+use frontierwatch_proto::v1::*;
+use prost::Message as _;
+
+use crate::domain::analytics::{better, cadence, competition_ranks, qualifying_date, tally, to_date};
+use crate::domain::names::model_of_release;
+use crate::domain::violations::{check_date, to_naive_date};
+use crate::domain::{Kind, Violations};
+use crate::error::ApiError;
+use crate::storage::Store;
+use crate::storage::analytics::{self as queries, ResultFilter, ResultRow};
+
+fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Option<NaiveDate> {
+    let date = date?;
+    match check_date(date) {
+        Ok(()) => to_naive_date(date),
+        Err(why) => {
+            v.add(field, why);
+            None
+        }
+    }
+}
+
+fn decode_result(row: &ResultRow) -> Result<BenchmarkResult, ApiError> {
+    BenchmarkResult::decode(row.data.as_slice())
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode")))
+}
+
+fn direction_of(benchmark: &Benchmark) -> ScoreDirection {
+    ScoreDirection::try_from(benchmark.direction).unwrap_or(ScoreDirection::Unspecified)
+}
+
+pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Leaderboard, ApiError> {
+    let mut v = Violations::default();
+    if r.benchmark.is_empty() {
+        v.add("benchmark", "is required");
+    }
+    v.name_of("benchmark", &r.benchmark, Kind::Benchmark);
+    let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
+    let relation = match EvaluatorFilter::try_from(r.evaluators) {
+        Ok(EvaluatorFilter::Unspecified) => None,
+        Ok(EvaluatorFilter::FirstPartyOnly) => Some("EVALUATOR_RELATION_FIRST_PARTY"),
+        Ok(EvaluatorFilter::ThirdPartyOnly) => Some("EVALUATOR_RELATION_THIRD_PARTY"),
+        Err(_) => {
+            v.add("evaluators", format!("{} is not a known value", r.evaluators));
+            None
+        }
+    };
+    let grouping = LeaderboardGrouping::try_from(r.grouping).unwrap_or_else(|_| {
+        v.add("grouping", format!("{} is not a known value", r.grouping));
+        LeaderboardGrouping::Unspecified
+    });
+    if !(0..=1000).contains(&r.limit) {
+        v.add("limit", "must be between 0 and 1000");
+    }
+    v.into_result()?;
+    let limit = if r.limit == 0 { 100 } else { r.limit as usize };
+    let benchmark: Benchmark = store.get(&r.benchmark).await?;
+    let direction = direction_of(&benchmark);
+    let filter = ResultFilter { as_of, include_disputed: r.include_disputed, relation };
+    let rows = queries::best_results(store.pool(), &r.benchmark, &filter, direction == ScoreDirection::LowerIsBetter).await?;
+
+    let mut by_key: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();
+    for row in rows {
+        by_key.entry(row.settings_key.clone()).or_default().push(row);
+    }
+    let dates = if grouping == LeaderboardGrouping::ModelLatest {
+        let releases: Vec<String> = by_key.values().flatten().map(|r| r.release.clone()).collect();
+        queries::release_dates(store.pool(), &releases).await?
+    } else {
+        HashMap::new()
+    };
+    let mut sections = Vec::new();
+    for (settings_key, mut rows) in by_key {
+        // One row per model line when asked: its best, or its latest release.
+        if grouping != LeaderboardGrouping::Unspecified {
+            let mut per_model: BTreeMap<String, ResultRow> = BTreeMap::new();
+            for row in rows {
+                let model = row.model.clone().or_else(|| model_of_release(&row.release)).unwrap_or_default();
+                let keep = match per_model.get(&model) {
+                    None => true,
+                    Some(current) if grouping == LeaderboardGrouping::ModelBest => better(direction, row.score, current.score),
+                    Some(current) => dates.get(&row.release) > dates.get(&current.release),
+                };
+                if keep {
+                    per_model.insert(model, row);
+                }
+            }
+            rows = per_model.into_values().collect();
+        }
+        rows.sort_by(|a, b| {
+            let order = a.score.total_cmp(&b.score);
+            let order = if direction == ScoreDirection::LowerIsBetter { order } else { order.reverse() };
+            order.then_with(|| a.release.cmp(&b.release))
+        });
+        let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+        let ranks = competition_ranks(&scores);
+        let mut section = LeaderboardSection { settings_key: settings_key.clone(), ..Default::default() };
+        for (row, (rank, tied)) in rows.iter().zip(ranks).take(limit) {
+            let result = decode_result(row)?;
+            if section.settings.is_none() {
+                section.settings = result.settings;
+            }
+            section.rows.push(LeaderboardRow {
+                rank,
+                tied,
+                release: row.release.clone(),
+                model: row.model.clone().unwrap_or_default(),
+                score: row.score,
+                benchmark_result: row.name.clone(),
+                publish_date: result.publish_date,
+                verification: result.verification,
+                evaluator_relation: result.evaluator_relation,
+                evaluator: result.evaluator,
+                provenance: result.provenance,
+            });
+        }
+        sections.push(section);
+    }
+    sections.sort_by(|a, b| b.rows.len().cmp(&a.rows.len()).then_with(|| a.settings_key.cmp(&b.settings_key)));
+    Ok(Leaderboard { benchmark: r.benchmark, direction: direction as i32, sections })
+}
+
+pub async fn compare(store: &Store, r: CompareReleasesRequest) -> Result<CompareReleasesResponse, ApiError> {
+    let mut v = Violations::default();
+    if r.releases.len() < 2 {
+        v.add("releases", "at least two releases are required");
+    }
+    if r.releases.len() > 100 {
+        v.add("releases", "at most 100 releases");
+    }
+    for (i, release) in r.releases.iter().enumerate() {
+        if !Kind::Release.is_valid_name(release) {
+            v.add(&format!("releases[{i}]"), format!("must be a resource name of the form {}", Kind::Release.pattern()));
+        } else if r.releases[..i].contains(release) {
+            v.add(&format!("releases[{i}]"), "is listed twice");
+        }
+    }
+    let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
+    v.into_result()?;
+    for release in &r.releases {
+        store.get::<Release>(release).await?;
+    }
+    let filter = ResultFilter { as_of, include_disputed: r.include_disputed, relation: None };
+    let rows = queries::results_of(store.pool(), &r.releases, &filter).await?;
+    let mut by_benchmark: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();
+    for row in rows {
+        by_benchmark.entry(row.benchmark.clone()).or_default().push(row);
+    }
+    let order: HashMap<&str, usize> = r.releases.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let mut comparisons = Vec::new();
+    for (benchmark_name, rows) in by_benchmark {
+        let mut releases_here: Vec<&str> = rows.iter().map(|r| r.release.as_str()).collect();
+        releases_here.sort_by_key(|r| order.get(r).copied().unwrap_or(usize::MAX));
+        releases_here.dedup();
+        if releases_here.len() < 2 {
+            continue;
+        }
+        let benchmark: Benchmark = store.get(&benchmark_name).await?;
+        let direction = direction_of(&benchmark);
+        // Best per (key, release).
+        let mut best: BTreeMap<String, BTreeMap<usize, &ResultRow>> = BTreeMap::new();
+        for row in &rows {
+            let slot = best.entry(row.settings_key.clone()).or_default();
+            let i = order.get(row.release.as_str()).copied().unwrap_or(usize::MAX);
+            if slot.get(&i).is_none_or(|current| better(direction, row.score, current.score)) {
+                slot.insert(i, row);
+            }
+        }
+        let mut comparison = BenchmarkComparison { benchmark: benchmark_name.clone(), direction: direction as i32, ..Default::default() };
+        let mut compared_pairs = std::collections::HashSet::new();
+        for (key, per_release) in &best {
+            if per_release.len() < 2 {
+                continue;
+            }
+            let baseline = per_release.values().next().map_or(0.0, |r| r.score);
+            let mut group = ComparisonGroup { settings_key: key.clone(), ..Default::default() };
+            let members: Vec<&&ResultRow> = per_release.values().collect();
+            for (a, ra) in members.iter().enumerate() {
+                for rb in &members[a + 1..] {
+                    compared_pairs.insert((ra.release.clone(), rb.release.clone()));
+                    compared_pairs.insert((rb.release.clone(), ra.release.clone()));
+                }
+            }
+            for row in per_release.values() {
+                let result = decode_result(row)?;
+                if group.settings.is_none() {
+                    group.settings = result.settings;
+                }
+                group.scores.push(ComparedScore {
+                    release: row.release.clone(),
+                    score: row.score,
+                    delta: row.score - baseline,
+                    better: better(direction, row.score, baseline),
+                    benchmark_result: row.name.clone(),
+                    provenance: result.provenance,
+                });
+            }
+            comparison.groups.push(group);
+        }
+        for (a, ra) in releases_here.iter().enumerate() {
+            for rb in &releases_here[a + 1..] {
+                if compared_pairs.contains(&(ra.to_string(), rb.to_string())) {
+                    continue;
+                }
+                let keys = |release: &str| -> Vec<String> {
+                    let mut k: Vec<String> = rows.iter().filter(|r| r.release == release).map(|r| r.settings_key.clone()).collect();
+                    k.sort();
+                    k.dedup();
+                    k
+                };
+                comparison.not_comparable.push(NotComparable {
+                    release_a: (*ra).to_owned(),
+                    release_b: (*rb).to_owned(),
+                    reason: format!(
+                        "no common evaluation settings: {} has [{}], {} has [{}]",
+                        ra,
+                        keys(ra).join(" | "),
+                        rb,
+                        keys(rb).join(" | ")
+                    ),
+                });
+            }
+        }
+        comparisons.push(comparison);
+    }
+    Ok(CompareReleasesResponse { comparisons })
+}
+
+/// Today, or the requested date.
+fn today_or(date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| Utc::now().date_naive())
+}
+
+/// The qualifying releases of a commitment, with the dates they count from.
+pub async fn qualifying_releases(store: &Store, commitment: &Commitment) -> Result<Vec<(String, NaiveDate)>, ApiError> {
+    let subject = if commitment.model.is_empty() { &commitment.organization } else { &commitment.model };
+    let releases = queries::releases_of(store.pool(), subject).await?;
+    Ok(releases
+        .iter()
+        .filter_map(|r| qualifying_date(commitment, r).map(|d| (r.name.clone(), d)))
+        .collect())
+}
+
+pub async fn cadence_report(store: &Store, r: GetCadenceReportRequest) -> Result<CadenceReport, ApiError> {
+    let mut v = Violations::default();
+    if r.commitment.is_empty() {
+        v.add("commitment", "is required");
+    }
+    v.name_of("commitment", &r.commitment, Kind::Commitment);
+    let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
+    v.into_result()?;
+    let commitment: Commitment = store.get(&r.commitment).await?;
+    let releases = qualifying_releases(store, &commitment).await?;
+    Ok(cadence(&commitment, &releases, today_or(as_of)))
+}
+
+pub async fn transparency(store: &Store, r: GetTransparencyReportRequest) -> Result<TransparencyReport, ApiError> {
+    let mut v = Violations::default();
+    if r.organization.is_empty() {
+        v.add("organization", "is required");
+    }
+    v.name_of("organization", &r.organization, Kind::Organization);
+    let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
+    v.into_result()?;
+    store.get::<Organization>(&r.organization).await?;
+    let index = (!r.index.is_empty()).then_some(r.index.as_str());
+    let indicators: HashMap<String, (String, String)> = queries::indicators(store.pool(), index)
+        .await?
+        .into_iter()
+        .map(|i| (i.name.trim_start_matches("indicators/").to_owned(), (i.domain, i.subdomain)))
+        .collect();
+    // The latest disclosure per indicator, as of the date.
+    let mut latest: HashMap<String, (Option<NaiveDate>, bool)> = HashMap::new();
+    for d in queries::disclosures_about(store.pool(), &r.organization).await? {
+        if d.indicator_code.is_empty() || !indicators.contains_key(&d.indicator_code) {
+            continue;
+        }
+        let published = d.publish_date.as_ref().and_then(to_naive_date);
+        if as_of.is_some_and(|as_of| published.is_none_or(|p| p > as_of)) {
+            continue;
+        }
+        let disclosed = d.status == DisclosureStatus::Disclosed as i32;
+        let newer = latest.get(&d.indicator_code).is_none_or(|(when, _)| published >= *when);
+        if newer {
+            latest.insert(d.indicator_code.clone(), (published, disclosed));
+        }
+    }
+    let latest: HashMap<String, bool> = latest.into_iter().map(|(k, (_, d))| (k, d)).collect();
+    let tally = tally(&indicators, &latest);
+    let score = |domain: &str, subdomain: &str, disclosed: i32, total: i32| TransparencyScore {
+        domain: domain.to_owned(),
+        subdomain: subdomain.to_owned(),
+        disclosed,
+        indicators: total,
+        share: if total == 0 { 0.0 } else { f64::from(disclosed) / f64::from(total) },
+    };
+    let mut domains: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
+    let mut subdomains = Vec::new();
+    let (mut disclosed, mut total) = (0, 0);
+    for ((domain, subdomain), (d, t)) in &tally {
+        let entry = domains.entry(domain.as_str()).or_default();
+        entry.0 += d;
+        entry.1 += t;
+        disclosed += d;
+        total += t;
+        subdomains.push(score(domain, subdomain, *d, *t));
+    }
+    Ok(TransparencyReport {
+        organization: r.organization,
+        index: r.index,
+        overall: Some(score("", "", disclosed, total)),
+        domains: domains.into_iter().map(|(domain, (d, t))| score(domain, "", d, t)).collect(),
+        subdomains,
+    })
+}
+
+pub async fn timeline(store: &Store, r: GetTimelineRequest) -> Result<Timeline, ApiError> {
+    let mut v = Violations::default();
+    match Kind::of_name(&r.subject) {
+        Some(Kind::Model) => {}
+        Some(Kind::Organization) => {}
+        _ => v.add("subject", "must name a model line (models/{model}) or an organization (organizations/{organization})"),
+    }
+    v.into_result()?;
+    if Kind::of_name(&r.subject) == Some(Kind::Model) {
+        store.get::<Model>(&r.subject).await?;
+    } else {
+        store.get::<Organization>(&r.subject).await?;
+    }
+    let mut events = Vec::new();
+    for release in queries::releases_of(store.pool(), &r.subject).await? {
+        let event = |date: &ApproximateDate, kind: TimelineEventKind, stage: i32, audience: &str| TimelineEvent {
+            date: Some(*date),
+            kind: kind as i32,
+            release: release.name.clone(),
+            display_name: release.display_name.clone(),
+            stage,
+            audience: audience.to_owned(),
+        };
+        if let Some(d) = &release.announce_date {
+            events.push(event(d, TimelineEventKind::Announced, 0, ""));
+        }
+        if let Some(d) = &release.release_date {
+            events.push(event(d, TimelineEventKind::Released, 0, ""));
+        }
+        for change in &release.stage_history {
+            if let Some(d) = &change.date {
+                events.push(event(d, TimelineEventKind::StageChanged, change.stage, &change.audience));
+            }
+        }
+    }
+    let key = |e: &TimelineEvent| e.date.and_then(|d| d.date).and_then(|d| to_naive_date(&d));
+    events.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.release.cmp(&b.release)).then_with(|| a.kind.cmp(&b.kind)));
+    let _ = to_date;
+    Ok(Timeline { subject: r.subject, events })
+}

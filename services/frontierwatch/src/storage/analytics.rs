@@ -1,0 +1,234 @@
+//! Reads for the analytics RPCs and writes of derived alerts.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use frontierwatch_proto::v1::{Alert, Disclosure, Indicator, Release};
+use prost::Message as _;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::error::{Operation, map_db_error};
+use super::resources::{ChangeKindPublic, PendingChange, append_changes_public};
+use crate::error::ApiError;
+
+fn read_error(e: sqlx::Error) -> ApiError {
+    map_db_error(e, Operation::Read, "analytics")
+}
+
+/// One result, with what ranking needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ResultRow {
+    pub name: String,
+    pub release: String,
+    pub model: Option<String>,
+    pub benchmark: String,
+    pub score: f64,
+    pub settings_key: String,
+    pub data: Vec<u8>,
+}
+
+/// Which results count.
+#[derive(Debug, Clone, Default)]
+pub struct ResultFilter {
+    pub as_of: Option<NaiveDate>,
+    pub include_disputed: bool,
+    /// `EVALUATOR_RELATION_FIRST_PARTY` or `..._THIRD_PARTY`.
+    pub relation: Option<&'static str>,
+}
+
+impl ResultFilter {
+    fn push(&self, q: &mut QueryBuilder<Postgres>) {
+        if let Some(as_of) = self.as_of {
+            q.push(" AND event_date <= ").push_bind(as_of);
+        }
+        if !self.include_disputed {
+            q.push(" AND status IS DISTINCT FROM 'VERIFICATION_STATUS_CONTESTED' AND status IS DISTINCT FROM 'VERIFICATION_STATUS_RETRACTED'");
+        }
+        if let Some(relation) = self.relation {
+            q.push(" AND relation = ").push_bind(relation);
+        }
+    }
+}
+
+const RESULT_COLUMNS: &str =
+    "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
+
+/// Each release's best result per comparability key on a benchmark.
+pub async fn best_results(pool: &PgPool, benchmark: &str, filter: &ResultFilter, lower_is_better: bool) -> Result<Vec<ResultRow>, ApiError> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT DISTINCT ON (coalesce(settings_key, 'default'), release) {RESULT_COLUMNS} \
+         FROM resources WHERE kind = 'benchmark_result' AND benchmark = "
+    ));
+    q.push_bind(benchmark.to_owned());
+    filter.push(&mut q);
+    q.push(" ORDER BY coalesce(settings_key, 'default'), release, score ");
+    q.push(if lower_is_better { "ASC" } else { "DESC" });
+    q.push(", event_date ASC NULLS LAST, name");
+    q.build_query_as().fetch_all(pool).await.map_err(read_error)
+}
+
+/// Every result of some releases.
+pub async fn results_of(pool: &PgPool, releases: &[String], filter: &ResultFilter) -> Result<Vec<ResultRow>, ApiError> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {RESULT_COLUMNS} FROM resources WHERE kind = 'benchmark_result' AND release = ANY("
+    ));
+    q.push_bind(releases.to_vec()).push(")");
+    filter.push(&mut q);
+    q.push(" ORDER BY benchmark, name");
+    q.build_query_as().fetch_all(pool).await.map_err(read_error)
+}
+
+/// The release dates of releases.
+pub async fn release_dates(pool: &PgPool, releases: &[String]) -> Result<HashMap<String, NaiveDate>, ApiError> {
+    let rows: Vec<(String, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT name, event_date FROM resources WHERE kind = 'release' AND name = ANY($1)")
+            .bind(releases)
+            .fetch_all(pool)
+            .await
+            .map_err(read_error)?;
+    Ok(rows.into_iter().filter_map(|(n, d)| d.map(|d| (n, d))).collect())
+}
+
+fn decode_all<T: prost::Message + Default>(rows: Vec<(Vec<u8>,)>) -> Result<Vec<T>, ApiError> {
+    rows.into_iter()
+        .map(|(data,)| T::decode(data.as_slice()).map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("stored resource does not decode"))))
+        .collect()
+}
+
+/// The releases of a model line, or of every model line an organization
+/// develops.
+pub async fn releases_of(pool: &PgPool, subject: &str) -> Result<Vec<Release>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT data FROM resources WHERE kind = 'release' AND (model = $1 OR model IN \
+         (SELECT name FROM resources WHERE kind = 'model' AND organizations @> ARRAY[$1]::text[])) \
+         ORDER BY name",
+    )
+    .bind(subject)
+    .fetch_all(pool)
+    .await
+    .map_err(read_error)?;
+    decode_all(rows)
+}
+
+/// An organization's disclosures.
+pub async fn disclosures_about(pool: &PgPool, organization: &str) -> Result<Vec<Disclosure>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'disclosure' AND kind_detail = $1")
+        .bind(organization)
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+    decode_all(rows)
+}
+
+/// Indicators, of one index or all.
+pub async fn indicators(pool: &PgPool, index: Option<&str>) -> Result<Vec<Indicator>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'indicator' AND ($1::text IS NULL OR kind_detail = $1)")
+        .bind(index)
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+    decode_all(rows)
+}
+
+/// Every commitment.
+pub async fn commitments(pool: &PgPool) -> Result<Vec<frontierwatch_proto::v1::Commitment>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'commitment' ORDER BY name")
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+    decode_all(rows)
+}
+
+/// Benchmarks that have results.
+pub async fn benchmarks_with_results(pool: &PgPool) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT benchmark FROM resources WHERE kind = 'benchmark_result' AND benchmark IS NOT NULL")
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+    Ok(rows.into_iter().map(|(b,)| b).collect())
+}
+
+/// Records the leader of a benchmark's key; returns the previous one when
+/// it changed.
+pub async fn swap_leader(pool: &PgPool, benchmark: &str, settings_key: &str, release: &str) -> Result<Option<Option<String>>, ApiError> {
+    let previous: Option<(String,)> = sqlx::query_as("SELECT release FROM leaders WHERE benchmark = $1 AND settings_key = $2")
+        .bind(benchmark)
+        .bind(settings_key)
+        .fetch_optional(pool)
+        .await
+        .map_err(read_error)?;
+    let previous = previous.map(|(r,)| r);
+    if previous.as_deref() == Some(release) {
+        return Ok(None);
+    }
+    sqlx::query(
+        "INSERT INTO leaders (benchmark, settings_key, release) VALUES ($1, $2, $3) \
+         ON CONFLICT (benchmark, settings_key) DO UPDATE SET release = EXCLUDED.release",
+    )
+    .bind(benchmark)
+    .bind(settings_key)
+    .bind(release)
+    .execute(pool)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, "leaders"))?;
+    Ok(Some(previous))
+}
+
+/// Raises an alert once: the first call with a key appends it to the change
+/// stream; later calls, from any replica, do nothing. Returns whether it was
+/// raised now.
+pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool, ApiError> {
+    let mut tx = pool.begin().await.map_err(read_error)?;
+    let inserted = sqlx::query("INSERT INTO alerts (alert_key, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(key)
+        .bind(&alert.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let change = PendingChange::raw(
+        alert.name.clone(),
+        "frontierwatch.v1.Alert".to_owned(),
+        ChangeKindPublic::Created,
+        alert.encode_to_vec(),
+        (!alert.organization.is_empty()).then(|| alert.organization.clone()).into_iter().collect(),
+        None,
+        (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32).then(|| alert.subject.clone()),
+    );
+    append_changes_public(&mut tx, &[change]).await?;
+    tx.commit().await.map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
+    Ok(true)
+}
+
+/// Fills the result columns of rows written before they existed.
+pub async fn backfill_result_index(pool: &PgPool) -> Result<u64, ApiError> {
+    use crate::domain::Resource as _;
+    let mut filled = 0;
+    loop {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT name, data FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NULL LIMIT 1000",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        for (name, data) in rows {
+            let result = frontierwatch_proto::v1::BenchmarkResult::decode(data.as_slice())
+                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode")))?;
+            let index = result.index();
+            sqlx::query("UPDATE resources SET score = $2, settings_key = $3, relation = $4 WHERE name = $1")
+                .bind(&name)
+                .bind(index.score)
+                .bind(&index.settings_key)
+                .bind(&index.relation)
+                .execute(pool)
+                .await
+                .map_err(|e| map_db_error(e, Operation::Write, &name))?;
+            filled += 1;
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The alert evaluator: derives events (a missed cadence window, a new
+//! leader on a benchmark) and appends them to the change stream, where
+//! watchers filter on them like any other change.
+//!
+//! Every replica runs it; a transaction-scoped advisory lock lets one at a
+//! time do the work, and each alert's unique key makes it appear exactly
+//! once even if two evaluations overlap.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use frontierwatch_proto::v1::{Alert, AlertKind, GetLeaderboardRequest, WindowStatus};
+use tokio::sync::watch;
+
+use crate::api::analytics;
+use crate::domain::analytics::cadence;
+use crate::error::ApiError;
+use crate::storage::Store;
+use crate::storage::analytics as queries;
+
+/// 0x4657_0002: the advisory lock key of the evaluator.
+const LOCK: i64 = 1_180_106_754;
+
+/// Evaluates every `interval` until shutdown.
+pub fn spawn(store: Store, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = ticks.tick() => {}
+            }
+            match evaluate(&store).await {
+                Ok(0) => {}
+                Ok(raised) => tracing::info!(raised, "alerts raised"),
+                Err(error) => tracing::warn!(%error, "alert evaluation failed"),
+            }
+        }
+    });
+}
+
+/// One evaluation, if this replica gets the lock. Returns the alerts raised.
+pub async fn evaluate(store: &Store) -> Result<u64, ApiError> {
+    let pool = store.pool();
+    let mut lock = pool.begin().await.map_err(ApiError::Unavailable)?;
+    let (acquired,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(LOCK)
+        .fetch_one(&mut *lock)
+        .await
+        .map_err(ApiError::Unavailable)?;
+    if !acquired {
+        return Ok(0);
+    }
+    let mut raised = 0;
+    raised += missed_windows(store).await?;
+    raised += new_leaders(store).await?;
+    lock.commit().await.map_err(ApiError::Unavailable)?;
+    Ok(raised)
+}
+
+async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
+    let today = Utc::now().date_naive();
+    let mut raised = 0;
+    for commitment in queries::commitments(store.pool()).await? {
+        let releases = analytics::qualifying_releases(store, &commitment).await?;
+        let report = cadence(&commitment, &releases, today);
+        for window in report.windows.iter().filter(|w| w.status == WindowStatus::Missed as i32) {
+            let Some(start) = window.start else { continue };
+            let id = format!(
+                "missed-{}-{:04}{:02}{:02}",
+                commitment.name.trim_start_matches("commitments/"),
+                start.year,
+                start.month,
+                start.day
+            );
+            let id: String = id.chars().take(63).collect();
+            let alert = Alert {
+                name: format!("alerts/{id}"),
+                kind: AlertKind::CadenceWindowMissed as i32,
+                subject: commitment.name.clone(),
+                message: format!(
+                    "{} missed the window starting {:04}-{:02}-{:02}: \"{}\"",
+                    commitment.organization, start.year, start.month, start.day, commitment.promise
+                ),
+                organization: commitment.organization.clone(),
+                window: Some(window.clone()),
+                ..Default::default()
+            };
+            let key = format!("cadence-missed|{}|{:04}-{:02}-{:02}", commitment.name, start.year, start.month, start.day);
+            if queries::raise_alert(store.pool(), &key, &alert).await? {
+                raised += 1;
+            }
+        }
+    }
+    Ok(raised)
+}
+
+async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
+    let mut raised = 0;
+    for benchmark in queries::benchmarks_with_results(store.pool()).await? {
+        let board = analytics::leaderboard(
+            store,
+            GetLeaderboardRequest { benchmark: benchmark.clone(), limit: 1, ..Default::default() },
+        )
+        .await?;
+        for section in board.sections {
+            let Some(leader) = section.rows.first() else { continue };
+            // Ties at the top: no single new leader.
+            if leader.tied {
+                continue;
+            }
+            let Some(previous) = queries::swap_leader(store.pool(), &benchmark, &section.settings_key, &leader.release).await? else {
+                continue;
+            };
+            // The first leader of a board is recorded, not announced.
+            let Some(previous) = previous else { continue };
+            let key = format!("new-leader|{benchmark}|{}|{}|{previous}", section.settings_key, leader.release);
+            let id: String = format!("leader-{}", crate::stream::evaluator::short_hash(&key));
+            let alert = Alert {
+                name: format!("alerts/{id}"),
+                kind: AlertKind::NewLeader as i32,
+                subject: benchmark.clone(),
+                message: format!("{} now leads {} ({}), ahead of {previous}", leader.release, benchmark, section.settings_key),
+                release: leader.release.clone(),
+                previous_release: previous,
+                settings_key: section.settings_key.clone(),
+                score: leader.score,
+                ..Default::default()
+            };
+            if queries::raise_alert(store.pool(), &key, &alert).await? {
+                raised += 1;
+            }
+        }
+    }
+    Ok(raised)
+}
+
+/// A stable short hash for alert ids.
+pub fn short_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
