@@ -52,18 +52,17 @@ pub enum WatchError {
 /// delivered. Dropping it ends the subscription.
 pub struct WatchEvents {
     receiver: mpsc::Receiver<Result<WatchEvent, WatchError>>,
-    cursor: Arc<AtomicI64>,
+    /// The highest sequence handed to the caller (from an event or a
+    /// bookmark); -1 before the first.
+    delivered: i64,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl WatchEvents {
-    /// The highest sequence delivered so far (from an event or bookmark),
-    /// or `None` before the first.
+    /// The highest sequence delivered to the caller so far (from an event
+    /// or bookmark), or `None` before the first. Resume after it.
     pub fn last_sequence(&self) -> Option<i64> {
-        match self.cursor.load(Ordering::Acquire) {
-            -1 => None,
-            seq => Some(seq),
-        }
+        (self.delivered >= 0).then_some(self.delivered)
     }
 }
 
@@ -77,7 +76,18 @@ impl tokio_stream::Stream for WatchEvents {
     type Item = Result<WatchEvent, WatchError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        let polled = self.receiver.poll_recv(cx);
+        if let Poll::Ready(Some(Ok(event))) = &polled {
+            let seq = match event {
+                WatchEvent::Transaction(t) => t.events.last().map(|e| e.sequence),
+                WatchEvent::Bookmark(b) => Some(b.sequence),
+                WatchEvent::Snapshot(_) | WatchEvent::SnapshotRestarted => None,
+            };
+            if let Some(seq) = seq {
+                self.delivered = self.delivered.max(seq);
+            }
+        }
+        polled
     }
 }
 
@@ -117,11 +127,14 @@ impl Client {
     /// server's first bookmark tells where "now" is).
     pub fn watch(&self, request: WatchRequest) -> WatchEvents {
         let (sender, receiver) = mpsc::channel(64);
-        let cursor = Arc::new(AtomicI64::new(request.start_after_sequence.unwrap_or(-1)));
-        let task = tokio::spawn(run(self.clone(), request, sender, cursor.clone()));
+        let start = request.start_after_sequence.unwrap_or(-1);
+        // What the task has received, for resuming: events still queued for
+        // the caller must not be asked for again.
+        let received = Arc::new(AtomicI64::new(start));
+        let task = tokio::spawn(run(self.clone(), request, sender, received));
         WatchEvents {
             receiver,
-            cursor,
+            delivered: start,
             task,
         }
     }

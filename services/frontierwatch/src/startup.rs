@@ -18,8 +18,8 @@ use crate::embedded::{self, EmbeddedPostgres};
 use crate::storage::Store;
 use crate::stream::Watches;
 use crate::stream::hub::Hub;
-use crate::stream::{evaluator, pruner};
 use crate::stream::watcher::WatchSettings;
+use crate::stream::{evaluator, pruner};
 
 /// The name of the database the embedded cluster serves.
 const EMBEDDED_DATABASE: &str = "frontierwatch";
@@ -134,7 +134,11 @@ impl Application {
             usize::try_from(config.max_watches).unwrap_or(usize::MAX),
             draining.clone(),
         );
-        evaluator::spawn(store.clone(), seconds(config.alert_seconds), draining.clone());
+        evaluator::spawn(
+            store.clone(),
+            seconds(config.alert_seconds),
+            draining.clone(),
+        );
         let grace = seconds(config.shutdown_grace_seconds);
 
         let addr = listener.local_addr()?;

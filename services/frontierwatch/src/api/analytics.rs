@@ -6,7 +6,9 @@ use chrono::{NaiveDate, Utc};
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
-use crate::domain::analytics::{better, cadence, competition_ranks, qualifying_date, tally, to_date};
+use crate::domain::analytics::{
+    better, cadence, competition_ranks, qualifying_date, tally, to_date,
+};
 use crate::domain::names::model_of_release;
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
@@ -26,8 +28,9 @@ fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Option<NaiveDa
 }
 
 fn decode_result(row: &ResultRow) -> Result<BenchmarkResult, ApiError> {
-    BenchmarkResult::decode(row.data.as_slice())
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode")))
+    BenchmarkResult::decode(row.data.as_slice()).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode"))
+    })
 }
 
 fn direction_of(benchmark: &Benchmark) -> ScoreDirection {
@@ -46,7 +49,10 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         Ok(EvaluatorFilter::FirstPartyOnly) => Some("EVALUATOR_RELATION_FIRST_PARTY"),
         Ok(EvaluatorFilter::ThirdPartyOnly) => Some("EVALUATOR_RELATION_THIRD_PARTY"),
         Err(_) => {
-            v.add("evaluators", format!("{} is not a known value", r.evaluators));
+            v.add(
+                "evaluators",
+                format!("{} is not a known value", r.evaluators),
+            );
             None
         }
     };
@@ -61,15 +67,32 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
     let limit = if r.limit == 0 { 100 } else { r.limit as usize };
     let benchmark: Benchmark = store.get(&r.benchmark).await?;
     let direction = direction_of(&benchmark);
-    let filter = ResultFilter { as_of, include_disputed: r.include_disputed, relation };
-    let rows = queries::best_results(store.pool(), &r.benchmark, &filter, direction == ScoreDirection::LowerIsBetter).await?;
+    let filter = ResultFilter {
+        as_of,
+        include_disputed: r.include_disputed,
+        relation,
+    };
+    let rows = queries::best_results(
+        store.pool(),
+        &r.benchmark,
+        &filter,
+        direction == ScoreDirection::LowerIsBetter,
+    )
+    .await?;
 
     let mut by_key: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();
     for row in rows {
-        by_key.entry(row.settings_key.clone()).or_default().push(row);
+        by_key
+            .entry(row.settings_key.clone())
+            .or_default()
+            .push(row);
     }
     let dates = if grouping == LeaderboardGrouping::ModelLatest {
-        let releases: Vec<String> = by_key.values().flatten().map(|r| r.release.clone()).collect();
+        let releases: Vec<String> = by_key
+            .values()
+            .flatten()
+            .map(|r| r.release.clone())
+            .collect();
         queries::release_dates(store.pool(), &releases).await?
     } else {
         HashMap::new()
@@ -80,10 +103,16 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         if grouping != LeaderboardGrouping::Unspecified {
             let mut per_model: BTreeMap<String, ResultRow> = BTreeMap::new();
             for row in rows {
-                let model = row.model.clone().or_else(|| model_of_release(&row.release)).unwrap_or_default();
+                let model = row
+                    .model
+                    .clone()
+                    .or_else(|| model_of_release(&row.release))
+                    .unwrap_or_default();
                 let keep = match per_model.get(&model) {
                     None => true,
-                    Some(current) if grouping == LeaderboardGrouping::ModelBest => better(direction, row.score, current.score),
+                    Some(current) if grouping == LeaderboardGrouping::ModelBest => {
+                        better(direction, row.score, current.score)
+                    }
                     Some(current) => dates.get(&row.release) > dates.get(&current.release),
                 };
                 if keep {
@@ -94,12 +123,19 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         }
         rows.sort_by(|a, b| {
             let order = a.score.total_cmp(&b.score);
-            let order = if direction == ScoreDirection::LowerIsBetter { order } else { order.reverse() };
+            let order = if direction == ScoreDirection::LowerIsBetter {
+                order
+            } else {
+                order.reverse()
+            };
             order.then_with(|| a.release.cmp(&b.release))
         });
         let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
         let ranks = competition_ranks(&scores);
-        let mut section = LeaderboardSection { settings_key: settings_key.clone(), ..Default::default() };
+        let mut section = LeaderboardSection {
+            settings_key: settings_key.clone(),
+            ..Default::default()
+        };
         for (row, (rank, tied)) in rows.iter().zip(ranks).take(limit) {
             let result = decode_result(row)?;
             if section.settings.is_none() {
@@ -121,11 +157,23 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         }
         sections.push(section);
     }
-    sections.sort_by(|a, b| b.rows.len().cmp(&a.rows.len()).then_with(|| a.settings_key.cmp(&b.settings_key)));
-    Ok(Leaderboard { benchmark: r.benchmark, direction: direction as i32, sections })
+    sections.sort_by(|a, b| {
+        b.rows
+            .len()
+            .cmp(&a.rows.len())
+            .then_with(|| a.settings_key.cmp(&b.settings_key))
+    });
+    Ok(Leaderboard {
+        benchmark: r.benchmark,
+        direction: direction as i32,
+        sections,
+    })
 }
 
-pub async fn compare(store: &Store, r: CompareReleasesRequest) -> Result<CompareReleasesResponse, ApiError> {
+pub async fn compare(
+    store: &Store,
+    r: CompareReleasesRequest,
+) -> Result<CompareReleasesResponse, ApiError> {
     let mut v = Violations::default();
     if r.releases.len() < 2 {
         v.add("releases", "at least two releases are required");
@@ -135,7 +183,13 @@ pub async fn compare(store: &Store, r: CompareReleasesRequest) -> Result<Compare
     }
     for (i, release) in r.releases.iter().enumerate() {
         if !Kind::Release.is_valid_name(release) {
-            v.add(&format!("releases[{i}]"), format!("must be a resource name of the form {}", Kind::Release.pattern()));
+            v.add(
+                &format!("releases[{i}]"),
+                format!(
+                    "must be a resource name of the form {}",
+                    Kind::Release.pattern()
+                ),
+            );
         } else if r.releases[..i].contains(release) {
             v.add(&format!("releases[{i}]"), "is listed twice");
         }
@@ -145,13 +199,25 @@ pub async fn compare(store: &Store, r: CompareReleasesRequest) -> Result<Compare
     for release in &r.releases {
         store.get::<Release>(release).await?;
     }
-    let filter = ResultFilter { as_of, include_disputed: r.include_disputed, relation: None };
+    let filter = ResultFilter {
+        as_of,
+        include_disputed: r.include_disputed,
+        relation: None,
+    };
     let rows = queries::results_of(store.pool(), &r.releases, &filter).await?;
     let mut by_benchmark: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();
     for row in rows {
-        by_benchmark.entry(row.benchmark.clone()).or_default().push(row);
+        by_benchmark
+            .entry(row.benchmark.clone())
+            .or_default()
+            .push(row);
     }
-    let order: HashMap<&str, usize> = r.releases.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let order: HashMap<&str, usize> = r
+        .releases
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut comparisons = Vec::new();
     for (benchmark_name, rows) in by_benchmark {
         let mut releases_here: Vec<&str> = rows.iter().map(|r| r.release.as_str()).collect();
@@ -166,19 +232,32 @@ pub async fn compare(store: &Store, r: CompareReleasesRequest) -> Result<Compare
         let mut best: BTreeMap<String, BTreeMap<usize, &ResultRow>> = BTreeMap::new();
         for row in &rows {
             let slot = best.entry(row.settings_key.clone()).or_default();
-            let i = order.get(row.release.as_str()).copied().unwrap_or(usize::MAX);
-            if slot.get(&i).is_none_or(|current| better(direction, row.score, current.score)) {
+            let i = order
+                .get(row.release.as_str())
+                .copied()
+                .unwrap_or(usize::MAX);
+            if slot
+                .get(&i)
+                .is_none_or(|current| better(direction, row.score, current.score))
+            {
                 slot.insert(i, row);
             }
         }
-        let mut comparison = BenchmarkComparison { benchmark: benchmark_name.clone(), direction: direction as i32, ..Default::default() };
+        let mut comparison = BenchmarkComparison {
+            benchmark: benchmark_name.clone(),
+            direction: direction as i32,
+            ..Default::default()
+        };
         let mut compared_pairs = std::collections::HashSet::new();
         for (key, per_release) in &best {
             if per_release.len() < 2 {
                 continue;
             }
             let baseline = per_release.values().next().map_or(0.0, |r| r.score);
-            let mut group = ComparisonGroup { settings_key: key.clone(), ..Default::default() };
+            let mut group = ComparisonGroup {
+                settings_key: key.clone(),
+                ..Default::default()
+            };
             let members: Vec<&&ResultRow> = per_release.values().collect();
             for (a, ra) in members.iter().enumerate() {
                 for rb in &members[a + 1..] {
@@ -208,7 +287,11 @@ pub async fn compare(store: &Store, r: CompareReleasesRequest) -> Result<Compare
                     continue;
                 }
                 let keys = |release: &str| -> Vec<String> {
-                    let mut k: Vec<String> = rows.iter().filter(|r| r.release == release).map(|r| r.settings_key.clone()).collect();
+                    let mut k: Vec<String> = rows
+                        .iter()
+                        .filter(|r| r.release == release)
+                        .map(|r| r.settings_key.clone())
+                        .collect();
                     k.sort();
                     k.dedup();
                     k
@@ -237,8 +320,15 @@ fn today_or(date: Option<NaiveDate>) -> NaiveDate {
 }
 
 /// The qualifying releases of a commitment, with the dates they count from.
-pub async fn qualifying_releases(store: &Store, commitment: &Commitment) -> Result<Vec<(String, NaiveDate)>, ApiError> {
-    let subject = if commitment.model.is_empty() { &commitment.organization } else { &commitment.model };
+pub async fn qualifying_releases(
+    store: &Store,
+    commitment: &Commitment,
+) -> Result<Vec<(String, NaiveDate)>, ApiError> {
+    let subject = if commitment.model.is_empty() {
+        &commitment.organization
+    } else {
+        &commitment.model
+    };
     let releases = queries::releases_of(store.pool(), subject).await?;
     Ok(releases
         .iter()
@@ -246,7 +336,10 @@ pub async fn qualifying_releases(store: &Store, commitment: &Commitment) -> Resu
         .collect())
 }
 
-pub async fn cadence_report(store: &Store, r: GetCadenceReportRequest) -> Result<CadenceReport, ApiError> {
+pub async fn cadence_report(
+    store: &Store,
+    r: GetCadenceReportRequest,
+) -> Result<CadenceReport, ApiError> {
     let mut v = Violations::default();
     if r.commitment.is_empty() {
         v.add("commitment", "is required");
@@ -259,7 +352,10 @@ pub async fn cadence_report(store: &Store, r: GetCadenceReportRequest) -> Result
     Ok(cadence(&commitment, &releases, today_or(as_of)))
 }
 
-pub async fn transparency(store: &Store, r: GetTransparencyReportRequest) -> Result<TransparencyReport, ApiError> {
+pub async fn transparency(
+    store: &Store,
+    r: GetTransparencyReportRequest,
+) -> Result<TransparencyReport, ApiError> {
     let mut v = Violations::default();
     if r.organization.is_empty() {
         v.add("organization", "is required");
@@ -272,7 +368,12 @@ pub async fn transparency(store: &Store, r: GetTransparencyReportRequest) -> Res
     let indicators: HashMap<String, (String, String)> = queries::indicators(store.pool(), index)
         .await?
         .into_iter()
-        .map(|i| (i.name.trim_start_matches("indicators/").to_owned(), (i.domain, i.subdomain)))
+        .map(|i| {
+            (
+                i.name.trim_start_matches("indicators/").to_owned(),
+                (i.domain, i.subdomain),
+            )
+        })
         .collect();
     // The latest disclosure per indicator, as of the date.
     let mut latest: HashMap<String, (Option<NaiveDate>, bool)> = HashMap::new();
@@ -285,7 +386,9 @@ pub async fn transparency(store: &Store, r: GetTransparencyReportRequest) -> Res
             continue;
         }
         let disclosed = d.status == DisclosureStatus::Disclosed as i32;
-        let newer = latest.get(&d.indicator_code).is_none_or(|(when, _)| published >= *when);
+        let newer = latest
+            .get(&d.indicator_code)
+            .is_none_or(|(when, _)| published >= *when);
         if newer {
             latest.insert(d.indicator_code.clone(), (published, disclosed));
         }
@@ -297,7 +400,11 @@ pub async fn transparency(store: &Store, r: GetTransparencyReportRequest) -> Res
         subdomain: subdomain.to_owned(),
         disclosed,
         indicators: total,
-        share: if total == 0 { 0.0 } else { f64::from(disclosed) / f64::from(total) },
+        share: if total == 0 {
+            0.0
+        } else {
+            f64::from(disclosed) / f64::from(total)
+        },
     };
     let mut domains: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
     let mut subdomains = Vec::new();
@@ -314,7 +421,10 @@ pub async fn transparency(store: &Store, r: GetTransparencyReportRequest) -> Res
         organization: r.organization,
         index: r.index,
         overall: Some(score("", "", disclosed, total)),
-        domains: domains.into_iter().map(|(domain, (d, t))| score(domain, "", d, t)).collect(),
+        domains: domains
+            .into_iter()
+            .map(|(domain, (d, t))| score(domain, "", d, t))
+            .collect(),
         subdomains,
     })
 }
@@ -334,7 +444,10 @@ pub async fn timeline(store: &Store, r: GetTimelineRequest) -> Result<Timeline, 
     }
     let mut events = Vec::new();
     for release in queries::releases_of(store.pool(), &r.subject).await? {
-        let event = |date: &ApproximateDate, kind: TimelineEventKind, stage: i32, audience: &str| TimelineEvent {
+        let event = |date: &ApproximateDate,
+                     kind: TimelineEventKind,
+                     stage: i32,
+                     audience: &str| TimelineEvent {
             date: Some(*date),
             kind: kind as i32,
             release: release.name.clone(),
@@ -350,12 +463,25 @@ pub async fn timeline(store: &Store, r: GetTimelineRequest) -> Result<Timeline, 
         }
         for change in &release.stage_history {
             if let Some(d) = &change.date {
-                events.push(event(d, TimelineEventKind::StageChanged, change.stage, &change.audience));
+                events.push(event(
+                    d,
+                    TimelineEventKind::StageChanged,
+                    change.stage,
+                    &change.audience,
+                ));
             }
         }
     }
     let key = |e: &TimelineEvent| e.date.and_then(|d| d.date).and_then(|d| to_naive_date(&d));
-    events.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.release.cmp(&b.release)).then_with(|| a.kind.cmp(&b.kind)));
+    events.sort_by(|a, b| {
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.release.cmp(&b.release))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
     let _ = to_date;
-    Ok(Timeline { subject: r.subject, events })
+    Ok(Timeline {
+        subject: r.subject,
+        events,
+    })
 }

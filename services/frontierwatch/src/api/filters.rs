@@ -2,8 +2,9 @@
 
 use frontierwatch_proto::v1::{
     DateRange, DisclosureCategory, DisclosureStatus, LifecycleStage, ListBenchmarkResultsRequest,
-    ListBenchmarksRequest, ListDisclosuresRequest, ListIndicatorsRequest, ListCommitmentsRequest, ListModelsRequest,
-    ListOrganizationsRequest, ListReleasesRequest, OrganizationKind, VerificationStatus,
+    ListBenchmarksRequest, ListCommitmentsRequest, ListDisclosuresRequest, ListIndicatorsRequest,
+    ListModelsRequest, ListOrganizationsRequest, ListReleasesRequest, OrganizationKind,
+    VerificationStatus,
 };
 
 use crate::domain::violations::{check_date, to_naive_date};
@@ -221,7 +222,14 @@ pub fn indicators(r: &ListIndicatorsRequest) -> Result<ListQuery, ApiError> {
 
 pub fn commitments(r: &ListCommitmentsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.name("organization", &r.organization, Kind::Organization, Condition::HasOrganization);
-    b.name("model", &r.model, Kind::Model, |n| Condition::Equals(Column::Model, n));
+    b.name(
+        "organization",
+        &r.organization,
+        Kind::Organization,
+        Condition::HasOrganization,
+    );
+    b.name("model", &r.model, Kind::Model, |n| {
+        Condition::Equals(Column::Model, n)
+    });
     b.finish()
 }

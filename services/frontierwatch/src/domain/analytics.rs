@@ -24,8 +24,22 @@ pub fn settings_key(settings: Option<&EvaluationSettings>) -> String {
         format!("cot={}", opt(s.chain_of_thought.map(|v| v.to_string()))),
         format!("tools={}", opt(s.tools.map(|v| v.to_string()))),
         format!("pass@k={}", opt(s.pass_at_k.map(|v| v.to_string()))),
-        format!("harness={}", if s.harness.is_empty() { "-".to_owned() } else { format!("{}@{}", s.harness.trim(), s.harness_version.trim()) }),
-        format!("judge={}", if s.judge_model.is_empty() { "-" } else { s.judge_model.trim() }),
+        format!(
+            "harness={}",
+            if s.harness.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{}@{}", s.harness.trim(), s.harness_version.trim())
+            }
+        ),
+        format!(
+            "judge={}",
+            if s.judge_model.is_empty() {
+                "-"
+            } else {
+                s.judge_model.trim()
+            }
+        ),
     ];
     let key = parts.join(";");
     if key == "shots=-;cot=-;tools=-;pass@k=-;harness=-;judge=-" {
@@ -53,14 +67,19 @@ pub fn competition_ranks(sorted_scores: &[f64]) -> Vec<(i32, bool)> {
             _ if sorted_scores[i - 1] == *score => out.last().map_or(1, |(r, _): &(i32, bool)| *r),
             _ => i as i32 + 1,
         };
-        let tied = (i > 0 && sorted_scores[i - 1] == *score) || sorted_scores.get(i + 1) == Some(score);
+        let tied =
+            (i > 0 && sorted_scores[i - 1] == *score) || sorted_scores.get(i + 1) == Some(score);
         out.push((rank, tied));
     }
     out
 }
 
 pub fn to_date(d: NaiveDate) -> Date {
-    Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+    Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
 }
 
 fn stage_rank(stage: i32) -> i32 {
@@ -68,7 +87,11 @@ fn stage_rank(stage: i32) -> i32 {
         Ok(LifecycleStage::Announced) => 1,
         Ok(LifecycleStage::RestrictedPreview) => 2,
         Ok(LifecycleStage::PublicPreview) => 3,
-        Ok(LifecycleStage::GenerallyAvailable | LifecycleStage::Deprecated | LifecycleStage::Retired) => 4,
+        Ok(
+            LifecycleStage::GenerallyAvailable
+            | LifecycleStage::Deprecated
+            | LifecycleStage::Retired,
+        ) => 4,
         _ => 0,
     }
 }
@@ -78,10 +101,13 @@ pub fn qualifying_date(commitment: &Commitment, release: &Release) -> Option<Nai
     if commitment.trained_from_scratch && release.trained_from_scratch != Some(true) {
         return None;
     }
-    let day_of = |d: Option<&frontierwatch_proto::v1::ApproximateDate>| d.and_then(|a| a.date.as_ref()).and_then(to_naive_date);
+    let day_of = |d: Option<&frontierwatch_proto::v1::ApproximateDate>| {
+        d.and_then(|a| a.date.as_ref()).and_then(to_naive_date)
+    };
     let minimum = stage_rank(commitment.minimum_stage);
     if minimum == 0 {
-        return day_of(release.release_date.as_ref()).or_else(|| day_of(release.announce_date.as_ref()));
+        return day_of(release.release_date.as_ref())
+            .or_else(|| day_of(release.announce_date.as_ref()));
     }
     let from_history = release
         .stage_history
@@ -89,15 +115,23 @@ pub fn qualifying_date(commitment: &Commitment, release: &Release) -> Option<Nai
         .filter(|c| stage_rank(c.stage) >= minimum)
         .filter_map(|c| day_of(c.date.as_ref()))
         .min();
-    from_history.or_else(|| (stage_rank(release.stage) >= minimum).then(|| day_of(release.release_date.as_ref())).flatten())
+    from_history.or_else(|| {
+        (stage_rank(release.stage) >= minimum)
+            .then(|| day_of(release.release_date.as_ref()))
+            .flatten()
+    })
 }
 
 /// The first day of the window that contains `start`, and the next.
 fn window_bounds(period: CommitmentPeriod, start: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     let first = match period {
-        CommitmentPeriod::Weekly => start - Days::new(u64::from(start.weekday().num_days_from_monday())),
+        CommitmentPeriod::Weekly => {
+            start - Days::new(u64::from(start.weekday().num_days_from_monday()))
+        }
         CommitmentPeriod::Monthly => start.with_day(1)?,
-        CommitmentPeriod::Quarterly => NaiveDate::from_ymd_opt(start.year(), (start.month() - 1) / 3 * 3 + 1, 1)?,
+        CommitmentPeriod::Quarterly => {
+            NaiveDate::from_ymd_opt(start.year(), (start.month() - 1) / 3 * 3 + 1, 1)?
+        }
         CommitmentPeriod::Yearly => NaiveDate::from_ymd_opt(start.year(), 1, 1)?,
         CommitmentPeriod::Unspecified => return None,
     };
@@ -114,7 +148,11 @@ fn window_bounds(period: CommitmentPeriod, start: NaiveDate) -> Option<(NaiveDat
 /// Lays out the windows of a commitment up to `as_of` and scores them
 /// against the qualifying release dates (each release keeps at most one
 /// window, earliest first).
-pub fn cadence(commitment: &Commitment, releases: &[(String, NaiveDate)], as_of: NaiveDate) -> CadenceReport {
+pub fn cadence(
+    commitment: &Commitment,
+    releases: &[(String, NaiveDate)],
+    as_of: NaiveDate,
+) -> CadenceReport {
     let mut report = CadenceReport {
         commitment: commitment.name.clone(),
         as_of: Some(to_date(as_of)),
@@ -134,16 +172,30 @@ pub fn cadence(commitment: &Commitment, releases: &[(String, NaiveDate)], as_of:
     let mut cursor = start;
     let mut slips = Vec::new();
     while cursor <= as_of && end.is_none_or(|e| cursor <= e) {
-        let Some((_, next)) = window_bounds(period, cursor) else { break };
+        let Some((_, next)) = window_bounds(period, cursor) else {
+            break;
+        };
         let window_start = cursor;
-        let window_end = end.map_or(next.pred_opt().unwrap_or(next), |e| e.min(next.pred_opt().unwrap_or(next)));
+        let window_end = end.map_or(next.pred_opt().unwrap_or(next), |e| {
+            e.min(next.pred_opt().unwrap_or(next))
+        });
         let mut window = CadenceWindow {
             start: Some(to_date(window_start)),
             end: Some(to_date(window_end)),
             ..Default::default()
         };
-        let on_time = (0..dates.len()).find(|&i| !used[i] && dates[i].1 >= window_start && dates[i].1 <= window_end && dates[i].1 <= as_of);
-        let late = (0..dates.len()).find(|&i| !used[i] && dates[i].1 > window_end && dates[i].1 <= window_end + grace && dates[i].1 <= as_of);
+        let on_time = (0..dates.len()).find(|&i| {
+            !used[i]
+                && dates[i].1 >= window_start
+                && dates[i].1 <= window_end
+                && dates[i].1 <= as_of
+        });
+        let late = (0..dates.len()).find(|&i| {
+            !used[i]
+                && dates[i].1 > window_end
+                && dates[i].1 <= window_end + grace
+                && dates[i].1 <= as_of
+        });
         if let Some(i) = on_time {
             used[i] = true;
             window.status = WindowStatus::Met as i32;
@@ -178,14 +230,24 @@ pub fn cadence(commitment: &Commitment, releases: &[(String, NaiveDate)], as_of:
         report.mean_slip_days = f64::from(slips.iter().sum::<i32>()) / slips.len() as f64;
         report.max_slip_days = slips.iter().copied().max().unwrap_or(0);
     }
-    let qualifying: Vec<NaiveDate> = dates.iter().map(|(_, d)| *d).filter(|d| *d >= start && *d <= as_of).collect();
-    report.longest_gap_days = qualifying.windows(2).map(|w| (w[1] - w[0]).num_days() as i32).max().unwrap_or(0);
+    let qualifying: Vec<NaiveDate> = dates
+        .iter()
+        .map(|(_, d)| *d)
+        .filter(|d| *d >= start && *d <= as_of)
+        .collect();
+    report.longest_gap_days = qualifying
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_days() as i32)
+        .max()
+        .unwrap_or(0);
     report.current_streak = report
         .windows
         .iter()
         .rev()
         .filter(|w| w.status != WindowStatus::Pending as i32)
-        .take_while(|w| w.status == WindowStatus::Met as i32 || w.status == WindowStatus::MetLate as i32)
+        .take_while(|w| {
+            w.status == WindowStatus::Met as i32 || w.status == WindowStatus::MetLate as i32
+        })
         .count() as i32;
     report
 }
@@ -195,10 +257,15 @@ pub type Tally = BTreeMap<(String, String), (i32, i32)>;
 
 /// Tallies indicators and the disclosed ones. `indicators` maps code →
 /// (domain, subdomain); `latest` maps code → disclosed?.
-pub fn tally(indicators: &HashMap<String, (String, String)>, latest: &HashMap<String, bool>) -> Tally {
+pub fn tally(
+    indicators: &HashMap<String, (String, String)>,
+    latest: &HashMap<String, bool>,
+) -> Tally {
     let mut tally = Tally::new();
     for (code, (domain, subdomain)) in indicators {
-        let entry = tally.entry((domain.clone(), subdomain.clone())).or_default();
+        let entry = tally
+            .entry((domain.clone(), subdomain.clone()))
+            .or_default();
         entry.1 += 1;
         if latest.get(code).copied().unwrap_or(false) {
             entry.0 += 1;
@@ -223,8 +290,17 @@ mod tests {
     #[test]
     fn settings_keys_are_canonical() {
         assert_eq!(settings_key(None), "default");
-        assert_eq!(settings_key(Some(&EvaluationSettings::default())), "default");
-        let five_shot = EvaluationSettings { shots: Some(5), ..Default::default() };
-        assert_eq!(settings_key(Some(&five_shot)), "shots=5;cot=-;tools=-;pass@k=-;harness=-;judge=-");
+        assert_eq!(
+            settings_key(Some(&EvaluationSettings::default())),
+            "default"
+        );
+        let five_shot = EvaluationSettings {
+            shots: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            settings_key(Some(&five_shot)),
+            "shots=5;cot=-;tools=-;pass@k=-;harness=-;judge=-"
+        );
     }
 }

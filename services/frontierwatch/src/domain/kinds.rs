@@ -2,8 +2,8 @@
 
 use frontierwatch_proto::v1::{
     Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date, Disclosure, DisclosureCategory,
-    DisclosureStatus, EvaluatorRelation, Indicator,
-    LifecycleStage, Model, Organization, OrganizationKind, Release, VerificationStatus,
+    DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage, Model, Organization,
+    OrganizationKind, Release, VerificationStatus,
 };
 
 use super::names::model_of_release;
@@ -366,7 +366,8 @@ impl Resource for Commitment {
         }
         v.date("end_date", self.end_date.as_ref());
         v.date("made_date", self.made_date.as_ref());
-        if let (Some(start), Some(end)) = (date(self.start_date.as_ref()), date(self.end_date.as_ref()))
+        if let (Some(start), Some(end)) =
+            (date(self.start_date.as_ref()), date(self.end_date.as_ref()))
             && end < start
         {
             v.add("end_date", "must not be before start_date");

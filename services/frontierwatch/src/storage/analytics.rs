@@ -50,11 +50,15 @@ impl ResultFilter {
     }
 }
 
-const RESULT_COLUMNS: &str =
-    "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
+const RESULT_COLUMNS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
 
 /// Each release's best result per comparability key on a benchmark.
-pub async fn best_results(pool: &PgPool, benchmark: &str, filter: &ResultFilter, lower_is_better: bool) -> Result<Vec<ResultRow>, ApiError> {
+pub async fn best_results(
+    pool: &PgPool,
+    benchmark: &str,
+    filter: &ResultFilter,
+    lower_is_better: bool,
+) -> Result<Vec<ResultRow>, ApiError> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "SELECT DISTINCT ON (coalesce(settings_key, 'default'), release) {RESULT_COLUMNS} \
          FROM resources WHERE kind = 'benchmark_result' AND benchmark = "
@@ -68,7 +72,11 @@ pub async fn best_results(pool: &PgPool, benchmark: &str, filter: &ResultFilter,
 }
 
 /// Every result of some releases.
-pub async fn results_of(pool: &PgPool, releases: &[String], filter: &ResultFilter) -> Result<Vec<ResultRow>, ApiError> {
+pub async fn results_of(
+    pool: &PgPool,
+    releases: &[String],
+    filter: &ResultFilter,
+) -> Result<Vec<ResultRow>, ApiError> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "SELECT {RESULT_COLUMNS} FROM resources WHERE kind = 'benchmark_result' AND release = ANY("
     ));
@@ -79,19 +87,30 @@ pub async fn results_of(pool: &PgPool, releases: &[String], filter: &ResultFilte
 }
 
 /// The release dates of releases.
-pub async fn release_dates(pool: &PgPool, releases: &[String]) -> Result<HashMap<String, NaiveDate>, ApiError> {
-    let rows: Vec<(String, Option<NaiveDate>)> =
-        sqlx::query_as("SELECT name, event_date FROM resources WHERE kind = 'release' AND name = ANY($1)")
-            .bind(releases)
-            .fetch_all(pool)
-            .await
-            .map_err(read_error)?;
-    Ok(rows.into_iter().filter_map(|(n, d)| d.map(|d| (n, d))).collect())
+pub async fn release_dates(
+    pool: &PgPool,
+    releases: &[String],
+) -> Result<HashMap<String, NaiveDate>, ApiError> {
+    let rows: Vec<(String, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT name, event_date FROM resources WHERE kind = 'release' AND name = ANY($1)",
+    )
+    .bind(releases)
+    .fetch_all(pool)
+    .await
+    .map_err(read_error)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(n, d)| d.map(|d| (n, d)))
+        .collect())
 }
 
 fn decode_all<T: prost::Message + Default>(rows: Vec<(Vec<u8>,)>) -> Result<Vec<T>, ApiError> {
     rows.into_iter()
-        .map(|(data,)| T::decode(data.as_slice()).map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("stored resource does not decode"))))
+        .map(|(data,)| {
+            T::decode(data.as_slice()).map_err(|e| {
+                ApiError::Internal(anyhow::Error::new(e).context("stored resource does not decode"))
+            })
+        })
         .collect()
 }
 
@@ -111,12 +130,16 @@ pub async fn releases_of(pool: &PgPool, subject: &str) -> Result<Vec<Release>, A
 }
 
 /// An organization's disclosures.
-pub async fn disclosures_about(pool: &PgPool, organization: &str) -> Result<Vec<Disclosure>, ApiError> {
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'disclosure' AND kind_detail = $1")
-        .bind(organization)
-        .fetch_all(pool)
-        .await
-        .map_err(read_error)?;
+pub async fn disclosures_about(
+    pool: &PgPool,
+    organization: &str,
+) -> Result<Vec<Disclosure>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT data FROM resources WHERE kind = 'disclosure' AND kind_detail = $1")
+            .bind(organization)
+            .fetch_all(pool)
+            .await
+            .map_err(read_error)?;
     decode_all(rows)
 }
 
@@ -131,11 +154,14 @@ pub async fn indicators(pool: &PgPool, index: Option<&str>) -> Result<Vec<Indica
 }
 
 /// Every commitment.
-pub async fn commitments(pool: &PgPool) -> Result<Vec<frontierwatch_proto::v1::Commitment>, ApiError> {
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'commitment' ORDER BY name")
-        .fetch_all(pool)
-        .await
-        .map_err(read_error)?;
+pub async fn commitments(
+    pool: &PgPool,
+) -> Result<Vec<frontierwatch_proto::v1::Commitment>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT data FROM resources WHERE kind = 'commitment' ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(read_error)?;
     decode_all(rows)
 }
 
@@ -150,13 +176,19 @@ pub async fn benchmarks_with_results(pool: &PgPool) -> Result<Vec<String>, ApiEr
 
 /// Records the leader of a benchmark's key; returns the previous one when
 /// it changed.
-pub async fn swap_leader(pool: &PgPool, benchmark: &str, settings_key: &str, release: &str) -> Result<Option<Option<String>>, ApiError> {
-    let previous: Option<(String,)> = sqlx::query_as("SELECT release FROM leaders WHERE benchmark = $1 AND settings_key = $2")
-        .bind(benchmark)
-        .bind(settings_key)
-        .fetch_optional(pool)
-        .await
-        .map_err(read_error)?;
+pub async fn swap_leader(
+    pool: &PgPool,
+    benchmark: &str,
+    settings_key: &str,
+    release: &str,
+) -> Result<Option<Option<String>>, ApiError> {
+    let previous: Option<(String,)> =
+        sqlx::query_as("SELECT release FROM leaders WHERE benchmark = $1 AND settings_key = $2")
+            .bind(benchmark)
+            .bind(settings_key)
+            .fetch_optional(pool)
+            .await
+            .map_err(read_error)?;
     let previous = previous.map(|(r,)| r);
     if previous.as_deref() == Some(release) {
         return Ok(None);
@@ -179,12 +211,13 @@ pub async fn swap_leader(pool: &PgPool, benchmark: &str, settings_key: &str, rel
 /// raised now.
 pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool, ApiError> {
     let mut tx = pool.begin().await.map_err(read_error)?;
-    let inserted = sqlx::query("INSERT INTO alerts (alert_key, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(key)
-        .bind(&alert.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
+    let inserted =
+        sqlx::query("INSERT INTO alerts (alert_key, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(&alert.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
     if inserted.rows_affected() == 0 {
         return Ok(false);
     }
@@ -193,12 +226,18 @@ pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool
         "frontierwatch.v1.Alert".to_owned(),
         ChangeKindPublic::Created,
         alert.encode_to_vec(),
-        (!alert.organization.is_empty()).then(|| alert.organization.clone()).into_iter().collect(),
+        (!alert.organization.is_empty())
+            .then(|| alert.organization.clone())
+            .into_iter()
+            .collect(),
         None,
-        (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32).then(|| alert.subject.clone()),
+        (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32)
+            .then(|| alert.subject.clone()),
     );
     append_changes_public(&mut tx, &[change]).await?;
-    tx.commit().await.map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
+    tx.commit()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
     Ok(true)
 }
 
@@ -218,16 +257,22 @@ pub async fn backfill_result_index(pool: &PgPool) -> Result<u64, ApiError> {
         }
         for (name, data) in rows {
             let result = frontierwatch_proto::v1::BenchmarkResult::decode(data.as_slice())
-                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode")))?;
+                .map_err(|e| {
+                    ApiError::Internal(
+                        anyhow::Error::new(e).context("stored result does not decode"),
+                    )
+                })?;
             let index = result.index();
-            sqlx::query("UPDATE resources SET score = $2, settings_key = $3, relation = $4 WHERE name = $1")
-                .bind(&name)
-                .bind(index.score)
-                .bind(&index.settings_key)
-                .bind(&index.relation)
-                .execute(pool)
-                .await
-                .map_err(|e| map_db_error(e, Operation::Write, &name))?;
+            sqlx::query(
+                "UPDATE resources SET score = $2, settings_key = $3, relation = $4 WHERE name = $1",
+            )
+            .bind(&name)
+            .bind(index.score)
+            .bind(&index.settings_key)
+            .bind(&index.relation)
+            .execute(pool)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Write, &name))?;
             filled += 1;
         }
     }

@@ -634,7 +634,15 @@ impl PendingChange {
         model: Option<String>,
         benchmark: Option<String>,
     ) -> Self {
-        Self { name, type_name, kind, resource, organizations, model, benchmark }
+        Self {
+            name,
+            type_name,
+            kind,
+            resource,
+            organizations,
+            model,
+            benchmark,
+        }
     }
 
     fn of<T: Resource>(resource: &T, kind: ChangeKind) -> Self {
@@ -676,7 +684,10 @@ async fn append_change<T: Resource>(
 }
 
 /// Appends change records, for other storage modules.
-pub(super) async fn append_changes_public(conn: &mut PgConnection, changes: &[PendingChange]) -> Result<(), ApiError> {
+pub(super) async fn append_changes_public(
+    conn: &mut PgConnection,
+    changes: &[PendingChange],
+) -> Result<(), ApiError> {
     append_changes(conn, changes).await
 }
 

@@ -65,7 +65,11 @@ async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
     for commitment in queries::commitments(store.pool()).await? {
         let releases = analytics::qualifying_releases(store, &commitment).await?;
         let report = cadence(&commitment, &releases, today);
-        for window in report.windows.iter().filter(|w| w.status == WindowStatus::Missed as i32) {
+        for window in report
+            .windows
+            .iter()
+            .filter(|w| w.status == WindowStatus::Missed as i32)
+        {
             let Some(start) = window.start else { continue };
             let id = format!(
                 "missed-{}-{:04}{:02}{:02}",
@@ -87,7 +91,10 @@ async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
                 window: Some(window.clone()),
                 ..Default::default()
             };
-            let key = format!("cadence-missed|{}|{:04}-{:02}-{:02}", commitment.name, start.year, start.month, start.day);
+            let key = format!(
+                "cadence-missed|{}|{:04}-{:02}-{:02}",
+                commitment.name, start.year, start.month, start.day
+            );
             if queries::raise_alert(store.pool(), &key, &alert).await? {
                 raised += 1;
             }
@@ -101,27 +108,46 @@ async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
     for benchmark in queries::benchmarks_with_results(store.pool()).await? {
         let board = analytics::leaderboard(
             store,
-            GetLeaderboardRequest { benchmark: benchmark.clone(), limit: 1, ..Default::default() },
+            GetLeaderboardRequest {
+                benchmark: benchmark.clone(),
+                limit: 1,
+                ..Default::default()
+            },
         )
         .await?;
         for section in board.sections {
-            let Some(leader) = section.rows.first() else { continue };
+            let Some(leader) = section.rows.first() else {
+                continue;
+            };
             // Ties at the top: no single new leader.
             if leader.tied {
                 continue;
             }
-            let Some(previous) = queries::swap_leader(store.pool(), &benchmark, &section.settings_key, &leader.release).await? else {
+            let Some(previous) = queries::swap_leader(
+                store.pool(),
+                &benchmark,
+                &section.settings_key,
+                &leader.release,
+            )
+            .await?
+            else {
                 continue;
             };
             // The first leader of a board is recorded, not announced.
             let Some(previous) = previous else { continue };
-            let key = format!("new-leader|{benchmark}|{}|{}|{previous}", section.settings_key, leader.release);
+            let key = format!(
+                "new-leader|{benchmark}|{}|{}|{previous}",
+                section.settings_key, leader.release
+            );
             let id: String = format!("leader-{}", crate::stream::evaluator::short_hash(&key));
             let alert = Alert {
                 name: format!("alerts/{id}"),
                 kind: AlertKind::NewLeader as i32,
                 subject: benchmark.clone(),
-                message: format!("{} now leads {} ({}), ahead of {previous}", leader.release, benchmark, section.settings_key),
+                message: format!(
+                    "{} now leads {} ({}), ahead of {previous}",
+                    leader.release, benchmark, section.settings_key
+                ),
                 release: leader.release.clone(),
                 previous_release: previous,
                 settings_key: section.settings_key.clone(),
