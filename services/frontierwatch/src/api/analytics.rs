@@ -97,7 +97,7 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
     } else {
         HashMap::new()
     };
-    let mut sections = Vec::new();
+    let mut ranked: Vec<(String, Vec<ResultRow>)> = Vec::new();
     for (settings_key, mut rows) in by_key {
         // One row per model line when asked: its best, or its latest release.
         if grouping != LeaderboardGrouping::Unspecified {
@@ -130,6 +130,16 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
             };
             order.then_with(|| a.release.cmp(&b.release))
         });
+        ranked.push((settings_key, rows));
+    }
+    // Only the rows shown are read in full.
+    let shown: Vec<String> = ranked
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().take(limit).map(|r| r.name.clone()))
+        .collect();
+    let data = queries::result_data(store.pool(), &shown).await?;
+    let mut sections = Vec::new();
+    for (settings_key, rows) in ranked {
         let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
         let ranks = competition_ranks(&scores);
         let mut section = LeaderboardSection {
@@ -137,7 +147,11 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
             ..Default::default()
         };
         for (row, (rank, tied)) in rows.iter().zip(ranks).take(limit) {
-            let result = decode_result(row)?;
+            let stored = ResultRow {
+                data: data.get(&row.name).cloned().unwrap_or_default(),
+                ..row.clone()
+            };
+            let result = decode_result(&stored)?;
             if section.settings.is_none() {
                 section.settings = result.settings;
             }

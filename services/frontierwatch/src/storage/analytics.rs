@@ -52,7 +52,25 @@ impl ResultFilter {
 
 const RESULT_COLUMNS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
 
-/// Each release's best result per comparability key on a benchmark.
+/// Like RESULT_COLUMNS, without the stored resource (left empty).
+const RESULT_KEYS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, ''::bytea AS data";
+
+/// The stored resources of some results, by name.
+pub async fn result_data(
+    pool: &PgPool,
+    names: &[String],
+) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT name, data FROM resources WHERE name = ANY($1)")
+            .bind(names)
+            .fetch_all(pool)
+            .await
+            .map_err(read_error)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Each release's best result per comparability key on a benchmark, without
+/// the stored resources: read the rows shown with [`result_data`].
 pub async fn best_results(
     pool: &PgPool,
     benchmark: &str,
@@ -60,7 +78,7 @@ pub async fn best_results(
     lower_is_better: bool,
 ) -> Result<Vec<ResultRow>, ApiError> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT DISTINCT ON (coalesce(settings_key, 'default'), release) {RESULT_COLUMNS} \
+        "SELECT DISTINCT ON (coalesce(settings_key, 'default'), release) {RESULT_KEYS} \
          FROM resources WHERE kind = 'benchmark_result' AND benchmark = "
     ));
     q.push_bind(benchmark.to_owned());

@@ -1,0 +1,209 @@
+//! Analytics benchmark, kept apart from the tests: loads 1,000,000 results
+//! across 10,000 releases (50 benchmarks, 3 evaluation settings each) and
+//! measures GetLeaderboard and CompareReleases latency (p50, p99), side by
+//! side with a baseline in the same run: GetBenchmark, a primary-key read
+//! through the same server, reported as ratios.
+//!
+//! Run: `cargo bench -p frontierwatch-server --bench analytics`
+//! (environment: RESULTS, RELEASES, CALLS).
+
+#[path = "../../../tests/api/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use frontierwatch_proto::v1::*;
+use prost::Message as _;
+
+use harness::TestServer;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at =
+        |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    (at(0.5), at(0.99))
+}
+
+/// A deterministic pseudo-random sequence (SplitMix64).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let results = env("RESULTS", 1_000_000) as i64;
+    let releases = env("RELEASES", 10_000) as i64;
+    let calls = env("CALLS", 200) as usize;
+    let benchmarks = 50i64;
+    let started = Instant::now();
+    let server = TestServer::start().await;
+    let pool = server.pool().await;
+
+    // Bulk load straight into the tables (the write path is measured
+    // elsewhere): organizations, model lines, releases, benchmarks, results.
+    // Result rows share one encoded template; the score, settings and
+    // dates that queries use are in the indexed columns.
+    let template = BenchmarkResult {
+        score: 50.0,
+        raw_value: "50%".into(),
+        verification: VerificationStatus::SelfReported as i32,
+        provenance: Some(Provenance {
+            sources: vec![Source {
+                uri: "https://example.com/result".into(),
+                publisher: "Bench".into(),
+                kind: SourceKind::Paper as i32,
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let benchmark = |i: i64| {
+        Benchmark {
+            name: format!("benchmarks/b{i}"),
+            display_name: format!("Benchmark {i}"),
+            scale: ScoreScale::Percent as i32,
+            direction: ScoreDirection::HigherIsBetter as i32,
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    let load = Instant::now();
+    let statements: Vec<(String, Vec<u8>)> = vec![
+        (
+            format!(
+                "INSERT INTO resources (name, kind, organizations, data, etag, create_time, update_time) \
+                  SELECT 'organizations/o' || i, 'organization', '{{}}', '\\x'::bytea, 'e', now(), now() FROM generate_series(1, 100) i"
+            ),
+            vec![],
+        ),
+        (
+            format!(
+                "INSERT INTO resources (name, kind, organizations, data, etag, create_time, update_time) \
+                  SELECT 'models/m' || i, 'model', ARRAY['organizations/o' || (i % 100 + 1)], '\\x'::bytea, 'e', now(), now() FROM generate_series(1, {})  i",
+                releases / 10
+            ),
+            vec![],
+        ),
+        (
+            format!(
+                "INSERT INTO resources (name, kind, model, event_date, data, etag, create_time, update_time) \
+                  SELECT 'models/m' || (i % {} + 1) || '/releases/r' || i, 'release', 'models/m' || (i % {} + 1), \
+                         date '2024-01-01' + (i % 700), '\\x'::bytea, 'e', now(), now() FROM generate_series(1, {releases}) i",
+                releases / 10,
+                releases / 10
+            ),
+            vec![],
+        ),
+    ];
+    for (sql, _) in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("bulk load");
+    }
+    for i in 1..=benchmarks {
+        sqlx::query("INSERT INTO resources (name, kind, data, etag, create_time, update_time) VALUES ($1, 'benchmark', $2, 'e', now(), now())")
+            .bind(format!("benchmarks/b{i}"))
+            .bind(benchmark(i))
+            .execute(&pool)
+            .await
+            .expect("benchmark");
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO resources (name, kind, release, model, benchmark, organizations, status, relation, event_date, \
+                                score, settings_key, data, etag, create_time, update_time) \
+         SELECT 'benchmarkResults/x' || i, 'benchmark_result', \
+                'models/m' || ((i % {releases} + 1) % {m} + 1) || '/releases/r' || (i % {releases} + 1), \
+                'models/m' || ((i % {releases} + 1) % {m} + 1), \
+                'benchmarks/b' || (i % {benchmarks} + 1), '{{}}', 'VERIFICATION_STATUS_SELF_REPORTED', \
+                'EVALUATOR_RELATION_FIRST_PARTY', date '2024-01-01' + (i % 700), \
+                round((random() * 100)::numeric, 1)::float8, \
+                (ARRAY['default', 'shots=5;cot=-;tools=-;pass@k=-;harness=-;judge=-', 'shots=0;cot=true;tools=-;pass@k=-;harness=-;judge=-'])[i % 3 + 1], \
+                $1, 'e', now(), now() \
+         FROM generate_series(1, {results}) i",
+        m = releases / 10
+    )))
+    .bind(&template)
+    .execute(&pool)
+    .await
+    .expect("results");
+    sqlx::query("ANALYZE resources")
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    println!(
+        "analytics: loaded {results} results across {releases} releases and {benchmarks} benchmarks in {:.1} s",
+        load.elapsed().as_secs_f64()
+    );
+
+    let mut c = server.client().await;
+    let mut rng = Rng(42);
+    let mut baseline = Vec::new();
+    let mut leaderboard = Vec::new();
+    let mut compare = Vec::new();
+    for _ in 0..calls {
+        let b = format!("benchmarks/b{}", rng.next() % benchmarks as u64 + 1);
+        let t = Instant::now();
+        c.get_benchmark(GetBenchmarkRequest { name: b.clone() })
+            .await
+            .expect("get");
+        baseline.push(t.elapsed());
+
+        let t = Instant::now();
+        let board = c
+            .get_leaderboard(GetLeaderboardRequest {
+                benchmark: b,
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("leaderboard")
+            .into_inner();
+        leaderboard.push(t.elapsed());
+        assert!(!board.sections.is_empty());
+
+        let pick = |r: u64| {
+            let i = r % releases as u64 + 1;
+            format!("models/m{}/releases/r{i}", i % (releases as u64 / 10) + 1)
+        };
+        let t = Instant::now();
+        c.compare_releases(CompareReleasesRequest {
+            releases: vec![pick(rng.next()), pick(rng.next()), pick(rng.next())],
+            ..Default::default()
+        })
+        .await
+        .expect("compare");
+        compare.push(t.elapsed());
+    }
+    let (b50, b99) = percentiles(baseline);
+    let (l50, l99) = percentiles(leaderboard);
+    let (c50, c99) = percentiles(compare);
+    println!("baseline GetBenchmark : p50 {b50:.2} ms  p99 {b99:.2} ms  ({calls} calls)");
+    println!(
+        "GetLeaderboard        : p50 {l50:.2} ms  p99 {l99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
+        l50 / b50,
+        l99 / b99
+    );
+    println!(
+        "CompareReleases (3)   : p50 {c50:.2} ms  p99 {c99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
+        c50 / b50,
+        c99 / b99
+    );
+    println!("total time {:.1} s", started.elapsed().as_secs_f64());
+}
