@@ -86,10 +86,8 @@ async fn main() {
     let load = Instant::now();
     let statements: Vec<(String, Vec<u8>)> = vec![
         (
-            format!(
-                "INSERT INTO resources (name, kind, organizations, data, etag, create_time, update_time) \
-                  SELECT 'organizations/o' || i, 'organization', '{{}}', '\\x'::bytea, 'e', now(), now() FROM generate_series(1, 100) i"
-            ),
+            "INSERT INTO resources (name, kind, organizations, data, etag, create_time, update_time) \
+                  SELECT 'organizations/o' || i, 'organization', '{}', '\\x'::bytea, 'e', now(), now() FROM generate_series(1, 100) i".to_string(),
             vec![],
         ),
         (
