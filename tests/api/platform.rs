@@ -199,23 +199,8 @@ async fn the_readme_grpcurl_session_works_as_written() {
     let server = TestServer::start().await;
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let session = readme
-        .split("<!-- grpcurl-session -->")
-        .nth(1)
-        .expect("README marks its grpcurl session");
-    let commands = shell_commands(session);
-    assert!(commands.len() >= 7, "{commands:?}");
-    let mut outputs = Vec::new();
-    for command in &commands {
-        let args: Vec<String> = shell_words(command)
-            .into_iter()
-            .skip(1)
-            .map(|a| a.replace("localhost:50051", &server.addr.to_string()))
-            .collect();
-        let (ok, stdout, stderr) = run_grpcurl(&args);
-        assert!(ok, "`{command}` failed:\n{stdout}\n{stderr}");
-        outputs.push(stdout);
-    }
+    let outputs = run_readme_block(&readme, "<!-- grpcurl-session -->", &server);
+    assert!(outputs.len() >= 7, "{outputs:?}");
     assert!(
         outputs[0].contains("frontierwatch.v1.FrontierWatchService"),
         "{}",
@@ -226,6 +211,53 @@ async fn the_readme_grpcurl_session_works_as_written() {
         last.contains("\"score\": 59.3"),
         "the listing shows the result:\n{last}"
     );
+
+    // The analytics examples, after the first session.
+    let outputs = run_readme_block(&readme, "<!-- grpcurl-analytics -->", &server);
+    assert_eq!(outputs.len(), 9);
+    assert!(
+        outputs[2].contains("grok-4-5") && outputs[2].contains("\"rank\": 1"),
+        "{}",
+        outputs[2]
+    );
+    assert!(
+        !outputs[3].contains("grok-4-5"),
+        "as of 2025 the later release is not there: {}",
+        outputs[3]
+    );
+    assert!(outputs[4].contains("\"delta\": 11.9"), "{}", outputs[4]);
+    assert!(
+        outputs[6].contains("WINDOW_STATUS_MET") && outputs[6].contains("WINDOW_STATUS_MISSED"),
+        "{}",
+        outputs[6]
+    );
+    assert!(
+        outputs[8].contains("TIMELINE_EVENT_KIND_RELEASED"),
+        "{}",
+        outputs[8]
+    );
+}
+
+/// Runs the grpcurl commands of the README block after `marker` verbatim,
+/// but for the address, and returns their outputs.
+fn run_readme_block(readme: &str, marker: &str, server: &TestServer) -> Vec<String> {
+    let section = readme
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has {marker}"));
+    shell_commands(section)
+        .iter()
+        .map(|command| {
+            let args: Vec<String> = shell_words(command)
+                .into_iter()
+                .skip(1)
+                .map(|a| a.replace("localhost:50051", &server.addr.to_string()))
+                .collect();
+            let (ok, stdout, stderr) = run_grpcurl(&args);
+            assert!(ok, "`{command}` failed:\n{stdout}\n{stderr}");
+            stdout
+        })
+        .collect()
 }
 
 /// The grpcurl commands of a README section: lines starting with `grpcurl`,
