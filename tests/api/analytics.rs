@@ -647,3 +647,81 @@ async fn a_timeline_lists_releases_and_stage_changes_in_date_order() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_new_leader_on_a_leaderboard_is_announced_once_on_the_stream() {
+    let database = fresh_database().await;
+    let env = vec![("FRONTIERWATCH_ALERT_SECONDS".to_owned(), "0.2".to_owned())];
+    let a = server_with(&database, env.clone()).await;
+    let b = server_with(&database, env).await;
+    let mut c = a.client().await;
+    for org in ["lab-a", "lab-b"] {
+        create_org(&mut c, org).await;
+    }
+    create_model(&mut c, "alpha", &["lab-a"]).await;
+    create_model(&mut c, "beta", &["lab-b"]).await;
+    create_release(&mut c, "alpha", "alpha-1", release("Alpha 1")).await;
+    create_release(&mut c, "beta", "beta-1", release("Beta 1")).await;
+    create_benchmark(&mut c, "gpqa", ScoreScale::Percent, "science").await;
+    result_on(
+        &mut c,
+        "a1",
+        "models/alpha/releases/alpha-1",
+        70.0,
+        5,
+        date(2026, 1, 10),
+        VerificationStatus::SelfReported,
+        EvaluatorRelation::FirstParty,
+    )
+    .await;
+    // The first leader is recorded, not announced.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut watch_client = b.client().await;
+    let alerts = Recorder::start(
+        &mut watch_client,
+        WatchRequest {
+            resource_types: vec![ResourceType::Alert as i32],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    result_on(
+        &mut c,
+        "b1",
+        "models/beta/releases/beta-1",
+        75.0,
+        5,
+        date(2026, 2, 10),
+        VerificationStatus::SelfReported,
+        EvaluatorRelation::FirstParty,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages = alerts.stop();
+    let events: Vec<String> = messages
+        .iter()
+        .flat_map(|m| match m {
+            Msg::Transaction { events, .. } => events.iter().map(|e| e.1.clone()).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{messages:?}");
+    let pool = a.pool().await;
+    let (data,): (Vec<u8>,) = sqlx::query_as(
+        "SELECT resource FROM changes WHERE resource_type = 'frontierwatch.v1.Alert'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let alert = <Alert as prost::Message>::decode(data.as_slice()).unwrap();
+    assert_eq!(alert.kind, AlertKind::NewLeader as i32);
+    assert_eq!(
+        (alert.release.as_str(), alert.previous_release.as_str()),
+        (
+            "models/beta/releases/beta-1",
+            "models/alpha/releases/alpha-1"
+        )
+    );
+    assert_eq!(alert.subject, "benchmarks/gpqa");
+}
