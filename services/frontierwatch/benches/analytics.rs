@@ -180,9 +180,16 @@ async fn main() {
             let i = r % releases as u64 + 1;
             format!("models/m{}/releases/r{i}", i % (releases as u64 / 10) + 1)
         };
+        let mut picked: Vec<String> = Vec::new();
+        while picked.len() < 3 {
+            let candidate = pick(rng.next());
+            if !picked.contains(&candidate) {
+                picked.push(candidate);
+            }
+        }
         let t = Instant::now();
         c.compare_releases(CompareReleasesRequest {
-            releases: vec![pick(rng.next()), pick(rng.next()), pick(rng.next())],
+            releases: picked,
             ..Default::default()
         })
         .await
