@@ -72,6 +72,52 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         include_disputed: r.include_disputed,
         relation,
     };
+    if grouping == LeaderboardGrouping::Unspecified {
+        // Ranked in the database: only the rows shown leave it.
+        let ranked = queries::top_results(
+            store.pool(),
+            &r.benchmark,
+            &filter,
+            direction == ScoreDirection::LowerIsBetter,
+            limit as i64,
+        )
+        .await?;
+        let names: Vec<String> = ranked.iter().map(|r| r.row.name.clone()).collect();
+        let data = queries::result_data(store.pool(), &names).await?;
+        let mut sections: Vec<(i64, LeaderboardSection)> = Vec::new();
+        for ranked_row in ranked {
+            let key = ranked_row.row.settings_key.clone();
+            if sections.last().is_none_or(|(_, s)| s.settings_key != key) {
+                sections.push((
+                    ranked_row.section_size,
+                    LeaderboardSection {
+                        settings_key: key,
+                        ..Default::default()
+                    },
+                ));
+            }
+            let Some((_, section)) = sections.last_mut() else {
+                continue;
+            };
+            if section.rows.len() >= limit {
+                continue;
+            }
+            let rank = i32::try_from(ranked_row.rank).unwrap_or(i32::MAX);
+            let row = leaderboard_row(&ranked_row.row, rank, ranked_row.same_score > 1, &data)?;
+            if section.settings.is_none() {
+                section.settings = decode_stored(&ranked_row.row, &data)?.settings;
+            }
+            section.rows.push(row);
+        }
+        sections.sort_by(|(a, sa), (b, sb)| {
+            b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key))
+        });
+        return Ok(Leaderboard {
+            benchmark: r.benchmark,
+            direction: direction as i32,
+            sections: sections.into_iter().map(|(_, s)| s).collect(),
+        });
+    }
     let rows = queries::best_results(
         store.pool(),
         &r.benchmark,
@@ -147,27 +193,10 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
             ..Default::default()
         };
         for (row, (rank, tied)) in rows.iter().zip(ranks).take(limit) {
-            let stored = ResultRow {
-                data: data.get(&row.name).cloned().unwrap_or_default(),
-                ..row.clone()
-            };
-            let result = decode_result(&stored)?;
             if section.settings.is_none() {
-                section.settings = result.settings;
+                section.settings = decode_stored(row, &data)?.settings;
             }
-            section.rows.push(LeaderboardRow {
-                rank,
-                tied,
-                release: row.release.clone(),
-                model: row.model.clone().unwrap_or_default(),
-                score: row.score,
-                benchmark_result: row.name.clone(),
-                publish_date: result.publish_date,
-                verification: result.verification,
-                evaluator_relation: result.evaluator_relation,
-                evaluator: result.evaluator,
-                provenance: result.provenance,
-            });
+            section.rows.push(leaderboard_row(row, rank, tied, &data)?);
         }
         sections.push(section);
     }
@@ -181,6 +210,40 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         benchmark: r.benchmark,
         direction: direction as i32,
         sections,
+    })
+}
+
+/// The stored result of a row, from data read for the rows shown.
+fn decode_stored(
+    row: &ResultRow,
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<BenchmarkResult, ApiError> {
+    let bytes = data.get(&row.name).map_or(&[][..], Vec::as_slice);
+    BenchmarkResult::decode(bytes).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode"))
+    })
+}
+
+/// A leaderboard row with its provenance.
+fn leaderboard_row(
+    row: &ResultRow,
+    rank: i32,
+    tied: bool,
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<LeaderboardRow, ApiError> {
+    let result = decode_stored(row, data)?;
+    Ok(LeaderboardRow {
+        rank,
+        tied,
+        release: row.release.clone(),
+        model: row.model.clone().unwrap_or_default(),
+        score: row.score,
+        benchmark_result: row.name.clone(),
+        publish_date: result.publish_date,
+        verification: result.verification,
+        evaluator_relation: result.evaluator_relation,
+        evaluator: result.evaluator,
+        provenance: result.provenance,
     })
 }
 

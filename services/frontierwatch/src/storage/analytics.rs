@@ -89,6 +89,54 @@ pub async fn best_results(
     q.build_query_as().fetch_all(pool).await.map_err(read_error)
 }
 
+/// One ranked row of a leaderboard section, ranked in the database.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RankedRow {
+    #[sqlx(flatten)]
+    pub row: ResultRow,
+    /// Competition rank within the section.
+    pub rank: i64,
+    /// Rows of the section with the same score.
+    pub same_score: i64,
+    /// Rows in the section.
+    pub section_size: i64,
+}
+
+/// The top `limit` releases per comparability key on a benchmark, ranked
+/// by their best score (competition ranks, ties counted), without the
+/// stored resources.
+pub async fn top_results(
+    pool: &PgPool,
+    benchmark: &str,
+    filter: &ResultFilter,
+    lower_is_better: bool,
+    limit: i64,
+) -> Result<Vec<RankedRow>, ApiError> {
+    let direction = if lower_is_better { "ASC" } else { "DESC" };
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "WITH best AS ( \
+           SELECT DISTINCT ON (settings_key, release) {RESULT_KEYS}, event_date \
+             FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL AND benchmark = "
+    ));
+    q.push_bind(benchmark.to_owned());
+    filter.push(&mut q);
+    q.push(format!(
+        " ORDER BY settings_key, release, score {direction}, event_date ASC NULLS LAST, name), \
+         ranked AS ( \
+           SELECT *, rank() OVER (PARTITION BY settings_key ORDER BY score {direction}) AS rank, \
+                  count(*) OVER (PARTITION BY settings_key, score) AS same_score, \
+                  count(*) OVER (PARTITION BY settings_key) AS section_size \
+             FROM best) \
+         SELECT name, release, model, benchmark, score, settings_key, data, rank, same_score, section_size \
+           FROM ranked WHERE rank <= "
+    ));
+    q.push_bind(limit);
+    q.push(format!(
+        " ORDER BY settings_key, score {direction}, release"
+    ));
+    q.build_query_as().fetch_all(pool).await.map_err(read_error)
+}
+
 /// Every result of some releases.
 pub async fn results_of(
     pool: &PgPool,
