@@ -141,7 +141,7 @@ async fn main() {
     .execute(&pool)
     .await
     .expect("results");
-    sqlx::query("ANALYZE resources")
+    sqlx::query("VACUUM ANALYZE resources")
         .execute(&pool)
         .await
         .expect("analyze");
