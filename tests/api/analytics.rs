@@ -37,6 +37,17 @@ async fn result_on(
     create_result(c, id, r).await;
 }
 
+/// The resource names of the events of recorded messages.
+fn event_names(messages: &[Msg]) -> Vec<String> {
+    messages
+        .iter()
+        .flat_map(|m| match m {
+            Msg::Transaction { events, .. } => events.iter().map(|e| e.1.clone()).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 /// Four labs' releases on GPQA (percent): under 5-shot settings, A 70 (Jan),
 /// B 75 (Mar), C 75 (Mar, a tie), D 90 (Apr, contested), A2 80 (May,
 /// third-party); under 0-shot, B 60.
@@ -471,13 +482,7 @@ async fn a_missed_window_puts_exactly_one_event_on_the_stream_with_two_evaluatin
     monthly_commitment(&mut c, Some(date(2026, 6, 30))).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let messages = alerts.stop();
-    let events: Vec<String> = messages
-        .iter()
-        .flat_map(|m| match m {
-            Msg::Transaction { events, .. } => events.iter().map(|e| e.1.clone()).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let events = event_names(&messages);
     assert_eq!(
         events,
         vec!["alerts/missed-monthly-20260501".to_owned()],
@@ -699,13 +704,7 @@ async fn a_new_leader_on_a_leaderboard_is_announced_once_on_the_stream() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let messages = alerts.stop();
-    let events: Vec<String> = messages
-        .iter()
-        .flat_map(|m| match m {
-            Msg::Transaction { events, .. } => events.iter().map(|e| e.1.clone()).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let events = event_names(&messages);
     assert_eq!(events.len(), 1, "{messages:?}");
     let pool = a.pool().await;
     let (data,): (Vec<u8>,) = sqlx::query_as(

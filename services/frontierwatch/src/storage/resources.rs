@@ -410,33 +410,22 @@ async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resul
     check_score(conn, resource).await?;
     check_refs(conn, resource).await?;
     let index = resource.index();
-    let inserted = sqlx::query(
-        "INSERT INTO resources (name, kind, model, release, benchmark, organizations, category, \
-         status, kind_detail, country, event_date, data, etag, create_time, update_time, score, \
-         settings_key, relation) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) \
+    let query = sqlx::query(
+        "INSERT INTO resources (name, kind, data, etag, create_time, update_time, \
+         model, release, benchmark, organizations, category, status, kind_detail, country, \
+         event_date, score, settings_key, relation) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
     .bind(T::KIND.as_str())
-    .bind(&index.model)
-    .bind(&index.release)
-    .bind(&index.benchmark)
-    .bind(&index.organizations)
-    .bind(&index.category)
-    .bind(&index.status)
-    .bind(&index.kind_detail)
-    .bind(&index.country)
-    .bind(index.event_date)
     .bind(resource.encode_to_vec())
     .bind(resource.etag())
-    .bind(now_of(resource))
-    .bind(index.score)
-    .bind(&index.settings_key)
-    .bind(&index.relation)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Write, name))?;
+    .bind(now_of(resource));
+    let inserted = bind_index(query, &index)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))?;
     if inserted.rows_affected() == 0 {
         return Ok(false);
     }
@@ -452,36 +441,45 @@ fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// Binds the index columns, in the order both writes list them.
+fn bind_index<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    index: &'q crate::domain::Index,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(&index.model)
+        .bind(&index.release)
+        .bind(&index.benchmark)
+        .bind(&index.organizations)
+        .bind(&index.category)
+        .bind(&index.status)
+        .bind(&index.kind_detail)
+        .bind(&index.country)
+        .bind(index.event_date)
+        .bind(index.score)
+        .bind(&index.settings_key)
+        .bind(&index.relation)
+}
+
 /// Stores the new state of an existing resource and its references.
 async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Result<(), ApiError> {
     check_score(conn, updated).await?;
     check_refs(conn, updated).await?;
     let index = updated.index();
-    sqlx::query(
-        "UPDATE resources SET model = $2, release = $3, benchmark = $4, organizations = $5, \
-         category = $6, status = $7, kind_detail = $8, country = $9, event_date = $10, \
-         data = $11, etag = $12, update_time = $13, score = $14, settings_key = $15, \
-         relation = $16 WHERE name = $1",
+    let query = sqlx::query(
+        "UPDATE resources SET data = $2, etag = $3, update_time = $4, \
+         model = $5, release = $6, benchmark = $7, organizations = $8, category = $9, \
+         status = $10, kind_detail = $11, country = $12, event_date = $13, score = $14, \
+         settings_key = $15, relation = $16 WHERE name = $1",
     )
     .bind(updated.name())
-    .bind(&index.model)
-    .bind(&index.release)
-    .bind(&index.benchmark)
-    .bind(&index.organizations)
-    .bind(&index.category)
-    .bind(&index.status)
-    .bind(&index.kind_detail)
-    .bind(&index.country)
-    .bind(index.event_date)
     .bind(updated.encode_to_vec())
     .bind(updated.etag())
-    .bind(Utc::now())
-    .bind(index.score)
-    .bind(&index.settings_key)
-    .bind(&index.relation)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Write, updated.name()))?;
+    .bind(Utc::now());
+    bind_index(query, &index)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, updated.name()))?;
     sqlx::query("DELETE FROM resource_refs WHERE from_name = $1")
         .bind(updated.name())
         .execute(&mut *conn)
