@@ -84,21 +84,14 @@ async fn main() {
         .encode_to_vec()
     };
     let load = Instant::now();
-    let statements: Vec<(String, Vec<u8>)> = vec![
-        (
+    let statements: Vec<String> = vec![
             "INSERT INTO resources (name, kind, organizations, data, etag, create_time, update_time) \
                   SELECT 'organizations/o' || i, 'organization', '{}', '\\x'::bytea, 'e', now(), now() FROM generate_series(1, 100) i".to_string(),
-            vec![],
-        ),
-        (
             format!(
                 "INSERT INTO resources (name, kind, organizations, data, etag, create_time, update_time) \
                   SELECT 'models/m' || i, 'model', ARRAY['organizations/o' || (i % 100 + 1)], '\\x'::bytea, 'e', now(), now() FROM generate_series(1, {})  i",
                 releases / 10
             ),
-            vec![],
-        ),
-        (
             format!(
                 "INSERT INTO resources (name, kind, model, event_date, data, etag, create_time, update_time) \
                   SELECT 'models/m' || (i % {} + 1) || '/releases/r' || i, 'release', 'models/m' || (i % {} + 1), \
@@ -106,10 +99,8 @@ async fn main() {
                 releases / 10,
                 releases / 10
             ),
-            vec![],
-        ),
     ];
-    for (sql, _) in statements {
+    for sql in statements {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&pool)
             .await
