@@ -145,15 +145,7 @@ async fn watch_streams_keep_all_six_guarantees_under_eight_concurrent_writers() 
 
     // An unfiltered watcher, a filtered one, one that leaves and resumes,
     // and one that starts with a snapshot while writes are under way.
-    let all = Recorder::start(
-        &mut c,
-        WatchRequest {
-            start_after_sequence: Some(start),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let all = Recorder::after(&mut c, start).await;
     let results = Recorder::start(
         &mut c,
         WatchRequest {
@@ -164,15 +156,7 @@ async fn watch_streams_keep_all_six_guarantees_under_eight_concurrent_writers() 
     )
     .await
     .unwrap();
-    let first_half = Recorder::start(
-        &mut c,
-        WatchRequest {
-            start_after_sequence: Some(start),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let first_half = Recorder::after(&mut c, start).await;
 
     let writing = {
         let mut tasks = Vec::new();
@@ -188,15 +172,7 @@ async fn watch_streams_keep_all_six_guarantees_under_eight_concurrent_writers() 
     tokio::time::sleep(Duration::from_millis(700)).await;
     let left = first_half.stop();
     let resumed_from = last_seq(&left);
-    let resumed = Recorder::start(
-        &mut c,
-        WatchRequest {
-            start_after_sequence: Some(resumed_from),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let resumed = Recorder::after(&mut c, resumed_from).await;
     let snapshot = Recorder::start(
         &mut c,
         WatchRequest {

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use frontierwatch_proto::v1::*;
 use frontierwatch_server::embedded::{EmbeddedPostgres, ensure_database, find_bin_dir};
 
 use crate::harness::{ServerOptions, TestServer, fresh_database};
@@ -22,15 +21,7 @@ async fn terminating_the_listeners_backend_loses_nothing() {
     let mut c = server.client().await;
     scaffold(&mut c).await;
     let start = head(&server).await;
-    let watcher = Recorder::start(
-        &mut c,
-        WatchRequest {
-            start_after_sequence: Some(start),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let watcher = Recorder::after(&mut c, start).await;
     let pool = server.pool().await;
     let writes = tokio::spawn({
         let c = server.client().await;
@@ -77,15 +68,7 @@ async fn a_server_killed_mid_stream_and_restarted_is_resumed_without_loss() {
     let start = head(&writes_to).await;
     let watched = server_with(&database, vec![]).await;
     let mut w = watched.client().await;
-    let first = Recorder::start(
-        &mut w,
-        WatchRequest {
-            start_after_sequence: Some(start),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let first = Recorder::after(&mut w, start).await;
     let writing = tokio::spawn({
         let c = writes_to.client().await;
         async move { crate::watch::writer(c, 0, 200).await }
@@ -98,15 +81,7 @@ async fn a_server_killed_mid_stream_and_restarted_is_resumed_without_loss() {
 
     let restarted = server_with(&database, vec![]).await;
     let mut w = restarted.client().await;
-    let second = Recorder::start(
-        &mut w,
-        WatchRequest {
-            start_after_sequence: Some(resume_after),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let second = Recorder::after(&mut w, resume_after).await;
     writing.await.unwrap();
     let final_head = head(&writes_to).await;
     assert!(second.wait_for(final_head, Duration::from_secs(30)).await);
@@ -140,15 +115,7 @@ async fn restarting_postgresql_mid_stream_loses_nothing() {
         .await
         .unwrap();
     pool.close().await;
-    let watcher = Recorder::start(
-        &mut c,
-        WatchRequest {
-            start_after_sequence: Some(start),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let watcher = Recorder::after(&mut c, start).await;
     let writing = tokio::spawn({
         let c = server.client().await;
         async move { crate::watch::writer(c, 0, 120).await }

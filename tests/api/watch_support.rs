@@ -59,6 +59,17 @@ impl Recorder {
         })
     }
 
+    /// Opens a watch that resumes after `seq` and records it.
+    pub async fn after(client: &mut Client, seq: i64) -> Recorder {
+        let request = WatchRequest {
+            start_after_sequence: Some(seq),
+            ..Default::default()
+        };
+        Recorder::start(client, request)
+            .await
+            .expect("the watch opens")
+    }
+
     /// Stops reading (the client goes away).
     pub fn stop(self) -> Vec<Msg> {
         self.task.abort();
