@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchServiceServer;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::api::FrontierWatch;
@@ -175,7 +175,7 @@ impl Application {
                 store.clone(),
                 watches,
             )))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = drain_signal.wait_for(|draining| *draining).await;
             });
         let result = tokio::select! {
@@ -194,6 +194,13 @@ impl Application {
         }
         result.context("the gRPC server failed")
     }
+}
+
+/// Accepted connections with `TCP_NODELAY`: without it, a response larger
+/// than one segment (a List page, a leaderboard) is held back by Nagle's
+/// algorithm until the client's delayed ACK arrives, about 40 ms later.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Server reflection over our services, health, both reflection versions,
