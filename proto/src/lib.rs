@@ -14,6 +14,8 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/frontierwatch.v1.rs"));
 }
 
+pub mod kinds;
+
 /// The encoded `FileDescriptorSet` of every `frontierwatch.v1` file, for
 /// server reflection and for dynamic inspection of messages.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

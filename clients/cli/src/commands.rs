@@ -135,7 +135,7 @@ pub async fn create(channel: &Channel, format: Format, args: CreateArgs) -> anyh
     let body = read_input(&args.file)?;
     let mut request = Map::new();
     request.insert(kind.field.into(), body);
-    request.insert(kind.id_field.into(), json!(args.id.unwrap_or_default()));
+    request.insert(kind.id_field(), json!(args.id.unwrap_or_default()));
     // A fresh request id: if this call is retried, one resource is created.
     request.insert("request_id".into(), json!(new_request_id()));
     if kind.has_parent {

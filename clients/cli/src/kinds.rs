@@ -1,12 +1,13 @@
-//! The resource kinds as the CLI names them.
+//! The resource kinds as the CLI names them, derived from the contract's
+//! registry of kinds (`frontierwatch_proto::kinds`).
 
-use anyhow::bail;
+use frontierwatch_client::proto::ResourceType;
+use frontierwatch_client::proto::kinds::{KINDS, KindInfo as Registered};
 
 /// How one kind of resource maps onto the API.
 #[derive(Debug, Clone, Copy)]
 pub struct KindInfo {
-    /// What users type: `organizations`, `results`, ...
-    pub arg: &'static str,
+    kind: &'static Registered,
     /// Method stem, singular: `Organization`.
     pub singular: &'static str,
     /// Method stem, plural: `Organizations`.
@@ -15,113 +16,98 @@ pub struct KindInfo {
     pub field: &'static str,
     /// Response field of a list: `organizations`.
     pub list_field: &'static str,
-    /// Create's id field: `organization_id`.
-    pub id_field: &'static str,
-    /// Name prefix: `organizations/`.
-    pub prefix: &'static str,
     /// Whether create takes a parent (releases).
     pub has_parent: bool,
 }
 
-pub const KINDS: &[KindInfo] = &[
-    KindInfo {
-        arg: "organizations",
-        singular: "Organization",
-        plural: "Organizations",
-        field: "organization",
-        list_field: "organizations",
-        id_field: "organization_id",
-        prefix: "organizations/",
-        has_parent: false,
-    },
-    KindInfo {
-        arg: "models",
-        singular: "Model",
-        plural: "Models",
-        field: "model",
-        list_field: "models",
-        id_field: "model_id",
-        prefix: "models/",
-        has_parent: false,
-    },
-    KindInfo {
-        arg: "releases",
-        singular: "Release",
-        plural: "Releases",
-        field: "release",
-        list_field: "releases",
-        id_field: "release_id",
-        prefix: "models/",
-        has_parent: true,
-    },
-    KindInfo {
-        arg: "benchmarks",
-        singular: "Benchmark",
-        plural: "Benchmarks",
-        field: "benchmark",
-        list_field: "benchmarks",
-        id_field: "benchmark_id",
-        prefix: "benchmarks/",
-        has_parent: false,
-    },
-    KindInfo {
-        arg: "results",
-        singular: "BenchmarkResult",
-        plural: "BenchmarkResults",
-        field: "benchmark_result",
-        list_field: "benchmark_results",
-        id_field: "benchmark_result_id",
-        prefix: "benchmarkResults/",
-        has_parent: false,
-    },
-    KindInfo {
-        arg: "disclosures",
-        singular: "Disclosure",
-        plural: "Disclosures",
-        field: "disclosure",
-        list_field: "disclosures",
-        id_field: "disclosure_id",
-        prefix: "disclosures/",
-        has_parent: false,
-    },
-    KindInfo {
-        arg: "indicators",
-        singular: "Indicator",
-        plural: "Indicators",
-        field: "indicator",
-        list_field: "indicators",
-        id_field: "indicator_id",
-        prefix: "indicators/",
-        has_parent: false,
-    },
+impl KindInfo {
+    fn new(kind: &'static Registered) -> Self {
+        Self {
+            kind,
+            singular: kind.message,
+            plural: kind.plural,
+            field: kind.field,
+            list_field: kind.plural_field,
+            has_parent: kind.parent.is_some(),
+        }
+    }
+
+    /// Create's id field: `organization_id`.
+    pub fn id_field(&self) -> String {
+        format!("{}_id", self.kind.field)
+    }
+
+    /// What users type: the list field with hyphens (`benchmark-results`).
+    pub fn arg(&self) -> String {
+        self.kind.plural_field.replace('_', "-")
+    }
+}
+
+/// Short spellings the CLI accepts beside the derived ones.
+const SHORTHANDS: &[(&str, &str)] = &[
+    ("results", "benchmark_results"),
+    ("result", "benchmark_results"),
 ];
 
-/// The kind a user named (plural or singular, a few synonyms).
+/// The kind a user named: its plural or singular, with hyphens,
+/// underscores or none (`benchmark-results`, `benchmark_result`,
+/// `benchmarkresults`, the collection `benchmarkResults`), or a shorthand
+/// (`results`).
 pub fn by_arg(arg: &str) -> anyhow::Result<KindInfo> {
-    let arg = arg.to_ascii_lowercase();
-    let arg = match arg.as_str() {
-        "benchmark-results" | "benchmarkresults" | "result" => "results",
-        other => other,
-    };
+    let typed = arg.to_ascii_lowercase().replace(['-', '_'], "");
+    let shorthand = SHORTHANDS
+        .iter()
+        .find(|(short, _)| *short == typed)
+        .map(|(_, plural)| plural.replace('_', ""));
+    let wanted = shorthand.unwrap_or(typed);
     KINDS
         .iter()
-        .find(|k| k.arg == arg || k.arg.strip_suffix('s') == Some(arg))
-        .copied()
+        .find(|k| {
+            let plural = k.plural_field.replace('_', "");
+            let singular = k.field.replace('_', "");
+            wanted == plural || wanted == singular || wanted == k.collection.to_ascii_lowercase()
+        })
+        .map(KindInfo::new)
         .ok_or_else(|| {
-            let known: Vec<&str> = KINDS.iter().map(|k| k.arg).collect();
+            let known: Vec<String> = KINDS.iter().map(|k| KindInfo::new(k).arg()).collect();
             anyhow::anyhow!("unknown resource type {arg:?}; one of {}", known.join(", "))
         })
 }
 
+/// The label of a resource type in reports: its shorthand if it has
+/// one, else its collection.
+pub fn label(resource_type: ResourceType) -> &'static str {
+    let Some(kind) = Registered::of(resource_type) else {
+        return "unknown";
+    };
+    SHORTHANDS
+        .iter()
+        .find(|(_, plural)| *plural == kind.plural_field)
+        .map_or(kind.collection, |(short, _)| short)
+}
+
 /// The kind of a resource name.
 pub fn by_name(name: &str) -> anyhow::Result<KindInfo> {
-    if name.starts_with("models/") && name.contains("/releases/") {
-        return by_arg("releases");
-    }
-    match KINDS.iter().find(|k| name.starts_with(k.prefix)) {
-        Some(kind) => Ok(*kind),
-        None => bail!(
-            "{name:?} is not a resource name (organizations/..., models/..., models/.../releases/..., benchmarks/..., benchmarkResults/..., disclosures/..., indicators/...)"
-        ),
+    Registered::of_name(name).map(KindInfo::new).ok_or_else(|| {
+        let patterns: Vec<String> = KINDS.iter().map(Registered::pattern).collect();
+        anyhow::anyhow!("{name:?} is not a resource name ({})", patterns.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_kind_is_named_by_its_arg_and_by_its_names() {
+        for kind in KINDS {
+            let info = by_arg(&KindInfo::new(kind).arg()).expect("arg resolves");
+            assert_eq!(info.singular, kind.message);
+            assert_eq!(by_arg(kind.field).expect("singular").singular, kind.message);
+        }
+        assert_eq!(by_arg("results").unwrap().singular, "BenchmarkResult");
+        assert_eq!(by_arg("Commitments").unwrap().singular, "Commitment");
+        assert_eq!(by_name("models/m/releases/r").unwrap().singular, "Release");
+        assert!(by_arg("nonsense").is_err());
     }
 }

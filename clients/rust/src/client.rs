@@ -10,7 +10,13 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use frontierwatch_proto::kinds::KindInfo;
+
+use crate::generic;
 use crate::retry::{RetryPolicy, retryable};
+
+/// The largest response the client accepts.
+const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// The generated client, as configured by [`Client::connect`].
 pub type RawClient = FrontierWatchServiceClient<InterceptedService<Channel, Auth>>;
@@ -81,6 +87,8 @@ pub enum Error {
 #[derive(Debug, Clone)]
 pub struct Client {
     raw: RawClient,
+    /// The same connection, for the calls derived from the registry of kinds.
+    service: InterceptedService<Channel, Auth>,
     retry: RetryPolicy,
 }
 
@@ -108,9 +116,11 @@ impl Client {
             None => None,
         };
         let channel = endpoint.connect_lazy();
+        let auth = Auth { token };
         Ok(Self {
-            raw: FrontierWatchServiceClient::with_interceptor(channel, Auth { token })
-                .max_decoding_message_size(64 * 1024 * 1024),
+            raw: FrontierWatchServiceClient::with_interceptor(channel.clone(), auth.clone())
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE),
+            service: InterceptedService::new(channel, auth),
             retry: options.retry,
         })
     }
@@ -172,6 +182,70 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Gets a resource of any kind by name: `client.get::<Commitment>(name)`.
+    /// The method is derived from the registry of kinds.
+    pub async fn get<T: Resource>(&self, name: &str) -> Result<T, Status> {
+        let kind = kind_of::<T>()?;
+        let body = generic::get_request(name);
+        self.idempotent(|_| self.call(format!("Get{}", kind.message), body.clone()))
+            .await
+    }
+
+    /// Creates a resource of any kind (`parent` only for kinds that have
+    /// one; an empty id lets the server choose where it may). Carries a
+    /// fresh `request_id`, so retries create one resource.
+    pub async fn create<T: Resource>(
+        &self,
+        parent: Option<&str>,
+        id: &str,
+        resource: T,
+    ) -> Result<T, Status> {
+        let kind = kind_of::<T>()?;
+        if parent.is_some() != kind.parent.is_some() {
+            return Err(Status::invalid_argument(format!(
+                "a {} {} a parent",
+                kind.message,
+                if kind.parent.is_some() {
+                    "needs"
+                } else {
+                    "takes no"
+                }
+            )));
+        }
+        let body = generic::create_request(parent, id, &resource, &request_id());
+        self.idempotent(|_| self.call(format!("Create{}", kind.message), body.clone()))
+            .await
+    }
+
+    async fn call<T: Resource>(
+        &self,
+        method: String,
+        body: generic::Encoded,
+    ) -> Result<tonic::Response<T>, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.service.clone())
+            .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE);
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("the connection is not ready: {e}")))?;
+        let path = format!("/frontierwatch.v1.FrontierWatchService/{method}")
+            .parse::<tonic::codegen::http::uri::PathAndQuery>()
+            .map_err(|_| Status::invalid_argument(format!("{method} is not a method name")))?;
+        let codec = tonic_prost::ProstCodec::<generic::Encoded, T>::default();
+        grpc.unary(Request::new(body), path, codec).await
+    }
+}
+
+/// A resource message of any kind.
+pub trait Resource: prost::Message + prost::Name + Default + Send + Sync + 'static {}
+impl<T: prost::Message + prost::Name + Default + Send + Sync + 'static> Resource for T {}
+
+fn kind_of<T: Resource>() -> Result<&'static KindInfo, Status> {
+    KindInfo::of_message(&T::full_name()).ok_or_else(|| {
+        Status::invalid_argument(format!("{} is not a kind of resource", T::full_name()))
+    })
+}
+
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -218,4 +292,7 @@ creates! {
     /// Creates `indicators/{id}`.
     create_indicator(id: &str, indicator: Indicator) -> Indicator =
         create_indicator(CreateIndicatorRequest { indicator_id: id.to_owned(), indicator: Some(indicator) });
+    /// Creates `commitments/{id}`.
+    create_commitment(id: &str, commitment: Commitment) -> Commitment =
+        create_commitment(CreateCommitmentRequest { commitment_id: id.to_owned(), commitment: Some(commitment) });
 }

@@ -32,15 +32,17 @@
 //! ```
 
 mod client;
+mod generic;
 pub mod names;
 mod retry;
 mod watch;
 
-pub use client::{Auth, Client, ConnectOptions, Error, RawClient};
+pub use client::{Auth, Client, ConnectOptions, Error, RawClient, Resource};
 pub use retry::RetryPolicy;
 pub use watch::{WatchError, WatchEvent, WatchEvents};
 
 /// The generated `frontierwatch.v1` messages and gRPC client.
 pub mod proto {
+    pub use frontierwatch_proto::kinds;
     pub use frontierwatch_proto::v1::*;
 }

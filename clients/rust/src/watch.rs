@@ -42,6 +42,15 @@ pub enum WatchError {
         /// The server's head sequence.
         head: i64,
     },
+    /// The server's change log went back below what it had sent (a restore
+    /// from backup, a failover): sequences are reused, so what was
+    /// received may not match the server's state. Subscribe again with
+    /// `snapshot: true`.
+    #[error("the server's change log was reset (head now {head}); re-snapshot")]
+    LogReset {
+        /// The server's head sequence now.
+        head: i64,
+    },
     /// The server refused the subscription (an invalid request, say).
     #[error("watch failed: {0}")]
     Status(Status),
@@ -103,9 +112,10 @@ fn reconnect(status: &Status) -> bool {
     )
 }
 
+/// The statuses that mean "re-snapshot", as their own errors.
 fn expired(status: &Status) -> Option<WatchError> {
     let info = status.get_details_error_info()?;
-    if status.code() != Code::FailedPrecondition || info.reason != "WATCH_CURSOR_EXPIRED" {
+    if status.code() != Code::FailedPrecondition {
         return None;
     }
     let number = |key: &str| {
@@ -114,10 +124,16 @@ fn expired(status: &Status) -> Option<WatchError> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(-1)
     };
-    Some(WatchError::CursorExpired {
-        oldest_retained: number("oldest_retained_sequence"),
-        head: number("head_sequence"),
-    })
+    match info.reason.as_str() {
+        "WATCH_CURSOR_EXPIRED" => Some(WatchError::CursorExpired {
+            oldest_retained: number("oldest_retained_sequence"),
+            head: number("head_sequence"),
+        }),
+        "WATCH_LOG_RESET" => Some(WatchError::LogReset {
+            head: number("head_sequence"),
+        }),
+        _ => None,
+    }
 }
 
 impl Client {

@@ -13,12 +13,12 @@
 //! Run: `cargo bench -p frontierwatch-server --bench list_latency`
 //! (environment: CALLS, default 200).
 
-#[path = "../../../tests/api/harness.rs"]
-#[allow(dead_code)]
-mod harness;
 #[path = "../../../tests/api/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
+#[path = "../../../tests/api/harness.rs"]
+#[allow(dead_code)]
+mod harness;
 
 use std::time::{Duration, Instant};
 

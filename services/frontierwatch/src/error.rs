@@ -34,12 +34,26 @@ pub enum ApiError {
          re-snapshot and resume after the snapshot's bookmark"
     )]
     CursorExpired { cursor: i64, oldest: i64, head: i64 },
-    #[error("the watcher did not read for {seconds}s; resume after sequence {resume_after}")]
-    SlowConsumer { resume_after: i64, seconds: u64 },
+    #[error(
+        "cannot resume after {cursor}: the change log's head is {head}; a cursor is a \
+         sequence this service has sent"
+    )]
+    CursorAhead { cursor: i64, head: i64 },
+    #[error(
+        "the change log restarted below sequence {known} (head now {head}), as after a \
+         restore from backup or a failover; sequences are reused, so re-snapshot"
+    )]
+    LogReset { known: i64, head: i64 },
+    #[error("the watcher did not read for {seconds}s; {}", resume_hint(*resume_after))]
+    SlowConsumer {
+        /// None while a snapshot was being sent: there is no resume point.
+        resume_after: Option<i64>,
+        seconds: u64,
+    },
     #[error("this replica serves at most {limit} watches at once")]
     WatchLimit { limit: usize },
-    #[error("the server is shutting down; resume after sequence {resume_after}")]
-    ShuttingDown { resume_after: i64 },
+    #[error("the server is shutting down; {}", resume_hint(*resume_after))]
+    ShuttingDown { resume_after: Option<i64> },
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -157,24 +171,44 @@ impl From<ApiError> for Status {
                     ],
                 ),
             ),
-            ApiError::SlowConsumer { resume_after, .. } => (
-                Code::ResourceExhausted,
+            ApiError::CursorAhead { cursor, head } => (
+                Code::OutOfRange,
                 info(
-                    "WATCH_SLOW_CONSUMER",
-                    &[("resume_after_sequence", &resume_after.to_string())],
+                    "WATCH_CURSOR_AHEAD",
+                    &[
+                        ("start_after_sequence", &cursor.to_string()),
+                        ("head_sequence", &head.to_string()),
+                    ],
                 ),
             ),
+            ApiError::LogReset { known, head } => (
+                Code::FailedPrecondition,
+                info(
+                    "WATCH_LOG_RESET",
+                    &[
+                        ("known_sequence", &known.to_string()),
+                        ("head_sequence", &head.to_string()),
+                    ],
+                ),
+            ),
+            ApiError::SlowConsumer { resume_after, .. } => {
+                let seq = resume_after.map(|seq| seq.to_string());
+                (
+                    Code::ResourceExhausted,
+                    info("WATCH_SLOW_CONSUMER", &resume_metadata(seq.as_deref())),
+                )
+            }
             ApiError::WatchLimit { limit } => (
                 Code::ResourceExhausted,
                 info("WATCH_LIMIT_REACHED", &[("limit", &limit.to_string())]),
             ),
-            ApiError::ShuttingDown { resume_after } => (
-                Code::Unavailable,
-                info(
-                    "SERVER_SHUTTING_DOWN",
-                    &[("resume_after_sequence", &resume_after.to_string())],
-                ),
-            ),
+            ApiError::ShuttingDown { resume_after } => {
+                let seq = resume_after.map(|seq| seq.to_string());
+                (
+                    Code::Unavailable,
+                    info("SERVER_SHUTTING_DOWN", &resume_metadata(seq.as_deref())),
+                )
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 (Code::Unavailable, info("DATABASE_UNAVAILABLE", &[]))
@@ -187,6 +221,22 @@ impl From<ApiError> for Status {
         };
         Status::with_error_details(code, message, details)
     }
+}
+
+/// What a watcher ended by the server should do next.
+fn resume_hint(resume_after: Option<i64>) -> String {
+    match resume_after {
+        Some(seq) => format!("resume after sequence {seq}"),
+        None => "the snapshot was cut short: open a new snapshot".to_owned(),
+    }
+}
+
+/// The resume point as ErrorInfo metadata; none for a cut-short snapshot.
+fn resume_metadata(resume_after: Option<&str>) -> Vec<(&'static str, &str)> {
+    resume_after
+        .map(|seq| ("resume_after_sequence", seq))
+        .into_iter()
+        .collect()
 }
 
 fn describe(violations: &[FieldViolation]) -> String {

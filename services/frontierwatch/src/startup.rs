@@ -65,6 +65,9 @@ impl Application {
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
+        crate::storage::register_kinds(&pool)
+            .await
+            .context("cannot register the kinds of resource")?;
         let filled = crate::storage::analytics::backfill_result_index(&pool)
             .await
             .context("cannot index stored results")?;
@@ -113,11 +116,16 @@ impl Application {
         // Set when shutdown starts: ends open watches, then the server.
         let (draining_tx, mut draining) = tokio::sync::watch::channel(false);
         let pool = store.pool().clone();
-        let hub = Hub::start(
+        // Known before serving: see `Hub::start`.
+        let Some(hub) = Hub::start(
             pool.clone(),
             seconds(config.change_poll_seconds),
             draining.clone(),
-        );
+        )
+        .await
+        else {
+            return Ok(());
+        };
         pruner::spawn(
             pool.clone(),
             seconds(config.change_retention_seconds),

@@ -86,17 +86,22 @@ impl Plan {
     }
 }
 
-/// The label of a resource type in reports.
+/// The label of a resource type in reports: the CLI's name of its kind
+/// (`results` for benchmark results).
 pub fn kind_of(resource: &import_item::Resource) -> &'static str {
-    match resource {
-        import_item::Resource::Organization(_) => "organizations",
-        import_item::Resource::Model(_) => "models",
-        import_item::Resource::Release(_) => "releases",
-        import_item::Resource::Benchmark(_) => "benchmarks",
-        import_item::Resource::BenchmarkResult(_) => "results",
-        import_item::Resource::Disclosure(_) => "disclosures",
-        import_item::Resource::Indicator(_) => "indicators",
-    }
+    use frontierwatch_client::proto::ResourceType as T;
+    // Exhaustive, so a new variant of the import oneof cannot be missed.
+    let resource_type = match resource {
+        import_item::Resource::Organization(_) => T::Organization,
+        import_item::Resource::Model(_) => T::Model,
+        import_item::Resource::Release(_) => T::Release,
+        import_item::Resource::Benchmark(_) => T::Benchmark,
+        import_item::Resource::BenchmarkResult(_) => T::BenchmarkResult,
+        import_item::Resource::Disclosure(_) => T::Disclosure,
+        import_item::Resource::Indicator(_) => T::Indicator,
+        import_item::Resource::Commitment(_) => T::Commitment,
+    };
+    crate::kinds::label(resource_type)
 }
 
 /// A source entry for a dataset row.

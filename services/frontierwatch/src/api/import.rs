@@ -9,7 +9,6 @@ use super::standard::validate;
 use crate::domain::Resource;
 use crate::error::ApiError;
 use crate::storage::{ImportBatch, Imported, Store};
-use crate::stream::filter::type_of_message;
 
 /// The most items one call may carry.
 pub const MAX_ITEMS: usize = 5000;
@@ -42,6 +41,7 @@ pub async fn import(
             Some(import_item::Resource::BenchmarkResult(r)) => one(&mut batch, line, r).await?,
             Some(import_item::Resource::Disclosure(r)) => one(&mut batch, line, r).await?,
             Some(import_item::Resource::Indicator(r)) => one(&mut batch, line, r).await?,
+            Some(import_item::Resource::Commitment(r)) => one(&mut batch, line, r).await?,
         };
         outcomes.push(outcome);
     }
@@ -55,7 +55,7 @@ async fn one<T: Resource>(
     resource: T,
 ) -> Result<ImportOutcome, ApiError> {
     let name = resource.name().to_owned();
-    let resource_type = type_of_message(&T::full_name()) as i32;
+    let resource_type = T::KIND as i32;
     let rejected = |reason: String| ImportOutcome {
         line,
         name: name.clone(),

@@ -116,7 +116,7 @@ fn prepare_create<T: Resource>(
         // Derived from the request id when there is one, so that a retry
         // names the same resource and is recognized as a retry.
         let unique = request_id.unwrap_or_else(Uuid::new_v4);
-        format!("{}{}", &T::KIND.as_str()[..1], unique.simple())
+        format!("{}{}", &T::KIND.field()[..1], unique.simple())
     } else {
         new_id.id.to_owned()
     };

@@ -37,28 +37,55 @@ fn read_error(e: sqlx::Error) -> ApiError {
     map_db_error(e, Operation::Read, "the change log")
 }
 
+/// A record read with the retention state seen by the same statement.
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    record: ChangeRecord,
+    pruned_through: i64,
+}
+
 /// Up to about `limit` records after `cursor`, in sequence order, always
 /// ending at a transaction boundary (the last transaction is completed).
+///
+/// Fails with `CursorExpired` when records after the cursor have been
+/// pruned: a reader that pages through the log while the pruner runs (a
+/// long catch-up, a catch-up after a long snapshot) learns it on the page
+/// where it happens instead of skipping them. The check reads the pruning
+/// state in the same statement, hence the same snapshot, as the records.
+/// (An empty page needs no check: pruning always keeps the newest record,
+/// so records after the cursor were pruned only if a newer one is there.)
 pub async fn read_after(
     pool: &PgPool,
     cursor: i64,
     limit: i64,
 ) -> Result<Vec<ChangeRecord>, ApiError> {
     let sql = format!(
-        "WITH page AS (SELECT {COLUMNS} FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2) \
-         SELECT * FROM page \
-         UNION ALL \
-         SELECT {COLUMNS} FROM changes \
-          WHERE seq > (SELECT max(seq) FROM page) \
-            AND tx_id = (SELECT c.tx_id FROM changes c WHERE c.seq = (SELECT max(seq) FROM page)) \
-         ORDER BY seq"
+        "WITH page AS (SELECT {COLUMNS} FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2), \
+         last AS (SELECT seq, tx_id FROM changes WHERE seq = (SELECT max(seq) FROM page)), \
+         rows AS ( \
+             SELECT * FROM page \
+             UNION ALL \
+             SELECT {COLUMNS} FROM changes \
+              WHERE tx_id = (SELECT tx_id FROM last) AND seq > (SELECT seq FROM last)) \
+         SELECT rows.*, (SELECT pruned_through FROM change_log_state) AS pruned_through \
+           FROM rows ORDER BY seq"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<PageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(cursor)
         .bind(limit)
         .fetch_all(pool)
         .await
-        .map_err(read_error)
+        .map_err(read_error)?;
+    if rows.first().is_some_and(|row| row.pruned_through > cursor) {
+        let (_, oldest, head) = window(pool).await?;
+        return Err(ApiError::CursorExpired {
+            cursor,
+            oldest,
+            head,
+        });
+    }
+    Ok(rows.into_iter().map(|row| row.record).collect())
 }
 
 /// The highest committed sequence, 0 when the log is empty.
@@ -109,8 +136,8 @@ pub async fn prune(pool: &PgPool, retention: std::time::Duration) -> Result<u64,
 /// Which resources a snapshot includes.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotFilter {
-    /// `resources.kind` values; empty means all.
-    pub kinds: Vec<String>,
+    /// `resources.kind` values; `None` means all.
+    pub kinds: Option<Vec<String>>,
     pub organization: Option<String>,
     pub model: Option<String>,
     pub benchmark: Option<String>,
@@ -169,9 +196,9 @@ impl Snapshot {
         if let Some(after) = after {
             q.push(" AND name > ").push_bind(after.to_owned());
         }
-        if !filter.kinds.is_empty() {
+        if let Some(kinds) = &filter.kinds {
             q.push(" AND kind = ANY(")
-                .push_bind(filter.kinds.clone())
+                .push_bind(kinds.clone())
                 .push(")");
         }
         if let Some(org) = &filter.organization {

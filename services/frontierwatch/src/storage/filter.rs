@@ -111,7 +111,7 @@ impl ListQuery {
 
     fn fingerprint(&self, kind: Kind) -> u64 {
         let mut hasher = DefaultHasher::new();
-        kind.as_str().hash(&mut hasher);
+        kind.field().hash(&mut hasher);
         self.hash(&mut hasher);
         hasher.finish()
     }

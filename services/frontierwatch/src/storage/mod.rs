@@ -7,3 +7,24 @@ pub mod filter;
 mod resources;
 
 pub use resources::{ImportBatch, Imported, Store};
+
+/// Writes the registry of kinds into `resource_kinds`, whose name patterns
+/// the schema checks every stored name against. Runs at start, before the
+/// server serves.
+pub async fn register_kinds(pool: &sqlx::PgPool) -> Result<(), crate::error::ApiError> {
+    let kinds = crate::domain::names::KINDS;
+    let fields: Vec<&str> = kinds.iter().map(|k| k.field).collect();
+    let patterns: Vec<String> = kinds.iter().map(|k| k.name_regex()).collect();
+    sqlx::query(
+        "INSERT INTO resource_kinds (kind, name_pattern) \
+         SELECT * FROM UNNEST($1::text[], $2::text[]) \
+         ON CONFLICT (kind) DO UPDATE SET name_pattern = EXCLUDED.name_pattern \
+         WHERE resource_kinds.name_pattern <> EXCLUDED.name_pattern",
+    )
+    .bind(fields)
+    .bind(patterns)
+    .execute(pool)
+    .await
+    .map_err(|e| error::map_db_error(e, error::Operation::Write, "the kinds of resource"))?;
+    Ok(())
+}

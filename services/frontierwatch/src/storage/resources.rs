@@ -68,12 +68,12 @@ impl Store {
     }
 
     /// Reads one resource.
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %name))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn get<T: Resource>(&self, name: &str) -> Result<T, ApiError> {
         let row: Option<(Vec<u8>,)> =
             sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2")
                 .bind(name)
-                .bind(T::KIND.as_str())
+                .bind(T::KIND.field())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| map_db_error(e, Operation::Read, name))?;
@@ -87,7 +87,7 @@ impl Store {
 
     /// Lists one page of resources in name order after `after`. Returns the
     /// page and whether more follow.
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), page_size))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), page_size))]
     pub async fn list<T: Resource>(
         &self,
         query: &ListQuery,
@@ -96,7 +96,7 @@ impl Store {
     ) -> Result<(Vec<T>, bool), ApiError> {
         let mut builder: QueryBuilder<Postgres> =
             QueryBuilder::new("SELECT name, data FROM resources WHERE kind = ");
-        builder.push_bind(T::KIND.as_str());
+        builder.push_bind(T::KIND.field());
         if let Some(after) = after {
             builder.push(" AND name > ");
             builder.push_bind(after.to_owned());
@@ -108,7 +108,7 @@ impl Store {
             .build_query_as()
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| map_db_error(e, Operation::Read, T::KIND.as_str()))?;
+            .map_err(|e| map_db_error(e, Operation::Read, T::KIND.field()))?;
         let more = rows.len() as i64 > page_size;
         let items = rows
             .iter()
@@ -120,7 +120,7 @@ impl Store {
 
     /// Creates a resource whose name is already set. With a request id, a
     /// retry returns the first call's response and writes nothing.
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %resource.name()))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %resource.name()))]
     pub async fn create<T: Resource>(
         &self,
         mut resource: T,
@@ -160,12 +160,12 @@ impl Store {
 
     /// Creates several resources, whose names are set, in one transaction:
     /// all or none. Items with a request id seen before answer as before.
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), count = items.len()))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), count = items.len()))]
     pub async fn create_batch<T: Resource>(
         &self,
         items: Vec<(T, Option<Uuid>)>,
     ) -> Result<Vec<T>, ApiError> {
-        let mut tx = self.begin(T::KIND.as_str()).await?;
+        let mut tx = self.begin(T::KIND.field()).await?;
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
         for (position, (mut resource, request_id)) in items.into_iter().enumerate() {
@@ -191,13 +191,13 @@ impl Store {
         for &i in &created {
             append_change(&mut tx, &results[i], ChangeKind::Created).await?;
         }
-        commit(tx, T::KIND.as_str()).await?;
+        commit(tx, T::KIND.field()).await?;
         Ok(results)
     }
 
     /// Reads a resource for update, lets `change` compute its new state from
     /// the current one, and stores it, all in one transaction.
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %name))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn update<T, F>(&self, name: &str, etag: &str, change: F) -> Result<T, ApiError>
     where
         T: Resource,
@@ -220,7 +220,7 @@ impl Store {
     }
 
     /// Deletes a resource unless something references it.
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %name))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn delete<T: Resource>(&self, name: &str, etag: &str) -> Result<(), ApiError> {
         let mut tx = self.begin(name).await?;
         let current: T = lock_current(&mut tx, name, etag).await?;
@@ -269,7 +269,7 @@ impl ImportBatch {
     /// Creates, keeps or replaces one resource keyed by its name, under a
     /// savepoint so that a refused item leaves the batch intact. Fails only
     /// when the batch itself cannot go on (the database is gone).
-    #[instrument(skip_all, fields(kind = T::KIND.as_str(), name = %resource.name()))]
+    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %resource.name()))]
     pub async fn import<T: Resource>(&mut self, resource: T) -> Result<Imported, ApiError> {
         let mut savepoint = sqlx::Connection::begin(&mut *self.tx)
             .await
@@ -320,7 +320,7 @@ async fn import_one<T: Resource>(
         let change = PendingChange::of(&resource, ChangeKind::Created);
         return Ok((Imported::Created, Some(change)));
     };
-    if kind != T::KIND.as_str() {
+    if kind != T::KIND.field() {
         return Err(ApiError::AlreadyExists { name });
     }
     let current: T = decode(&name, &data)?;
@@ -369,7 +369,7 @@ async fn record_request_id<T: Resource>(
          VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
     )
     .bind(request_id)
-    .bind(T::KIND.as_str())
+    .bind(T::KIND.field())
     .bind(resource.name())
     .bind(resource.encode_to_vec())
     .execute(&mut *conn)
@@ -394,7 +394,7 @@ async fn replay<'e, T: Resource>(
     match row {
         None => Ok(None),
         Some((method, resource_name, response)) => {
-            if method != T::KIND.as_str() || resource_name != name {
+            if method != T::KIND.field() || resource_name != name {
                 return Err(ApiError::RequestIdReused {
                     request_id: request_id.to_string(),
                 });
@@ -418,7 +418,7 @@ async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resul
          ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
-    .bind(T::KIND.as_str())
+    .bind(T::KIND.field())
     .bind(resource.encode_to_vec())
     .bind(resource.etag())
     .bind(now_of(resource));
@@ -496,7 +496,7 @@ async fn lock_current<T: Resource>(
     let row: Option<(Vec<u8>,)> =
         sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2 FOR UPDATE")
             .bind(name)
-            .bind(T::KIND.as_str())
+            .bind(T::KIND.field())
             .fetch_optional(&mut *conn)
             .await
             .map_err(|e| map_db_error(e, Operation::Read, name))?;
@@ -655,11 +655,8 @@ impl PendingChange {
             Kind::Organization => organizations.push(name.clone()),
             Kind::Model => model = Some(name.clone()),
             Kind::Benchmark => benchmark = Some(name.clone()),
-            Kind::Release
-            | Kind::BenchmarkResult
-            | Kind::Disclosure
-            | Kind::Indicator
-            | Kind::Commitment => {}
+            // The watch filters' dimensions are the three kinds above.
+            _ => {}
         }
         Self {
             name,

@@ -1,5 +1,6 @@
 //! Watch filters: validated from the request, matched against change
-//! records in memory, and turned into snapshot queries.
+//! records in memory, and turned into snapshot queries. Resource types come
+//! from the registry of kinds (`frontierwatch_proto::kinds`).
 
 use frontierwatch_proto::v1::{ChangeKind, ResourceType, WatchRequest};
 
@@ -7,55 +8,10 @@ use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
 use crate::storage::changes::{ChangeRecord, SnapshotFilter};
 
-/// The protobuf type name, `resources.kind` value and enum of each type.
-const TYPES: &[(ResourceType, &str, Kind)] = &[
-    (
-        ResourceType::Organization,
-        "frontierwatch.v1.Organization",
-        Kind::Organization,
-    ),
-    (ResourceType::Model, "frontierwatch.v1.Model", Kind::Model),
-    (
-        ResourceType::Release,
-        "frontierwatch.v1.Release",
-        Kind::Release,
-    ),
-    (
-        ResourceType::Benchmark,
-        "frontierwatch.v1.Benchmark",
-        Kind::Benchmark,
-    ),
-    (
-        ResourceType::BenchmarkResult,
-        "frontierwatch.v1.BenchmarkResult",
-        Kind::BenchmarkResult,
-    ),
-    (
-        ResourceType::Disclosure,
-        "frontierwatch.v1.Disclosure",
-        Kind::Disclosure,
-    ),
-];
-
 /// The resource type of a protobuf type name.
 pub fn type_of_message(full_name: &str) -> ResourceType {
-    if full_name == "frontierwatch.v1.Alert" {
-        return ResourceType::Alert;
-    }
-    TYPES
-        .iter()
-        .find(|(_, name, _)| *name == full_name)
-        .map_or(ResourceType::Unspecified, |(t, ..)| *t)
+    ResourceType::of_message(full_name)
 }
-
-/// The resource type and protobuf type name of a `resources.kind` value.
-pub fn type_of_kind(kind: &str) -> (ResourceType, &'static str) {
-    TYPES
-        .iter()
-        .find(|(_, _, k)| k.as_str() == kind)
-        .map_or((ResourceType::Unspecified, ""), |(t, name, _)| (*t, *name))
-}
-
 /// The change kind of a change-log `change_kind` value.
 pub fn change_kind(value: &str) -> ChangeKind {
     match value {
@@ -142,12 +98,15 @@ impl WatchFilter {
     /// The same filter as a snapshot query (change kinds do not apply).
     pub fn snapshot(&self) -> SnapshotFilter {
         SnapshotFilter {
-            kinds: self
-                .types
-                .iter()
-                .filter_map(|t| TYPES.iter().find(|(tt, ..)| tt == t))
-                .map(|(_, _, k)| k.as_str().to_owned())
-                .collect(),
+            // Only stored kinds have a state; a filter on alerts alone
+            // snapshots nothing.
+            kinds: (!self.types.is_empty()).then(|| {
+                self.types
+                    .iter()
+                    .filter_map(|t| t.kind())
+                    .map(|k| k.field.to_owned())
+                    .collect()
+            }),
             organization: self.organization.clone(),
             model: self.model.clone(),
             benchmark: self.benchmark.clone(),

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, watch};
 
+use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord};
 
 /// The NOTIFY channel the change log's trigger signals.
@@ -24,8 +25,25 @@ pub const PAGE: i64 = 1000;
 /// the table instead, so memory stays bounded.
 const BUFFERED_BATCHES: usize = 256;
 
-/// Consecutive records, ending at a transaction boundary.
-pub type Batch = Arc<Vec<ChangeRecord>>;
+/// What the follower broadcasts to the watchers of its replica.
+#[derive(Debug)]
+pub enum Broadcast {
+    /// Consecutive records after the previous broadcast, ending at a
+    /// transaction boundary.
+    Records(Vec<ChangeRecord>),
+    /// The follower could not read every record after the previous
+    /// broadcast (it fell behind the retention window while disconnected);
+    /// the next records follow a gap. Watchers read the gap from the table
+    /// themselves, which tells each whether its cursor expired.
+    Gap,
+    /// The log's head went below a sequence already broadcast (a restore
+    /// from backup, a failover to a lagging replica): sequences will be
+    /// reused, so every watcher must end.
+    Reset { known: i64, head: i64 },
+}
+
+/// One broadcast, shared by every watcher.
+pub type Batch = Arc<Broadcast>;
 
 /// The replica's change-log follower.
 #[derive(Debug)]
@@ -35,19 +53,35 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts following the log from its current head.
-    pub fn start(
+    /// Starts following the log from its current head. Returns once the
+    /// head is known, so that the server serves no watch before: a watcher
+    /// that caught up from the table to a head older than the follower's
+    /// starting point would never receive the records in between. (None
+    /// while shutdown comes first.)
+    pub async fn start(
         pool: PgPool,
         poll_interval: Duration,
-        shutdown: watch::Receiver<bool>,
-    ) -> Arc<Hub> {
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Option<Arc<Hub>> {
+        let head = loop {
+            match changes::head(&pool).await {
+                Ok(head) => break head,
+                Err(error) => {
+                    tracing::warn!(%error, "change-log follower cannot read the head; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.wait_for(|s| *s) => return None,
+                    }
+                }
+            }
+        };
         let (sender, _) = broadcast::channel(BUFFERED_BATCHES);
         let hub = Arc::new(Hub {
             sender,
-            head: AtomicI64::new(-1),
+            head: AtomicI64::new(head),
         });
         tokio::spawn(follow(hub.clone(), pool, poll_interval, shutdown));
-        hub
+        Some(hub)
     }
 
     /// A receiver of every batch broadcast from now on.
@@ -55,16 +89,30 @@ impl Hub {
         self.sender.subscribe()
     }
 
-    /// The highest sequence broadcast so far (-1 before the first read).
+    /// The highest sequence broadcast so far.
     pub fn head(&self) -> i64 {
         self.head.load(Ordering::Acquire)
     }
 
     /// Reads and broadcasts everything after the cursor.
-    async fn catch_up(&self, pool: &PgPool) -> Result<(), crate::error::ApiError> {
+    async fn catch_up(&self, pool: &PgPool) -> Result<(), ApiError> {
         loop {
             let cursor = self.head();
-            let records = changes::read_after(pool, cursor, PAGE).await?;
+            let records = match changes::read_after(pool, cursor, PAGE).await {
+                Ok(records) => records,
+                Err(ApiError::CursorExpired { .. }) => {
+                    let (pruned_through, ..) = changes::window(pool).await?;
+                    tracing::warn!(
+                        cursor,
+                        pruned_through,
+                        "change-log follower fell behind the retention window"
+                    );
+                    self.head.store(pruned_through, Ordering::Release);
+                    let _ = self.sender.send(Arc::new(Broadcast::Gap));
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let Some(last) = records.last() else {
                 return Ok(());
             };
@@ -72,10 +120,37 @@ impl Hub {
             let full = records.len() as i64 >= PAGE;
             self.head.store(last_seq, Ordering::Release);
             // No receivers is fine: nobody watches on this replica now.
-            let _ = self.sender.send(Arc::new(records));
+            let _ = self.sender.send(Arc::new(Broadcast::Records(records)));
             if !full {
                 return Ok(());
             }
+        }
+    }
+
+    /// After the listener (re)connects: a head below what was broadcast
+    /// means the log was reset (restore, failover); every watcher ends.
+    async fn check_head(&self, pool: &PgPool) -> Result<(), ApiError> {
+        let head = changes::head(pool).await?;
+        let known = self.head();
+        if head < known {
+            tracing::error!(
+                known,
+                head,
+                "the change log's head went backwards; ending every watch"
+            );
+            self.head.store(head, Ordering::Release);
+            let _ = self.sender.send(Arc::new(Broadcast::Reset { known, head }));
+        }
+        Ok(())
+    }
+
+    /// Reconnect work: the head check, then whatever was missed.
+    async fn resync(&self, pool: &PgPool) {
+        if let Err(error) = self.check_head(pool).await {
+            tracing::warn!(%error, "change-log head check failed");
+        }
+        if let Err(error) = self.catch_up(pool).await {
+            tracing::warn!(%error, "change-log catch-up failed");
         }
     }
 }
@@ -86,22 +161,6 @@ async fn follow(
     poll_interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // Start at the current head: watchers read older records themselves.
-    loop {
-        match changes::head(&pool).await {
-            Ok(head) => {
-                hub.head.store(head, Ordering::Release);
-                break;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "change-log follower cannot read the head; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.wait_for(|s| *s) => return,
-                }
-            }
-        }
-    }
     let mut poll = tokio::time::interval(poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = Duration::from_millis(100);
@@ -117,23 +176,26 @@ async fn follow(
             }
         };
         // Whatever was missed while disconnected is read now.
-        if let Err(error) = hub.catch_up(&pool).await {
-            tracing::warn!(%error, "change-log catch-up failed");
-        }
+        hub.resync(&pool).await;
         loop {
-            tokio::select! {
+            let reconnected = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
                 wake = recv(&mut listener) => match wake {
-                    Wake::Notified => {}
-                    Wake::Reconnected => tracing::info!("change-log listener reconnected; catching up"),
+                    Wake::Notified => false,
+                    Wake::Reconnected => {
+                        tracing::info!("change-log listener reconnected; catching up");
+                        true
+                    }
                     Wake::Lost(error) => {
                         tracing::warn!(error, "change-log listener lost; reconnecting");
                         break;
                     }
                 },
-                _ = poll.tick() => {}
-            }
-            if let Err(error) = hub.catch_up(&pool).await {
+                _ = poll.tick() => false,
+            };
+            if reconnected {
+                hub.resync(&pool).await;
+            } else if let Err(error) = hub.catch_up(&pool).await {
                 tracing::warn!(%error, "change-log catch-up failed");
             }
         }

@@ -88,6 +88,12 @@ impl Watches {
                         head,
                     });
                 }
+                // Accepting it would drop every event up to the cursor;
+                // after a restore or a failover it names sequences that
+                // will be reused.
+                Some(cursor) if cursor > head => {
+                    return Err(ApiError::CursorAhead { cursor, head });
+                }
                 Some(cursor) => Start::After(cursor),
                 None => Start::After(head),
             }

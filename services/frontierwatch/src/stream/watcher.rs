@@ -14,8 +14,9 @@ use frontierwatch_proto::v1::{
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot, watch};
 use tonic::Status;
 
-use super::filter::{WatchFilter, change_kind, type_of_kind, type_of_message};
-use super::hub::{Batch, PAGE};
+use super::filter::{WatchFilter, change_kind, type_of_message};
+use super::hub::{Batch, Broadcast, PAGE};
+use crate::domain::names::KindInfo;
 use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord, Snapshot};
 
@@ -92,7 +93,9 @@ enum Stop {
 }
 
 impl Sink {
-    async fn send(&self, message: WatchResponse, resume_after: i64) -> Result<(), Stop> {
+    /// Sends one message; `resume_after` is what the client may resume
+    /// after if it is too slow (none during a snapshot).
+    async fn send(&self, message: WatchResponse, resume_after: Option<i64>) -> Result<(), Stop> {
         match self.messages.send_timeout(message, self.timeout).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
@@ -161,7 +164,7 @@ impl Watch {
             Start::Snapshot => *cursor = self.snapshot(sink).await?,
             // The first message says where the stream starts, so that a
             // client that asked for "from now on" can resume exactly.
-            Start::After(_) => sink.send(bookmark(*cursor, false), *cursor).await?,
+            Start::After(_) => sink.send(bookmark(*cursor, false), Some(*cursor)).await?,
         }
         self.catch_up(sink, cursor).await?;
         let mut bookmarks = tokio::time::interval_at(
@@ -180,11 +183,22 @@ impl Watch {
             match next {
                 Next::Shutdown => {
                     return Err(Stop::Ended(ApiError::ShuttingDown {
-                        resume_after: *cursor,
+                        resume_after: Some(*cursor),
                     }));
                 }
                 Next::Gone => return Err(Stop::Gone),
-                Next::Live(Ok(batch)) => self.deliver(sink, cursor, &batch).await?,
+                Next::Live(Ok(batch)) => match &*batch {
+                    Broadcast::Records(records) => self.deliver(sink, cursor, records).await?,
+                    // The table holds what the follower skipped, or tells
+                    // that this watcher's cursor expired.
+                    Broadcast::Gap => self.catch_up(sink, cursor).await?,
+                    Broadcast::Reset { known, head } => {
+                        return Err(Stop::Ended(ApiError::LogReset {
+                            known: *known,
+                            head: *head,
+                        }));
+                    }
+                },
                 Next::Live(Err(broadcast::error::RecvError::Lagged(missed))) => {
                     tracing::debug!(
                         missed,
@@ -194,10 +208,10 @@ impl Watch {
                 }
                 Next::Live(Err(broadcast::error::RecvError::Closed)) => {
                     return Err(Stop::Ended(ApiError::ShuttingDown {
-                        resume_after: *cursor,
+                        resume_after: Some(*cursor),
                     }));
                 }
-                Next::Bookmark => sink.send(bookmark(*cursor, false), *cursor).await?,
+                Next::Bookmark => sink.send(bookmark(*cursor, false), Some(*cursor)).await?,
             }
         }
     }
@@ -207,7 +221,7 @@ impl Watch {
         let filter = self.filter.snapshot();
         let pool = self.pool.clone();
         let mut snapshot = self
-            .retry(0, move || {
+            .retry(None, move || {
                 let pool = pool.clone();
                 async move { Snapshot::begin(&pool).await }
             })
@@ -230,24 +244,30 @@ impl Watch {
             let resources = page
                 .into_iter()
                 .map(|row| {
-                    let (resource_type, type_name) = type_of_kind(&row.kind);
+                    // The schema admits only registered kinds.
+                    let kind = KindInfo::of_field(&row.kind);
                     SnapshotResource {
                         resource_name: row.name,
-                        resource_type: resource_type as i32,
-                        resource: Some(any(type_name, row.data)),
+                        resource_type: kind.map_or(0, |k| k.resource_type as i32),
+                        resource: Some(prost_types::Any {
+                            type_url: kind.map_or_else(String::new, |k| k.type_url.to_owned()),
+                            value: row.data,
+                        }),
                     }
                 })
                 .collect();
             let message = WatchResponse {
                 kind: Some(watch_response::Kind::Snapshot(SnapshotChunk { resources })),
             };
-            if let Err(stop) = sink.send(message, 0).await {
+            // Cut short, a snapshot has no resume point: the client opens
+            // a new one.
+            if let Err(stop) = sink.send(message, None).await {
                 snapshot.finish().await;
                 return Err(stop);
             }
         }
         snapshot.finish().await;
-        sink.send(bookmark(head, true), head).await?;
+        sink.send(bookmark(head, true), Some(head)).await?;
         Ok(head)
     }
 
@@ -257,7 +277,7 @@ impl Watch {
             let from = *cursor;
             let pool = self.pool.clone();
             let records = self
-                .retry(from, move || {
+                .retry(Some(from), move || {
                     let pool = pool.clone();
                     async move { changes::read_after(&pool, from, PAGE).await }
                 })
@@ -295,7 +315,7 @@ impl Watch {
                         events,
                     })),
                 };
-                sink.send(message, *cursor).await?;
+                sink.send(message, Some(*cursor)).await?;
             }
             *cursor = last.seq;
         }
@@ -304,7 +324,7 @@ impl Watch {
 
     /// Runs a database read, retrying while the database is unavailable,
     /// until shutdown.
-    async fn retry<T, F, Fut>(&mut self, resume_after: i64, mut read: F) -> Result<T, Stop>
+    async fn retry<T, F, Fut>(&mut self, resume_after: Option<i64>, mut read: F) -> Result<T, Stop>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
