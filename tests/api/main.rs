@@ -15,6 +15,7 @@ mod standard_methods;
 mod updates;
 mod validation;
 mod watch;
+mod watch_bytes;
 mod watch_edges;
 mod watch_faults;
 mod watch_support;

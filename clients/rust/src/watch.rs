@@ -17,7 +17,8 @@ use crate::client::Client;
 /// One item of a subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchEvent {
-    /// The matching changes of one committed transaction.
+    /// The matching changes of one committed transaction, whole: a
+    /// transaction the server sent in fragments is put together first.
     Transaction(TransactionEvents),
     /// A part of the initial snapshot.
     Snapshot(SnapshotChunk),
@@ -175,6 +176,10 @@ async fn run(
             call.start_after_sequence = (seq >= 0).then_some(seq);
         }
         let mut chunks_sent = false;
+        // Fragments of a transaction larger than one message, put together
+        // before the caller sees the transaction. A broken connection
+        // drops them: the resume point is before the transaction.
+        let mut pending: Option<TransactionEvents> = None;
         let ended = match client.raw().watch(call).await {
             Err(status) => status,
             Ok(response) => {
@@ -184,7 +189,21 @@ async fn run(
                         Ok(Some(message)) => {
                             attempt = 0;
                             let event = match message.kind {
-                                Some(watch_response::Kind::Transaction(t)) => {
+                                Some(watch_response::Kind::Transaction(part)) => {
+                                    let t = match pending.take() {
+                                        Some(mut whole)
+                                            if whole.transaction_id == part.transaction_id =>
+                                        {
+                                            whole.events.extend(part.events);
+                                            whole.fragment = part.fragment;
+                                            whole
+                                        }
+                                        _ => part,
+                                    };
+                                    if t.fragment {
+                                        pending = Some(t);
+                                        continue;
+                                    }
                                     if let Some(last) = t.events.last() {
                                         cursor.store(last.sequence, Ordering::Release);
                                     }

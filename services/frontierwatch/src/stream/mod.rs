@@ -8,6 +8,7 @@
 
 pub mod evaluator;
 pub mod filter;
+pub mod frames;
 pub mod hub;
 pub mod pruner;
 pub mod watcher;

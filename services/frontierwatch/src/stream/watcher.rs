@@ -7,23 +7,30 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::Utc;
+use std::sync::Arc;
+
 use frontierwatch_proto::v1::{
-    Bookmark, ChangeEvent, SnapshotChunk, SnapshotResource, TransactionEvents, WatchResponse,
-    watch_response,
+    Bookmark, ChangeEvent, SnapshotResource, WatchResponse, watch_response,
 };
-use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot, watch};
+use prost::Message as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 use tonic::Status;
 
 use super::filter::{WatchFilter, change_kind, type_of_message};
+use super::frames::{self, WATCHER_BUFFER_BYTES};
 use super::hub::{Batch, Broadcast, PAGE};
 use crate::domain::names::KindInfo;
 use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord, Snapshot};
 
-/// Resources per snapshot message.
-const SNAPSHOT_CHUNK: i64 = 100;
-/// Messages buffered per watcher before the slow-consumer clock starts.
+/// Resources read per snapshot page (sent in messages cut by size).
+const SNAPSHOT_PAGE: i64 = 100;
+/// Messages buffered per watcher; the byte bound usually comes first.
 pub const BUFFER: usize = 64;
+
+/// A queued message and its share of the watcher's byte budget, returned
+/// when the transport takes the message.
+type Queued = (WatchResponse, OwnedSemaphorePermit);
 
 /// Where a watch starts.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +51,7 @@ pub struct WatchSettings {
 /// The response stream: buffered messages, then the terminal status if the
 /// server ended the watch.
 pub struct WatchStream {
-    messages: mpsc::Receiver<WatchResponse>,
+    messages: mpsc::Receiver<Queued>,
     end: Option<oneshot::Receiver<Status>>,
 }
 
@@ -53,7 +60,7 @@ impl tokio_stream::Stream for WatchStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.messages.poll_recv(cx) {
-            Poll::Ready(Some(message)) => return Poll::Ready(Some(Ok(message))),
+            Poll::Ready(Some((message, _bytes))) => return Poll::Ready(Some(Ok(message))),
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => {}
         }
@@ -71,7 +78,9 @@ impl tokio_stream::Stream for WatchStream {
 
 /// The sending half owned by the watch task.
 struct Sink {
-    messages: mpsc::Sender<WatchResponse>,
+    messages: mpsc::Sender<Queued>,
+    /// The watcher's byte budget: a permit per queued byte.
+    bytes: Arc<Semaphore>,
     end: Option<oneshot::Sender<Status>>,
     timeout: Duration,
 }
@@ -96,15 +105,28 @@ impl Sink {
     /// Sends one message; `resume_after` is what the client may resume
     /// after if it is too slow (none during a snapshot).
     async fn send(&self, message: WatchResponse, resume_after: Option<i64>) -> Result<(), Stop> {
-        match self.messages.send_timeout(message, self.timeout).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                Err(Stop::Ended(ApiError::SlowConsumer {
-                    resume_after,
-                    seconds: self.timeout.as_secs(),
-                }))
-            }
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(Stop::Gone),
+        // A message larger than the whole budget (one huge resource) waits
+        // for an empty buffer.
+        let size = message.encoded_len().clamp(1, WATCHER_BUFFER_BYTES);
+        let queued = tokio::time::timeout(self.timeout, async {
+            let bytes = self
+                .bytes
+                .clone()
+                .acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+                .await
+                .map_err(|_| Stop::Gone)?;
+            self.messages
+                .send((message, bytes))
+                .await
+                .map_err(|_| Stop::Gone)
+        })
+        .await;
+        match queued {
+            Ok(result) => result,
+            Err(_elapsed) => Err(Stop::Ended(ApiError::SlowConsumer {
+                resume_after,
+                seconds: self.timeout.as_secs(),
+            })),
         }
     }
 
@@ -133,6 +155,7 @@ impl Watch {
         let (end, end_rx) = oneshot::channel();
         let sink = Sink {
             messages,
+            bytes: Arc::new(Semaphore::new(WATCHER_BUFFER_BYTES)),
             end: Some(end),
             timeout: self.settings.slow_consumer_timeout,
         };
@@ -230,7 +253,7 @@ impl Watch {
         let mut after: Option<String> = None;
         loop {
             let page = match snapshot
-                .page(&filter, after.as_deref(), SNAPSHOT_CHUNK)
+                .page(&filter, after.as_deref(), SNAPSHOT_PAGE)
                 .await
             {
                 Ok(page) => page,
@@ -256,14 +279,13 @@ impl Watch {
                     }
                 })
                 .collect();
-            let message = WatchResponse {
-                kind: Some(watch_response::Kind::Snapshot(SnapshotChunk { resources })),
-            };
-            // Cut short, a snapshot has no resume point: the client opens
-            // a new one.
-            if let Err(stop) = sink.send(message, None).await {
-                snapshot.finish().await;
-                return Err(stop);
+            for message in frames::snapshot(resources) {
+                // Cut short, a snapshot has no resume point: the client
+                // opens a new one.
+                if let Err(stop) = sink.send(message, None).await {
+                    snapshot.finish().await;
+                    return Err(stop);
+                }
             }
         }
         snapshot.finish().await;
@@ -309,13 +331,12 @@ impl Watch {
                 .map(|r| event(r))
                 .collect();
             if !events.is_empty() {
-                let message = WatchResponse {
-                    kind: Some(watch_response::Kind::Transaction(TransactionEvents {
-                        transaction_id: u64::try_from(last.tx_id).unwrap_or_default(),
-                        events,
-                    })),
-                };
-                sink.send(message, Some(*cursor)).await?;
+                let transaction_id = u64::try_from(last.tx_id).unwrap_or_default();
+                // The resume point stays before the transaction until its
+                // last fragment is queued.
+                for message in frames::transaction(transaction_id, events) {
+                    sink.send(message, Some(*cursor)).await?;
+                }
             }
             *cursor = last.seq;
         }
