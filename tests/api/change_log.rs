@@ -159,3 +159,54 @@ async fn concurrent_writers_commit_in_sequence_order() {
         "sequence order differs from commit order"
     );
 }
+
+/// seq, tx_id, resource_name, organizations, model, benchmark.
+type ChangeRow = (
+    i64,
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A batch's change records go in with one statement: consecutive
+/// sequences, one transaction, in request order, each carrying what
+/// watchers filter on (the developers of the result's model line).
+#[tokio::test]
+async fn a_batch_appends_its_change_records_in_request_order_with_their_filter_columns() {
+    let s = TestServer::start().await;
+    let mut c = s.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "line", &["lab"]).await;
+    create_release(&mut c, "line", "v1", release("V1")).await;
+    create_benchmark(&mut c, "bench", ScoreScale::Percent, "coding").await;
+    let requests = (0..20)
+        .map(|i| CreateBenchmarkResultRequest {
+            benchmark_result_id: format!("r{i}"),
+            benchmark_result: Some(result("models/line/releases/v1", "benchmarks/bench", 50.0)),
+            request_id: String::new(),
+        })
+        .collect();
+    c.batch_create_benchmark_results(BatchCreateBenchmarkResultsRequest { requests })
+        .await
+        .expect("the batch is created");
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT seq, tx_id::text, resource_name, organizations, model, benchmark \
+               FROM changes WHERE resource_name LIKE 'benchmarkResults/%' ORDER BY seq",
+    )
+    .fetch_all(&s.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 20);
+    assert!(
+        rows.windows(2)
+            .all(|w| w[1].0 == w[0].0 + 1 && w[1].1 == w[0].1)
+    );
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.2, format!("benchmarkResults/r{i}"));
+        assert!(row.3.contains(&"organizations/lab".to_owned()), "{row:?}");
+        assert_eq!(row.4.as_deref(), Some("models/line"));
+        assert_eq!(row.5.as_deref(), Some("benchmarks/bench"));
+    }
+}

@@ -1,6 +1,7 @@
 //! Black-box tests of the Frontier Watch server: the real binary on a random
 //! port over a real PostgreSQL, through the generated client.
 
+mod alerts;
 mod analytics;
 mod change_log;
 mod cli;

@@ -34,3 +34,8 @@ CREATE TRIGGER resources_check_name BEFORE INSERT OR UPDATE OF name, kind ON res
 -- tx_id that lookup scanned every record after the page, which made a
 -- far-behind resume quadratic.
 CREATE INDEX changes_tx_id ON changes (tx_id);
+
+-- How many times each board's leader changed: it keys the new-leader
+-- alert, so that a lead that goes back and forth is announced every time
+-- (keyed by the pair of releases, the second A-over-B was suppressed).
+ALTER TABLE leaders ADD COLUMN changes bigint NOT NULL DEFAULT 0;

@@ -145,6 +145,29 @@ fn window_bounds(period: CommitmentPeriod, start: NaiveDate) -> Option<(NaiveDat
     Some((first, next))
 }
 
+/// The most windows a cadence report evaluates: the most recent ones (ten
+/// years of weekly windows). A commitment that started earlier is scored
+/// on these alone, so that neither a report nor the alert evaluator walks
+/// the centuries since a start date in year 1.
+pub const MAX_WINDOWS: u32 = 520;
+
+/// The first window to evaluate: the commitment's start, or the start of
+/// the earliest of the last `MAX_WINDOWS` windows up to `last_day`.
+fn first_evaluated(period: CommitmentPeriod, start: NaiveDate, last_day: NaiveDate) -> NaiveDate {
+    let Some((latest, _)) = window_bounds(period, last_day) else {
+        return start;
+    };
+    let back = MAX_WINDOWS - 1;
+    let floor = match period {
+        CommitmentPeriod::Weekly => latest.checked_sub_days(Days::new(7 * u64::from(back))),
+        CommitmentPeriod::Monthly => latest.checked_sub_months(Months::new(back)),
+        CommitmentPeriod::Quarterly => latest.checked_sub_months(Months::new(3 * back)),
+        CommitmentPeriod::Yearly => latest.checked_sub_months(Months::new(12 * back)),
+        CommitmentPeriod::Unspecified => None,
+    };
+    floor.map_or(start, |floor| start.max(floor))
+}
+
 /// Lays out the windows of a commitment up to `as_of` and scores them
 /// against the qualifying release dates (each release keeps at most one
 /// window, earliest first).
@@ -169,7 +192,8 @@ pub fn cadence(
     let mut dates: Vec<(String, NaiveDate)> = releases.to_vec();
     dates.sort_by_key(|(name, d)| (*d, name.clone()));
     let mut used = vec![false; dates.len()];
-    let mut cursor = start;
+    let last_day = end.map_or(as_of, |e| e.min(as_of));
+    let mut cursor = first_evaluated(period, start, last_day);
     let mut slips = Vec::new();
     while cursor <= as_of && end.is_none_or(|e| cursor <= e) {
         let Some((_, next)) = window_bounds(period, cursor) else {
@@ -302,5 +326,35 @@ mod tests {
             settings_key(Some(&five_shot)),
             "shots=5;cot=-;tools=-;pass@k=-;harness=-;judge=-"
         );
+    }
+
+    #[test]
+    fn a_commitment_from_year_one_is_scored_on_its_most_recent_windows_only() {
+        let date = |y, m, d| frontierwatch_proto::v1::Date {
+            year: y,
+            month: m,
+            day: d,
+        };
+        for period in [CommitmentPeriod::Weekly, CommitmentPeriod::Yearly] {
+            let commitment = Commitment {
+                name: "commitments/old".into(),
+                period: period as i32,
+                start_date: Some(date(1, 1, 1)),
+                ..Default::default()
+            };
+            let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
+            let report = cadence(&commitment, &[], as_of);
+            assert_eq!(report.windows.len(), MAX_WINDOWS as usize, "{period:?}");
+            let last = report.windows.last().and_then(|w| w.end).expect("end");
+            assert!(last.year >= 2026, "the most recent windows are kept");
+        }
+        // A recent start keeps every window.
+        let commitment = Commitment {
+            period: CommitmentPeriod::Monthly as i32,
+            start_date: Some(date(2026, 1, 1)),
+            ..Default::default()
+        };
+        let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
+        assert_eq!(cadence(&commitment, &[], as_of).windows.len(), 6);
     }
 }

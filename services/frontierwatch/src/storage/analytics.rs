@@ -240,36 +240,55 @@ pub async fn benchmarks_with_results(pool: &PgPool) -> Result<Vec<String>, ApiEr
     Ok(rows.into_iter().map(|(b,)| b).collect())
 }
 
-/// Records the leader of a benchmark's key; returns the previous one when
-/// it changed.
-pub async fn swap_leader(
+/// Records the leader of a benchmark's comparability key and, when it took
+/// over from an earlier leader, raises the alert that announces it, in one
+/// transaction: a crash cannot record the leader and lose its alert.
+/// `announce` builds the alert's key and alert from the previous leader and
+/// the board's change count, so that a lead changing back and forth is
+/// announced every time. Returns whether an alert was raised.
+pub async fn record_leader(
     pool: &PgPool,
     benchmark: &str,
     settings_key: &str,
     release: &str,
-) -> Result<Option<Option<String>>, ApiError> {
-    let previous: Option<(String,)> =
-        sqlx::query_as("SELECT release FROM leaders WHERE benchmark = $1 AND settings_key = $2")
-            .bind(benchmark)
-            .bind(settings_key)
-            .fetch_optional(pool)
-            .await
-            .map_err(read_error)?;
+    announce: impl FnOnce(&str, i64) -> (String, Alert),
+) -> Result<bool, ApiError> {
+    let write_error = |e| map_db_error(e, Operation::Write, "leaders");
+    let mut tx = pool.begin().await.map_err(read_error)?;
+    let previous: Option<(String,)> = sqlx::query_as(
+        "SELECT release FROM leaders WHERE benchmark = $1 AND settings_key = $2 FOR UPDATE",
+    )
+    .bind(benchmark)
+    .bind(settings_key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(read_error)?;
     let previous = previous.map(|(r,)| r);
     if previous.as_deref() == Some(release) {
-        return Ok(None);
+        return Ok(false);
     }
-    sqlx::query(
+    let (changes,): (i64,) = sqlx::query_as(
         "INSERT INTO leaders (benchmark, settings_key, release) VALUES ($1, $2, $3) \
-         ON CONFLICT (benchmark, settings_key) DO UPDATE SET release = EXCLUDED.release",
+         ON CONFLICT (benchmark, settings_key) \
+         DO UPDATE SET release = EXCLUDED.release, changes = leaders.changes + 1 \
+         RETURNING changes",
     )
     .bind(benchmark)
     .bind(settings_key)
     .bind(release)
-    .execute(pool)
+    .fetch_one(&mut *tx)
     .await
-    .map_err(|e| map_db_error(e, Operation::Write, "leaders"))?;
-    Ok(Some(previous))
+    .map_err(write_error)?;
+    // The first leader of a board is recorded, not announced.
+    let raised = match previous {
+        Some(previous) => {
+            let (key, alert) = announce(&previous, changes);
+            raise_in(&mut tx, &key, &alert).await?
+        }
+        None => false,
+    };
+    tx.commit().await.map_err(write_error)?;
+    Ok(raised)
 }
 
 /// Raises an alert once: the first call with a key appends it to the change
@@ -277,11 +296,24 @@ pub async fn swap_leader(
 /// raised now.
 pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool, ApiError> {
     let mut tx = pool.begin().await.map_err(read_error)?;
+    let raised = raise_in(&mut tx, key, alert).await?;
+    tx.commit()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
+    Ok(raised)
+}
+
+/// `raise_alert` inside the caller's transaction, which commits it.
+async fn raise_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    key: &str,
+    alert: &Alert,
+) -> Result<bool, ApiError> {
     let inserted =
         sqlx::query("INSERT INTO alerts (alert_key, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(key)
             .bind(&alert.name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
     if inserted.rows_affected() == 0 {
@@ -289,7 +321,7 @@ pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool
     }
     let change = PendingChange::raw(
         alert.name.clone(),
-        "frontierwatch.v1.Alert".to_owned(),
+        frontierwatch_proto::kinds::ALERT_FULL_NAME.to_owned(),
         ChangeKindPublic::Created,
         alert.encode_to_vec(),
         (!alert.organization.is_empty())
@@ -300,10 +332,7 @@ pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool
         (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32)
             .then(|| alert.subject.clone()),
     );
-    append_changes_public(&mut tx, &[change]).await?;
-    tx.commit()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, &alert.name))?;
+    append_changes_public(tx, &[change]).await?;
     Ok(true)
 }
 

@@ -188,9 +188,11 @@ impl Store {
             created.push(results.len());
             results.push(resource);
         }
-        for &i in &created {
-            append_change(&mut tx, &results[i], ChangeKind::Created).await?;
-        }
+        let changes: Vec<PendingChange> = created
+            .iter()
+            .map(|&i| PendingChange::of(&results[i], ChangeKind::Created))
+            .collect();
+        append_changes(&mut tx, &changes).await?;
         commit(tx, T::KIND.field()).await?;
         Ok(results)
     }
@@ -686,32 +688,52 @@ pub(super) async fn append_changes_public(
     append_changes(conn, changes).await
 }
 
-/// Appends change records; the caller makes this the last statement of its
-/// transaction (the sequence lock is held from here to commit).
+/// Appends change records in one statement, whatever their number; the
+/// caller makes this the last statement of its transaction (the sequence
+/// lock is held from here to commit, so for one statement's time).
+///
+/// A record's organizations include the developers of its model line.
+/// They travel as one comma-joined text per record (resource names never
+/// contain commas), since PostgreSQL arrays cannot be ragged.
 async fn append_changes(
     conn: &mut PgConnection,
     changes: &[PendingChange],
 ) -> Result<(), ApiError> {
-    for change in changes {
-        sqlx::query(
-            "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
-             model, benchmark) \
-             VALUES ($1, $2, $3, $4, \
-                     $5::text[] || COALESCE((SELECT organizations FROM resources \
-                                              WHERE name = $6 AND kind = 'model'), '{}'), \
-                     $6, $7)",
-        )
-        .bind(&change.name)
-        .bind(&change.type_name)
-        .bind(change.kind.as_str())
-        .bind(&change.resource)
-        .bind(&change.organizations)
-        .bind(&change.model)
-        .bind(&change.benchmark)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, &change.name))?;
-    }
+    let Some(first) = changes.first() else {
+        return Ok(());
+    };
+    let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
+        changes.iter().map(f).collect()
+    };
+    sqlx::query(
+        "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
+                              model, benchmark) \
+         SELECT c.name, c.type_name, c.kind, c.resource, \
+                COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
+                  || COALESCE((SELECT r.organizations FROM resources r \
+                                WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
+                c.model, c.benchmark \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
+                       $6::text[], $7::text[]) \
+                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
+                                     model, benchmark, ord) \
+          ORDER BY c.ord",
+    )
+    .bind(column(|c| Some(c.name.clone())))
+    .bind(column(|c| Some(c.type_name.clone())))
+    .bind(column(|c| Some(c.kind.as_str().to_owned())))
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.resource.clone())
+            .collect::<Vec<Vec<u8>>>(),
+    )
+    .bind(column(|c| Some(c.organizations.join(","))))
+    .bind(column(|c| c.model.clone()))
+    .bind(column(|c| c.benchmark.clone()))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;
     Ok(())
 }
 

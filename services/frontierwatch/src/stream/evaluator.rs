@@ -71,14 +71,7 @@ async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
             .filter(|w| w.status == WindowStatus::Missed as i32)
         {
             let Some(start) = window.start else { continue };
-            let id = format!(
-                "missed-{}-{:04}{:02}{:02}",
-                commitment.name.trim_start_matches("commitments/"),
-                start.year,
-                start.month,
-                start.day
-            );
-            let id: String = id.chars().take(63).collect();
+            let id = missed_window_id(&commitment.name, start);
             let alert = Alert {
                 name: format!("alerts/{id}"),
                 kind: AlertKind::CadenceWindowMissed as i32,
@@ -123,43 +116,60 @@ async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
             if leader.tied {
                 continue;
             }
-            let Some(previous) = queries::swap_leader(
+            let announce = |previous: &str, changes: i64| {
+                // The board's change count keys the alert, so that a lead
+                // that changes back and forth is announced every time.
+                let key = format!(
+                    "new-leader|{benchmark}|{}|{changes}|{}",
+                    section.settings_key, leader.release
+                );
+                let alert = Alert {
+                    name: format!("alerts/leader-{}", short_hash(&key)),
+                    kind: AlertKind::NewLeader as i32,
+                    subject: benchmark.clone(),
+                    message: format!(
+                        "{} now leads {} ({}), ahead of {previous}",
+                        leader.release, benchmark, section.settings_key
+                    ),
+                    release: leader.release.clone(),
+                    previous_release: previous.to_owned(),
+                    settings_key: section.settings_key.clone(),
+                    score: leader.score,
+                    ..Default::default()
+                };
+                (key, alert)
+            };
+            if queries::record_leader(
                 store.pool(),
                 &benchmark,
                 &section.settings_key,
                 &leader.release,
+                announce,
             )
             .await?
-            else {
-                continue;
-            };
-            // The first leader of a board is recorded, not announced.
-            let Some(previous) = previous else { continue };
-            let key = format!(
-                "new-leader|{benchmark}|{}|{}|{previous}",
-                section.settings_key, leader.release
-            );
-            let id: String = format!("leader-{}", crate::stream::evaluator::short_hash(&key));
-            let alert = Alert {
-                name: format!("alerts/{id}"),
-                kind: AlertKind::NewLeader as i32,
-                subject: benchmark.clone(),
-                message: format!(
-                    "{} now leads {} ({}), ahead of {previous}",
-                    leader.release, benchmark, section.settings_key
-                ),
-                release: leader.release.clone(),
-                previous_release: previous,
-                settings_key: section.settings_key.clone(),
-                score: leader.score,
-                ..Default::default()
-            };
-            if queries::raise_alert(store.pool(), &key, &alert).await? {
+            {
                 raised += 1;
             }
         }
     }
     Ok(raised)
+}
+
+/// The id of a missed window's alert: readable while it fits in 63
+/// characters, else a hash of the whole commitment name (never a
+/// truncation, which would give two long commitment ids one alert). The
+/// two forms have different prefixes, so they cannot meet either.
+fn missed_window_id(commitment: &str, start: frontierwatch_proto::v1::Date) -> String {
+    let date = format!("{:04}{:02}{:02}", start.year, start.month, start.day);
+    let readable = format!(
+        "missed-{}-{date}",
+        commitment.trim_start_matches("commitments/")
+    );
+    if readable.len() <= crate::domain::names::MAX_ID_LEN {
+        readable
+    } else {
+        format!("missedh-{}-{date}", short_hash(commitment))
+    }
 }
 
 /// A stable short hash for alert ids.
