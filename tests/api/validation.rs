@@ -278,3 +278,133 @@ async fn missing_required_fields_and_sources_are_named() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+/// Strings with a NUL character are refused INVALID_ARGUMENT, naming the
+/// field, whatever the method (PostgreSQL text cannot hold U+0000); before,
+/// some answered INTERNAL and others stored it.
+#[tokio::test]
+async fn a_nul_character_in_any_string_is_invalid_and_names_the_field() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    let err = c
+        .list_indicators(ListIndicatorsRequest {
+            index: "a\0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "index");
+    let err = c
+        .create_benchmark(CreateBenchmarkRequest {
+            benchmark_id: "b".into(),
+            benchmark: Some(Benchmark {
+                display_name: "B".into(),
+                category: "\0".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "benchmark.category");
+    let err = c
+        .get_transparency_report(GetTransparencyReportRequest {
+            organization: "organizations/lab".into(),
+            index: "x\0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "index");
+    let mut org = Organization {
+        display_name: "Org".into(),
+        aliases: vec!["fine".into(), "not\0fine".into()],
+        ..Default::default()
+    };
+    let err = c
+        .create_organization(CreateOrganizationRequest {
+            organization_id: "nul".into(),
+            organization: Some(org.clone()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "organization.aliases[1]");
+    // Nothing was written; the same request without the NUL succeeds.
+    org.aliases.pop();
+    c.create_organization(CreateOrganizationRequest {
+        organization_id: "nul".into(),
+        organization: Some(org),
+        request_id: String::new(),
+    })
+    .await
+    .expect("without the NUL it is created");
+}
+
+/// Days must be 1 to 31 (or 0 for unknown) and timestamps printable by
+/// the JSON mapping; negative days and out-of-range timestamps were stored.
+#[tokio::test]
+async fn negative_days_and_out_of_range_timestamps_are_invalid() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "line", &["lab"]).await;
+    let mut r = release("R");
+    r.release_date = Some(ApproximateDate {
+        date: Some(date(2025, 3, -1)),
+        precision: DatePrecision::Day as i32,
+    });
+    let err = c
+        .create_release(CreateReleaseRequest {
+            parent: "models/line".into(),
+            release_id: "r".into(),
+            release: Some(r),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "release.release_date.date");
+    for (seconds, nanos) in [(i64::MAX, 0), (0, -1), (-62_135_596_801, 0)] {
+        let mut r = release("R");
+        if let Some(p) = r.provenance.as_mut() {
+            p.sources[0].publish_time = Some(prost_types::Timestamp { seconds, nanos });
+        }
+        let err = c
+            .create_release(CreateReleaseRequest {
+                parent: "models/line".into(),
+                release_id: "r".into(),
+                release: Some(r),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_invalid(&err, "release.provenance.sources[0].publish_time");
+    }
+    let err = c
+        .create_commitment(CreateCommitmentRequest {
+            commitment_id: "c".into(),
+            commitment: Some(Commitment {
+                organization: "organizations/lab".into(),
+                promise: "Monthly".into(),
+                provenance: Some(source("https://example.com/p")),
+                period: CommitmentPeriod::Monthly as i32,
+                start_date: Some(date(2026, 1, i32::MIN)),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "commitment.start_date");
+    create_benchmark(&mut c, "bench", ScoreScale::Percent, "coding").await;
+    let err = c
+        .get_leaderboard(GetLeaderboardRequest {
+            benchmark: "benchmarks/bench".into(),
+            as_of: Some(date(2025, 1, -5)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "as_of");
+}

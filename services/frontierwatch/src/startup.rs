@@ -13,6 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::api::FrontierWatch;
+use crate::api::nul_guard::NulGuard;
 use crate::config::{Config, redact_url, seconds};
 use crate::embedded::{self, EmbeddedPostgres};
 use crate::storage::Store;
@@ -179,9 +180,8 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(FrontierWatchServiceServer::new(FrontierWatch::new(
-                store.clone(),
-                watches,
+            .add_service(NulGuard::new(FrontierWatchServiceServer::new(
+                FrontierWatch::new(store.clone(), watches),
             )))
             .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = drain_signal.wait_for(|draining| *draining).await;

@@ -3,6 +3,7 @@
 pub mod analytics;
 mod filters;
 mod import;
+pub mod nul_guard;
 pub mod standard;
 
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;

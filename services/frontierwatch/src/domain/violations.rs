@@ -171,6 +171,16 @@ impl Violations {
             } else {
                 self.url(&path, &source.uri);
             }
+            for (name, time) in [
+                ("publish_time", &source.publish_time),
+                ("retrieve_time", &source.retrieve_time),
+            ] {
+                if let Some(time) = time
+                    && let Err(why) = check_timestamp(time)
+                {
+                    self.add(&format!("{field}.sources[{i}].{name}"), why);
+                }
+            }
         }
     }
 }
@@ -183,11 +193,29 @@ pub fn check_date(d: &Date) -> Result<(), &'static str> {
     if !(0..=12).contains(&d.month) {
         return Err("month must be between 1 and 12, or 0 when unknown");
     }
+    if !(0..=31).contains(&d.day) {
+        return Err("day must be between 1 and 31, or 0 when unknown");
+    }
     if d.month == 0 && d.day != 0 {
         return Err("day must be 0 when month is 0");
     }
     if d.day != 0 && to_naive_date(d).is_none() {
         return Err("is not a calendar date");
+    }
+    Ok(())
+}
+
+/// Checks that a timestamp is one the JSON mapping can print: from
+/// 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, nanos in
+/// [0, 999,999,999] (what google.protobuf.Timestamp documents).
+pub fn check_timestamp(t: &prost_types::Timestamp) -> Result<(), &'static str> {
+    const MIN_SECONDS: i64 = -62_135_596_800;
+    const MAX_SECONDS: i64 = 253_402_300_799;
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds) {
+        return Err("must lie between the years 1 and 9999");
+    }
+    if !(0..=999_999_999).contains(&t.nanos) {
+        return Err("nanos must be between 0 and 999999999");
     }
     Ok(())
 }
@@ -199,4 +227,25 @@ pub fn to_naive_date(d: &Date) -> Option<chrono::NaiveDate> {
         u32::try_from(d.month.max(1)).ok()?,
         u32::try_from(d.day.max(1)).ok()?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_days_and_out_of_range_timestamps_are_refused() {
+        let date = |year, month, day| Date { year, month, day };
+        assert!(check_date(&date(2025, 3, -1)).is_err());
+        assert!(check_date(&date(2025, 3, i32::MIN)).is_err());
+        assert!(check_date(&date(2025, 3, 32)).is_err());
+        assert!(check_date(&date(2025, 2, 30)).is_err());
+        assert!(check_date(&date(2025, 3, 0)).is_ok());
+        assert!(check_date(&date(2025, 3, 31)).is_ok());
+        let ts = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        assert!(check_timestamp(&ts(i64::MAX, 0)).is_err());
+        assert!(check_timestamp(&ts(0, -1)).is_err());
+        assert!(check_timestamp(&ts(-62_135_596_801, 0)).is_err());
+        assert!(check_timestamp(&ts(1_700_000_000, 999_999_999)).is_ok());
+    }
 }
