@@ -465,3 +465,58 @@ async fn malformed_filter_values_are_invalid() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// Page tokens are authenticated with a key every replica shares: a token
+/// from one replica continues on another, and a truncated or edited one
+/// (before, an edited name moved the cursor) is refused.
+#[tokio::test]
+async fn page_tokens_work_across_replicas_and_refuse_tampering() {
+    let a = TestServer::start().await;
+    let b = crate::watch::server_with(&a.database_url, Vec::new()).await;
+    let mut ca = a.client().await;
+    let mut cb = b.client().await;
+    for i in 0..5 {
+        create_org(&mut ca, &format!("org-{i}")).await;
+    }
+    let first = ca
+        .list_organizations(ListOrganizationsRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let token = first.next_page_token;
+    let second = cb
+        .list_organizations(ListOrganizationsRequest {
+            page_size: 2,
+            page_token: token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("the other replica accepts the token")
+        .into_inner();
+    let names: Vec<&str> = second
+        .organizations
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(names, ["organizations/org-2", "organizations/org-3"]);
+
+    let mut tampered = vec![token[..token.len() - 2].to_owned()];
+    let mut flipped = token.clone().into_bytes();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
+    tampered.push(String::from_utf8(flipped).unwrap());
+    for page_token in tampered {
+        let err = cb
+            .list_organizations(ListOrganizationsRequest {
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_invalid(&err, "page_token");
+    }
+}

@@ -39,3 +39,11 @@ CREATE INDEX changes_tx_id ON changes (tx_id);
 -- alert, so that a lead that goes back and forth is announced every time
 -- (keyed by the pair of releases, the second A-over-B was suppressed).
 ALTER TABLE leaders ADD COLUMN changes bigint NOT NULL DEFAULT 0;
+
+-- Keys every replica shares, made by the first server that needs one:
+-- `page_token` authenticates list page tokens (HMAC-SHA256), so that a
+-- token from one replica works on another and cannot be edited.
+CREATE TABLE server_keys (
+    name text PRIMARY KEY,
+    key  bytea NOT NULL
+);

@@ -75,13 +75,16 @@ impl Application {
         if filled > 0 {
             tracing::info!(filled, "indexed stored results for leaderboards");
         }
+        let store = Store::new(pool)
+            .await
+            .context("cannot read the page token key")?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         Ok(Self {
             listener,
             config: config.clone(),
-            store: Store::new(pool),
+            store,
             embedded,
         })
     }

@@ -183,10 +183,11 @@ pub async fn list<T: Resource>(
     page_token: &str,
 ) -> Result<(Vec<T>, String), ApiError> {
     let size = page_size(requested_page_size)?;
-    let after = query.resume_after(T::KIND, page_token)?;
+    let key = store.page_token_key();
+    let after = query.resume_after(key, T::KIND, page_token)?;
     let (items, more) = store.list::<T>(&query, size, after.as_deref()).await?;
     let next_page_token = match items.last() {
-        Some(last) if more => query.page_token(T::KIND, last.name()),
+        Some(last) if more => query.page_token(key, T::KIND, last.name()),
         _ => String::new(),
     };
     Ok((items, next_page_token))

@@ -1,16 +1,22 @@
 //! List queries: filter conditions over the index columns, and AIP-158 page
 //! tokens bound to the query that produced them.
-
-use std::hash::{DefaultHasher, Hash, Hasher};
+//!
+//! A token is the last name of the page and an HMAC-SHA256 over the kind,
+//! a canonical encoding of the query and that name, under a key shared by
+//! every replica (stored in the database), so a token from one replica
+//! works on another built by another compiler, and a truncated or edited
+//! token is refused instead of moving the cursor.
 
 use chrono::NaiveDate;
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use sha2::Sha256;
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::domain::Kind;
 use crate::error::ApiError;
 
 /// An index column a condition can test for equality.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     Model,
     Release,
@@ -36,7 +42,7 @@ impl Column {
 }
 
 /// One filter condition.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
     /// The column equals the value.
     Equals(Column, String),
@@ -53,7 +59,7 @@ pub enum Condition {
 }
 
 /// A list query of one kind.
-#[derive(Debug, Clone, Default, Hash, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     pub conditions: Vec<Condition>,
 }
@@ -109,24 +115,72 @@ impl ListQuery {
         }
     }
 
-    fn fingerprint(&self, kind: Kind) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        kind.field().hash(&mut hasher);
-        self.hash(&mut hasher);
-        hasher.finish()
+    /// The query as bytes that mean the same on every build: each part
+    /// length-prefixed, so that no two queries share an encoding.
+    fn canonical(&self, kind: Kind) -> Vec<u8> {
+        fn part(out: &mut Vec<u8>, text: &str) {
+            out.extend_from_slice(&(text.len() as u64).to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        let mut out = Vec::new();
+        part(&mut out, kind.field());
+        for condition in &self.conditions {
+            match condition {
+                Condition::Equals(column, value) => {
+                    part(&mut out, "eq");
+                    part(&mut out, column.sql());
+                    part(&mut out, value);
+                }
+                Condition::HasOrganization(org) => {
+                    part(&mut out, "org");
+                    part(&mut out, org);
+                }
+                Condition::ModelDevelopedBy(org) => {
+                    part(&mut out, "dev");
+                    part(&mut out, org);
+                }
+                Condition::OrganizationOrItsModels(org) => {
+                    part(&mut out, "org-or-dev");
+                    part(&mut out, org);
+                }
+                Condition::DateFrom(date) => {
+                    part(&mut out, "from");
+                    part(&mut out, &date.to_string());
+                }
+                Condition::DateTo(date) => {
+                    part(&mut out, "to");
+                    part(&mut out, &date.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    fn mac(&self, key: &PageTokenKey, kind: Kind, last_name: &str) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&key.0).expect("HMAC takes a key of any length");
+        let query = self.canonical(kind);
+        mac.update(&(query.len() as u64).to_be_bytes());
+        mac.update(&query);
+        mac.update(last_name.as_bytes());
+        mac
     }
 
     /// The token that continues this query after `last_name`.
-    pub fn page_token(&self, kind: Kind, last_name: &str) -> String {
-        let mut token = format!("{:016x}", self.fingerprint(kind));
-        for byte in last_name.as_bytes() {
-            token.push_str(&format!("{byte:02x}"));
-        }
+    pub fn page_token(&self, key: &PageTokenKey, kind: Kind, last_name: &str) -> String {
+        let tag = self.mac(key, kind, last_name).finalize().into_bytes();
+        let mut token = hex(&tag[..TAG_BYTES]);
+        token.push_str(&hex(last_name.as_bytes()));
         token
     }
 
     /// The last name of the previous page, from a token this query issued.
-    pub fn resume_after(&self, kind: Kind, token: &str) -> Result<Option<String>, ApiError> {
+    pub fn resume_after(
+        &self,
+        key: &PageTokenKey,
+        kind: Kind,
+        token: &str,
+    ) -> Result<Option<String>, ApiError> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -136,20 +190,44 @@ impl ListQuery {
                 "is not a token returned by a previous call with the same parameters",
             )
         };
-        if token.len() < 16 || !token.len().is_multiple_of(2) || !token.is_ascii() {
+        let bytes = unhex(token).ok_or_else(invalid)?;
+        if bytes.len() < TAG_BYTES {
             return Err(invalid());
         }
-        let (fingerprint, name_hex) = token.split_at(16);
-        if fingerprint != format!("{:016x}", self.fingerprint(kind)) {
-            return Err(invalid());
-        }
-        let bytes = (0..name_hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&name_hex[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
+        let (tag, name) = bytes.split_at(TAG_BYTES);
+        let name = String::from_utf8(name.to_vec()).map_err(|_| invalid())?;
+        self.mac(key, kind, &name)
+            .verify_truncated_left(tag)
             .map_err(|_| invalid())?;
-        String::from_utf8(bytes).map(Some).map_err(|_| invalid())
+        Ok(Some(name))
     }
+}
+
+/// Bytes of the HMAC kept in a token (128 bits).
+const TAG_BYTES: usize = 16;
+
+/// The key that authenticates page tokens, the same on every replica.
+#[derive(Clone)]
+pub struct PageTokenKey(pub Vec<u8>);
+
+impl std::fmt::Debug for PageTokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageTokenKey(..)")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// Validates a requested page size: negative is invalid, 0 is the default,
@@ -168,22 +246,51 @@ mod tests {
 
     #[test]
     fn page_tokens_round_trip_and_are_bound_to_their_query() {
+        let key = PageTokenKey(b"k".repeat(32));
         let mut query = ListQuery::default();
         query.push(Condition::Equals(Column::Category, "coding".into()));
-        let token = query.page_token(Kind::Benchmark, "benchmarks/mmlu");
+        let token = query.page_token(&key, Kind::Benchmark, "benchmarks/mmlu");
         assert_eq!(
             query
-                .resume_after(Kind::Benchmark, &token)
+                .resume_after(&key, Kind::Benchmark, &token)
                 .unwrap()
                 .as_deref(),
             Some("benchmarks/mmlu")
         );
         assert!(
             ListQuery::default()
-                .resume_after(Kind::Benchmark, &token)
+                .resume_after(&key, Kind::Benchmark, &token)
                 .is_err()
         );
-        assert!(query.resume_after(Kind::Model, &token).is_err());
-        assert!(query.resume_after(Kind::Benchmark, "zz").is_err());
+        assert!(query.resume_after(&key, Kind::Model, &token).is_err());
+        assert!(query.resume_after(&key, Kind::Benchmark, "zz").is_err());
+        let other = PageTokenKey(b"x".repeat(32));
+        assert!(query.resume_after(&other, Kind::Benchmark, &token).is_err());
+    }
+
+    #[test]
+    fn a_truncated_or_edited_token_is_refused() {
+        let key = PageTokenKey(b"k".repeat(32));
+        let query = ListQuery::default();
+        let token = query.page_token(&key, Kind::Organization, "organizations/mistral");
+        for cut in [2, 4, 10, 40] {
+            let truncated = &token[..token.len() - cut];
+            assert!(
+                query
+                    .resume_after(&key, Kind::Organization, truncated)
+                    .is_err()
+            );
+        }
+        for i in (0..token.len()).step_by(3) {
+            let mut edited = token.clone().into_bytes();
+            edited[i] = if edited[i] == b'0' { b'1' } else { b'0' };
+            let edited = String::from_utf8(edited).unwrap();
+            assert!(
+                query
+                    .resume_after(&key, Kind::Organization, &edited)
+                    .is_err(),
+                "flipping digit {i} is detected"
+            );
+        }
     }
 }

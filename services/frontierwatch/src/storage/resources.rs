@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
+use super::filter::PageTokenKey;
 use crate::domain::{Kind, Meta, Resource, ScoreClaim};
 use crate::error::ApiError;
 
@@ -19,6 +20,7 @@ use crate::error::ApiError;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    page_token_key: PageTokenKey,
 }
 
 /// The kinds of change the log records.
@@ -57,9 +59,39 @@ fn decode<T: Resource>(name: &str, bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 impl Store {
-    /// A store over a connected pool.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A store over a connected, migrated pool; reads (or, on the first
+    /// start of a database, makes) the key every replica signs page tokens
+    /// with.
+    pub async fn new(pool: PgPool) -> Result<Self, ApiError> {
+        let candidate: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| u.into_bytes())
+            .collect();
+        let error = |e| map_db_error(e, Operation::Write, "the page token key");
+        // Two statements: a replica that loses the race to make the key
+        // reads the winner's once it has committed.
+        sqlx::query(
+            "INSERT INTO server_keys (name, key) VALUES ('page_token', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&pool)
+        .await
+        .map_err(error)?;
+        let (key,): (Vec<u8>,) =
+            sqlx::query_as("SELECT key FROM server_keys WHERE name = 'page_token'")
+                .fetch_one(&pool)
+                .await
+                .map_err(error)?;
+        Ok(Self {
+            pool,
+            page_token_key: PageTokenKey(key),
+        })
+    }
+
+    /// The key page tokens are authenticated with.
+    pub fn page_token_key(&self) -> &PageTokenKey {
+        &self.page_token_key
     }
 
     /// The pool, for health checks and tests.
