@@ -214,3 +214,50 @@ async fn a_stale_etag_answers_aborted_and_writes_nothing() {
     .await
     .unwrap();
 }
+
+/// A benchmark's scale cannot change under results it would leave off the
+/// scale; once they fit, it can.
+#[tokio::test]
+async fn a_scale_change_that_would_leave_results_off_the_scale_is_refused() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "line", &["lab"]).await;
+    let rel = create_release(&mut c, "line", "v1", release("V1")).await;
+    let bench = create_benchmark(&mut c, "bench", ScoreScale::Percent, "coding").await;
+    create_result(&mut c, "high", result(&rel.name, &bench.name, 85.0)).await;
+    let to_fraction = UpdateBenchmarkRequest {
+        benchmark: Some(Benchmark {
+            name: bench.name.clone(),
+            scale: ScoreScale::Fraction as i32,
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["scale".into()],
+        }),
+    };
+    let err = c
+        .update_benchmark(to_fraction.clone())
+        .await
+        .expect_err("85 is not a fraction");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert_eq!(reason(&err), "RESULTS_OFF_SCALE");
+    let stored = c
+        .get_benchmark(GetBenchmarkRequest {
+            name: bench.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.scale, ScoreScale::Percent as i32, "nothing changed");
+    c.delete_benchmark_result(DeleteBenchmarkResultRequest {
+        name: "benchmarkResults/high".into(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+    create_result(&mut c, "low", result(&rel.name, &bench.name, 0.85)).await;
+    c.update_benchmark(to_fraction)
+        .await
+        .expect("every result fits the new scale");
+}

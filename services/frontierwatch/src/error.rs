@@ -25,6 +25,16 @@ pub enum ApiError {
     ReferenceNotFound { field: String, name: String },
     #[error("{name} is still referenced by other resources")]
     InUse { name: String },
+    #[error(
+        "{name} has {count} results off the new scale (e.g. {example}); the scale must be \
+         {scale} for them: correct or delete them first"
+    )]
+    ResultsOffScale {
+        name: String,
+        scale: &'static str,
+        count: i64,
+        example: String,
+    },
     #[error("the etag of {name} does not match: it changed since it was read")]
     EtagMismatch { name: String },
     #[error("request_id {request_id} was already used for a different request")]
@@ -147,6 +157,14 @@ impl From<ApiError> for Status {
                     name.clone(),
                     message.clone(),
                 );
+                (Code::FailedPrecondition, details)
+            }
+            ApiError::ResultsOffScale { name, example, .. } => {
+                let mut details = info(
+                    "RESULTS_OFF_SCALE",
+                    &[("resource", name), ("example", example)],
+                );
+                details.add_precondition_failure_violation("SCALE", name.clone(), message.clone());
                 (Code::FailedPrecondition, details)
             }
             ApiError::EtagMismatch { name } => {

@@ -8,7 +8,7 @@ use frontierwatch_proto::v1::{
 
 use super::names::model_of_release;
 use super::violations::to_naive_date;
-use super::{Index, Kind, Meta, Ref, Resource, ScoreClaim, Violations};
+use super::{Index, Kind, Meta, Ref, Resource, Scale, ScoreClaim, Violations};
 
 /// Implements the metadata accessors every resource message shares.
 macro_rules! meta_accessors {
@@ -187,6 +187,10 @@ impl Resource for Benchmark {
             category: some(&self.category),
             ..Index::default()
         }
+    }
+
+    fn scale(&self) -> Option<Scale> {
+        Some(Scale::of(self.scale))
     }
 }
 

@@ -59,6 +59,41 @@ pub struct ScoreClaim {
     pub values: Vec<(&'static str, f64)>,
 }
 
+/// The range a benchmark's scores must lie in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    pub low: f64,
+    pub high: f64,
+    /// For messages: `a percentage in [0, 100]`.
+    pub description: &'static str,
+}
+
+impl Scale {
+    /// The range of a `ScoreScale` value.
+    pub fn of(scale: i32) -> Scale {
+        use frontierwatch_proto::v1::ScoreScale;
+        let (low, high, description) = match ScoreScale::try_from(scale) {
+            Ok(ScoreScale::Fraction) => (0.0, 1.0, "a fraction in [0, 1]"),
+            Ok(ScoreScale::Percent) => (0.0, 100.0, "a percentage in [0, 100]"),
+            Ok(ScoreScale::DurationSeconds | ScoreScale::Count) => {
+                (0.0, f64::INFINITY, "not negative")
+            }
+            Ok(ScoreScale::Elo | ScoreScale::Unspecified) | Err(_) => {
+                (f64::NEG_INFINITY, f64::INFINITY, "finite")
+            }
+        };
+        Scale {
+            low,
+            high,
+            description,
+        }
+    }
+
+    pub fn contains(&self, value: f64) -> bool {
+        (self.low..=self.high).contains(&value)
+    }
+}
+
 /// What the storage and API layers need to know about a kind of resource.
 pub trait Resource:
     prost::Message + prost::Name + Default + Clone + PartialEq + Send + Sync + Unpin + 'static
@@ -86,6 +121,10 @@ pub trait Resource:
     fn index(&self) -> Index;
     /// A score to check against a benchmark's scale, if any.
     fn score_claim(&self) -> Option<ScoreClaim> {
+        None
+    }
+    /// The scale this resource sets for scores (benchmarks only).
+    fn scale(&self) -> Option<Scale> {
         None
     }
 }

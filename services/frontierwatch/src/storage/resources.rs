@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use frontierwatch_proto::v1::{Benchmark, ScoreScale};
+use frontierwatch_proto::v1::Benchmark;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
 use super::filter::PageTokenKey;
-use crate::domain::{Kind, Meta, Resource, ScoreClaim};
+use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim};
 use crate::error::ApiError;
 
 /// The persistent store of every resource and the change log.
@@ -498,6 +498,7 @@ fn bind_index<'q>(
 /// Stores the new state of an existing resource and its references.
 async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Result<(), ApiError> {
     check_score(conn, updated).await?;
+    check_scale_change(conn, updated).await?;
     check_refs(conn, updated).await?;
     let index = updated.index();
     let query = sqlx::query(
@@ -618,27 +619,50 @@ async fn check_score<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resu
         });
     };
     let benchmark: Benchmark = decode(&benchmark, &data)?;
-    let (low, high, scale) = match ScoreScale::try_from(benchmark.scale) {
-        Ok(ScoreScale::Fraction) => (0.0, 1.0, "a fraction in [0, 1]"),
-        Ok(ScoreScale::Percent) => (0.0, 100.0, "a percentage in [0, 100]"),
-        Ok(ScoreScale::DurationSeconds | ScoreScale::Count) => (0.0, f64::INFINITY, "not negative"),
-        Ok(ScoreScale::Elo | ScoreScale::Unspecified) | Err(_) => {
-            (f64::NEG_INFINITY, f64::INFINITY, "finite")
-        }
-    };
+    let scale = Scale::of(benchmark.scale);
     let mut violations = crate::domain::Violations::under(T::FIELD);
     for (field, value) in values {
-        if !(low..=high).contains(&value) {
+        if !scale.contains(value) {
             violations.add(
                 field,
                 format!(
-                    "{value} is outside the scale of {}: must be {scale}",
-                    benchmark.name
+                    "{value} is outside the scale of {}: must be {}",
+                    benchmark.name, scale.description
                 ),
             );
         }
     }
     violations.into_result()
+}
+
+/// A benchmark's new scale must hold the scores of its existing results
+/// (the benchmark row is locked for update, so none is added meanwhile).
+async fn check_scale_change<T: Resource>(
+    conn: &mut PgConnection,
+    updated: &T,
+) -> Result<(), ApiError> {
+    let Some(scale) = updated.scale() else {
+        return Ok(());
+    };
+    let (off, example): (i64, Option<String>) = sqlx::query_as(
+        "SELECT count(*), min(name) FROM resources \
+          WHERE kind = 'benchmark_result' AND benchmark = $1 AND (score < $2 OR score > $3)",
+    )
+    .bind(updated.name())
+    .bind(scale.low)
+    .bind(scale.high)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Read, updated.name()))?;
+    match example {
+        Some(example) if off > 0 => Err(ApiError::ResultsOffScale {
+            name: updated.name().to_owned(),
+            scale: scale.description,
+            count: off,
+            example,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A change record waiting to be appended.
