@@ -10,6 +10,7 @@ mod datasets;
 mod fixtures;
 mod harness;
 mod kinds;
+mod limits;
 mod lists;
 mod platform;
 mod standard_methods;

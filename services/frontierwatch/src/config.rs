@@ -46,6 +46,33 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: u32,
 
+    /// Database connections reserved for snapshots, apart from the pool:
+    /// a snapshot holds one for as long as it is being sent, so snapshots
+    /// queue for these instead of taking the connections every other call
+    /// needs.
+    #[arg(long, env = "FRONTIERWATCH_SNAPSHOT_CONNECTIONS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub snapshot_connections: u32,
+
+    /// The largest request message accepted, in bytes; larger ones are
+    /// answered RESOURCE_EXHAUSTED.
+    #[arg(long, env = "FRONTIERWATCH_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=256 * 1024 * 1024))]
+    pub max_request_bytes: u64,
+
+    /// The deadline of calls that bring none (or a longer one): past it a
+    /// call is answered DEADLINE_EXCEEDED. A Watch counts until its stream
+    /// starts.
+    #[arg(long, env = "FRONTIERWATCH_DEFAULT_DEADLINE_SECONDS", default_value_t = 30.0,
+          value_parser = parse_positive_seconds)]
+    pub default_deadline_seconds: f64,
+
+    /// Calls served at once by this replica; more are answered
+    /// RESOURCE_EXHAUSTED at once (load shedding) instead of queuing.
+    #[arg(long, env = "FRONTIERWATCH_MAX_CONCURRENT_CALLS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_calls: u32,
+
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT
     /// before open connections are closed.
     #[arg(long, env = "FRONTIERWATCH_SHUTDOWN_GRACE_SECONDS", default_value_t = 5.0,
@@ -153,6 +180,10 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("postgres_bin_dir", &self.postgres_bin_dir)
             .field("pool_size", &self.pool_size)
+            .field("snapshot_connections", &self.snapshot_connections)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("default_deadline_seconds", &self.default_deadline_seconds)
+            .field("max_concurrent_calls", &self.max_concurrent_calls)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)
             .field(

@@ -13,7 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::api::FrontierWatch;
-use crate::api::nul_guard::NulGuard;
+use crate::api::guard::{Guard, Limits};
 use crate::config::{Config, redact_url, seconds};
 use crate::embedded::{self, EmbeddedPostgres};
 use crate::storage::Store;
@@ -25,12 +25,18 @@ use crate::stream::{evaluator, pruner};
 /// The name of the database the embedded cluster serves.
 const EMBEDDED_DATABASE: &str = "frontierwatch";
 
+/// The largest response: a page of 1,000 resources near the largest size
+/// fits; watch messages stay within 1 MiB by construction.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A built, not yet serving, application.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     config: Config,
     store: Store,
+    /// Connections reserved for snapshots (see `--snapshot-connections`).
+    snapshot_pool: sqlx::PgPool,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -75,6 +81,13 @@ impl Application {
         if filled > 0 {
             tracing::info!(filled, "indexed stored results for leaderboards");
         }
+        // Made lazily: snapshots are rare, and waiting for one of these is
+        // what queues them.
+        let snapshot_pool = PgPoolOptions::new()
+            .max_connections(config.snapshot_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&url)
+            .context("invalid database URL")?;
         let store = Store::new(pool)
             .await
             .context("cannot read the page token key")?;
@@ -85,6 +98,7 @@ impl Application {
             listener,
             config: config.clone(),
             store,
+            snapshot_pool,
             embedded,
         })
     }
@@ -103,6 +117,7 @@ impl Application {
             listener,
             config,
             store,
+            snapshot_pool,
             mut embedded,
         } = self;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -138,6 +153,7 @@ impl Application {
         );
         let watches = Watches::new(
             pool,
+            snapshot_pool.clone(),
             hub,
             WatchSettings {
                 bookmark_interval: seconds(config.watch_bookmark_seconds),
@@ -152,6 +168,12 @@ impl Application {
             draining.clone(),
         );
         let grace = seconds(config.shutdown_grace_seconds);
+        let limits = Limits {
+            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+            default_deadline: seconds(config.default_deadline_seconds),
+            max_concurrent_calls: usize::try_from(config.max_concurrent_calls)
+                .unwrap_or(usize::MAX),
+        };
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening on {addr}");
@@ -183,9 +205,12 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(NulGuard::new(FrontierWatchServiceServer::new(
-                FrontierWatch::new(store.clone(), watches),
-            )))
+            .add_service(Guard::new(
+                FrontierWatchServiceServer::new(FrontierWatch::new(store.clone(), watches))
+                    .max_decoding_message_size(limits.max_request_bytes)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                limits,
+            ))
             .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = drain_signal.wait_for(|draining| *draining).await;
             });
@@ -200,6 +225,7 @@ impl Application {
             }
         };
         store.pool().close().await;
+        snapshot_pool.close().await;
         if let Some(pg) = embedded.as_mut() {
             tokio::task::block_in_place(|| pg.stop());
         }

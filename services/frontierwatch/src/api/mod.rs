@@ -2,8 +2,8 @@
 
 pub mod analytics;
 mod filters;
+pub mod guard;
 mod import;
-pub mod nul_guard;
 pub mod standard;
 
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;

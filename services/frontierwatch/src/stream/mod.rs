@@ -28,6 +28,8 @@ use watcher::{Start, Watch, WatchSettings, WatchStream};
 #[derive(Debug, Clone)]
 pub struct Watches {
     pool: sqlx::PgPool,
+    /// Connections reserved for snapshots.
+    snapshot_pool: sqlx::PgPool,
     hub: Arc<Hub>,
     settings: WatchSettings,
     shutdown: watch::Receiver<bool>,
@@ -39,6 +41,7 @@ impl Watches {
     /// Watches served by `hub`, at most `limit` at once.
     pub fn new(
         pool: sqlx::PgPool,
+        snapshot_pool: sqlx::PgPool,
         hub: Arc<Hub>,
         settings: WatchSettings,
         limit: usize,
@@ -46,6 +49,7 @@ impl Watches {
     ) -> Self {
         Self {
             pool,
+            snapshot_pool,
             hub,
             settings,
             shutdown,
@@ -101,6 +105,7 @@ impl Watches {
         };
         Ok(Watch {
             pool: self.pool.clone(),
+            snapshot_pool: self.snapshot_pool.clone(),
             filter,
             start,
             live,

@@ -140,6 +140,8 @@ impl Sink {
 /// Everything one watch needs.
 pub struct Watch {
     pub pool: sqlx::PgPool,
+    /// Snapshots read through their own bounded pool.
+    pub snapshot_pool: sqlx::PgPool,
     pub filter: WatchFilter,
     pub start: Start,
     pub live: broadcast::Receiver<Batch>,
@@ -242,7 +244,7 @@ impl Watch {
     /// Sends the snapshot and its closing bookmark; returns its head.
     async fn snapshot(&mut self, sink: &Sink) -> Result<i64, Stop> {
         let filter = self.filter.snapshot();
-        let pool = self.pool.clone();
+        let pool = self.snapshot_pool.clone();
         let mut snapshot = self
             .retry(None, move || {
                 let pool = pool.clone();

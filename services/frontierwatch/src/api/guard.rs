@@ -1,10 +1,16 @@
-//! One place that refuses NUL characters in any string of any request.
+//! The limits every call of the service passes before a handler runs, in
+//! one wrapper around the generated service:
 //!
-//! PostgreSQL's text cannot hold U+0000, so a string field carrying one
-//! used to fail deep in storage as INTERNAL for some fields and be stored
-//! for others. This wrapper around the service decodes each request once
-//! against its method's input descriptor and answers INVALID_ARGUMENT,
-//! naming the field, before any handler runs.
+//! - a concurrency limit with load shedding: a call beyond it is answered
+//!   RESOURCE_EXHAUSTED at once, never queued into a hang;
+//! - a request size limit, answered RESOURCE_EXHAUSTED;
+//! - a default deadline for calls that bring none (or a longer one),
+//!   answered DEADLINE_EXCEEDED; a Watch counts until its stream starts;
+//! - no NUL characters in any string: PostgreSQL's text cannot hold
+//!   U+0000, so a string field carrying one used to fail deep in storage as
+//!   INTERNAL for some fields and be stored for others. Each request is
+//!   decoded once against its method's input descriptor and a NUL answers
+//!   INVALID_ARGUMENT, naming the field.
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -12,15 +18,23 @@ use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt as _, Full, Limited};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
+use tokio::sync::Semaphore;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 
 use crate::error::ApiError;
 
-/// The largest request body buffered (a default gRPC limit, 4 MiB, plus the
-/// 5-byte frame header); larger ones are refused as tonic would refuse them.
-const MAX_BODY: usize = 4 * 1024 * 1024 + 5;
+/// The limits, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest request message, in bytes.
+    pub max_request_bytes: usize,
+    /// The deadline of calls that bring none or a longer one.
+    pub default_deadline: std::time::Duration,
+    /// Calls served at once; more are shed.
+    pub max_concurrent_calls: usize,
+}
 
 fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
@@ -32,14 +46,16 @@ fn pool() -> &'static DescriptorPool {
 
 /// Wraps a generated service.
 #[derive(Debug, Clone)]
-pub struct NulGuard<S> {
+pub struct Guard<S> {
     inner: S,
     /// Method name → input message, from the descriptor set.
     inputs: Arc<std::collections::HashMap<String, MessageDescriptor>>,
+    limits: Limits,
+    calls: Arc<Semaphore>,
 }
 
-impl<S: NamedService> NulGuard<S> {
-    pub fn new(inner: S) -> Self {
+impl<S: NamedService> Guard<S> {
+    pub fn new(inner: S, limits: Limits) -> Self {
         let inputs = pool()
             .get_service_by_name(S::NAME)
             .map(|service| {
@@ -52,15 +68,17 @@ impl<S: NamedService> NulGuard<S> {
         Self {
             inner,
             inputs: Arc::new(inputs),
+            limits,
+            calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
         }
     }
 }
 
-impl<S: NamedService> NamedService for NulGuard<S> {
+impl<S: NamedService> NamedService for Guard<S> {
     const NAME: &'static str = S::NAME;
 }
 
-impl<S> Service<http::Request<Body>> for NulGuard<S>
+impl<S> Service<http::Request<Body>> for Guard<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
         + Clone
@@ -80,17 +98,34 @@ where
         let Some(input) = self.inputs.get(request.uri().path()).cloned() else {
             return Box::pin(self.inner.call(request));
         };
+        let Ok(permit) = self.calls.clone().try_acquire_owned() else {
+            let limit = self.limits.max_concurrent_calls;
+            return Box::pin(async move {
+                Ok(tonic::Status::resource_exhausted(format!(
+                    "the server is serving its limit of {limit} calls at once; retry with backoff"
+                ))
+                .into_http())
+            });
+        };
         // The clone that was made ready serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let limits = self.limits;
+        let deadline = deadline(&request, limits.default_deadline);
         Box::pin(async move {
+            let _permit = permit;
             let (parts, body) = request.into_parts();
-            let bytes = match Limited::new(body, MAX_BODY).collect().await {
+            // The frame header is 5 bytes.
+            let bytes = match Limited::new(body, limits.max_request_bytes + 5)
+                .collect()
+                .await
+            {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => {
-                    return Ok(tonic::Status::resource_exhausted(
-                        "the request is larger than 4 MiB",
-                    )
+                    return Ok(tonic::Status::resource_exhausted(format!(
+                        "the request is larger than {} bytes",
+                        limits.max_request_bytes
+                    ))
                     .into_http());
                 }
             };
@@ -99,9 +134,43 @@ where
                 return Ok(tonic::Status::from(error).into_http());
             }
             let body = Body::new(Full::new(bytes));
-            inner.call(http::Request::from_parts(parts, body)).await
+            let call = inner.call(http::Request::from_parts(parts, body));
+            match tokio::time::timeout(deadline, call).await {
+                Ok(response) => response,
+                Err(_) => Ok(tonic::Status::deadline_exceeded(format!(
+                    "the call did not finish within its deadline of {:.3} s",
+                    deadline.as_secs_f64()
+                ))
+                .into_http()),
+            }
         })
     }
+}
+
+/// The call's own deadline (`grpc-timeout`) if shorter than the default.
+fn deadline(request: &http::Request<Body>, default: std::time::Duration) -> std::time::Duration {
+    let asked = request
+        .headers()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout);
+    asked.map_or(default, |asked| asked.min(default))
+}
+
+/// `grpc-timeout`: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The path of the first string holding a NUL in the (uncompressed,
