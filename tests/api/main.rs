@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod datasets;
 mod fixtures;
+mod fuzz;
 mod harness;
 mod kinds;
 mod limits;
