@@ -19,6 +19,7 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/import.proto",
     "frontierwatch/v1/commitment.proto",
     "frontierwatch/v1/analytics.proto",
+    "frontierwatch/v1/token.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

@@ -115,11 +115,14 @@ provenance:
     // watch: a snapshot, then a live change
     let watcher = {
         let addr = s.addr;
+        let token = s.token.clone();
         tokio::task::spawn_blocking(move || {
             let output = std::process::Command::new(crate::harness::fwatch())
                 .args([
                     "--server",
                     &format!("http://{addr}"),
+                    "--token",
+                    &token,
                     "watch",
                     "--after",
                     "0",

@@ -96,12 +96,10 @@ async fn the_clients_watch_resumes_across_a_server_restart() {
         .unwrap()
     };
     let watched = start(listen.clone(), database.clone()).await;
-    let writes = Client::connect(ConnectOptions::new(format!("http://{}", writer.addr)))
-        .await
-        .unwrap();
-    let client = Client::connect(ConnectOptions::new(format!("http://{listen}")))
-        .await
-        .unwrap();
+    let writes = Client::connect(writer.connect_options()).await.unwrap();
+    let mut options = ConnectOptions::new(format!("http://{listen}"));
+    options.auth_token = Some(writer.token.clone());
+    let client = Client::connect(options).await.unwrap();
     let from = head(&writer).await;
     let mut events = client.watch(WatchRequest {
         start_after_sequence: Some(from),
@@ -164,12 +162,10 @@ impl Proxy {
 async fn the_clients_watch_resumes_after_a_dropped_connection() {
     let server = TestServer::start().await;
     let proxy = Proxy::start(server.addr).await;
-    let writes = Client::connect(ConnectOptions::new(format!("http://{}", server.addr)))
-        .await
-        .unwrap();
-    let client = Client::connect(ConnectOptions::new(format!("http://{}", proxy.addr)))
-        .await
-        .unwrap();
+    let writes = Client::connect(server.connect_options()).await.unwrap();
+    let mut options = ConnectOptions::new(format!("http://{}", proxy.addr));
+    options.auth_token = Some(server.token.clone());
+    let client = Client::connect(options).await.unwrap();
     let from = head(&server).await;
     let mut events = client.watch(WatchRequest {
         start_after_sequence: Some(from),

@@ -14,10 +14,9 @@ use prost_reflect::{
 };
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
 use tonic_prost::ProstCodec;
 
-use crate::harness::TestServer;
+use crate::harness::{AuthChannel, TestServer};
 
 /// A deterministic pseudo-random sequence (SplitMix64).
 pub struct Rng(u64);
@@ -224,7 +223,7 @@ pub struct Report {
 }
 
 async fn call(
-    channel: Channel,
+    channel: AuthChannel,
     method: &MethodDescriptor,
     request: DynamicMessage,
 ) -> Result<(), tonic::Status> {
@@ -262,7 +261,7 @@ pub async fn run(server: &TestServer, inputs: u64, seed: u64, concurrency: usize
         .get_service_by_name("frontierwatch.v1.FrontierWatchService")
         .expect("service");
     let methods: Vec<MethodDescriptor> = service.methods().collect();
-    let channel = server.channel().await;
+    let channel = server.auth_channel().await;
     let mut report = Report::default();
     let mut rng = Rng::new(seed);
     let mut tasks = tokio::task::JoinSet::new();

@@ -10,13 +10,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
+use frontierwatch_client::Auth;
 use frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient;
 use frontierwatch_server::embedded::{EmbeddedPostgres, find_bin_dir};
 use sqlx::PgPool;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// The generated client type the tests use.
-pub type Client = FrontierWatchServiceClient<Channel>;
+/// A channel that sends the test's admin token.
+pub type AuthChannel = InterceptedService<Channel, Auth>;
+
+/// The generated client type the tests use, with the admin token.
+pub type Client = FrontierWatchServiceClient<AuthChannel>;
 
 struct Cluster {
     // Held for the life of the process; its watchdog stops PostgreSQL when
@@ -56,6 +61,21 @@ fn remove_stale_clusters() {
     }
 }
 
+/// Where the admin token of the database a server uses is kept.
+fn token_file(options: &ServerOptions) -> PathBuf {
+    let key = options
+        .database_url
+        .clone()
+        .or_else(|| options.data_dir.as_ref().map(|d| d.display().to_string()))
+        .unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    PathBuf::from(format!("/tmp/fwtokens-{}/{hash:016x}", std::process::id()))
+}
+
 /// Creates a fresh, empty database and returns its URL.
 pub async fn fresh_database() -> String {
     let cluster = tokio::task::spawn_blocking(|| cluster().admin_url.clone())
@@ -73,6 +93,11 @@ pub struct TestServer {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub database_url: String,
+    /// The admin token of the server's database.
+    pub token: String,
+    /// What the server logged until it listened.
+    #[allow(dead_code)]
+    pub startup_log: String,
     lines: mpsc::Receiver<String>,
 }
 
@@ -115,6 +140,16 @@ impl TestServer {
         if let Some(url) = &options.database_url {
             command.args(["--database-url", url]);
         }
+        // One admin token file per database: the first server on it makes
+        // the token, later ones (replicas, restarts) find it there.
+        let token_file = token_file(&options);
+        if !options
+            .env
+            .iter()
+            .any(|(k, _)| k == "FRONTIERWATCH_ADMIN_TOKEN_FILE")
+        {
+            command.env("FRONTIERWATCH_ADMIN_TOKEN_FILE", &token_file);
+        }
         if let Some(dir) = &options.data_dir {
             command.arg("--data-dir").arg(dir);
         }
@@ -140,10 +175,15 @@ impl TestServer {
                     output.push_str(&line);
                     output.push('\n');
                     if let Some(addr) = parse_listen_line(&line) {
+                        let token = std::fs::read_to_string(&token_file)
+                            .map(|t| t.trim().to_owned())
+                            .unwrap_or_default();
                         let server = TestServer {
                             child: Some(child),
                             addr,
                             database_url: options.database_url.clone().unwrap_or_default(),
+                            token,
+                            startup_log: output.clone(),
                             lines: rx,
                         };
                         return Ok(server);
@@ -173,9 +213,29 @@ impl TestServer {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// A client connected to this server.
+    /// A client connected to this server, with the admin token.
     pub async fn client(&self) -> Client {
-        FrontierWatchServiceClient::new(self.channel().await)
+        FrontierWatchServiceClient::new(self.auth_channel().await)
+    }
+
+    /// A channel that sends the admin token.
+    pub async fn auth_channel(&self) -> AuthChannel {
+        self.channel_with(Some(&self.token)).await
+    }
+
+    /// A channel that sends `token` (none: anonymous).
+    pub async fn channel_with(&self, token: Option<&str>) -> AuthChannel {
+        let auth = Auth::bearer(token).expect("a token is a valid header");
+        InterceptedService::new(self.channel().await, auth)
+    }
+
+    /// Options for the client crate, with the admin token.
+    #[allow(dead_code)]
+    pub fn connect_options(&self) -> frontierwatch_client::ConnectOptions {
+        let mut options =
+            frontierwatch_client::ConnectOptions::new(format!("http://{}", self.addr));
+        options.auth_token = Some(self.token.clone());
+        options
     }
 
     /// A channel to this server, for other services (health, reflection).
@@ -318,6 +378,8 @@ pub fn run_fwatch(
     let mut child = Command::new(fwatch())
         .arg("--server")
         .arg(format!("http://{}", server.addr))
+        .arg("--token")
+        .arg(&server.token)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use frontierwatch_client::ConnectOptions;
 use frontierwatch_proto::kinds::KindInfo;
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
@@ -274,12 +273,9 @@ fn decode_any(pool: &DescriptorPool, any: &prost_types::Any) -> DynamicMessage {
 async fn every_kind_streams_snapshots_filters_imports_and_is_served_to_both_clients() {
     let server = TestServer::start().await;
     let mut raw = server.client().await;
-    let client = frontierwatch_client::Client::connect(ConnectOptions::new(format!(
-        "http://{}",
-        server.addr
-    )))
-    .await
-    .expect("the client crate connects");
+    let client = frontierwatch_client::Client::connect(server.connect_options())
+        .await
+        .expect("the client crate connects");
     let pool = pool();
     create_org(&mut raw, "lab").await;
     create_model(&mut raw, "line", &["lab"]).await;

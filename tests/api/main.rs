@@ -3,6 +3,7 @@
 
 mod alerts;
 mod analytics;
+mod auth;
 mod change_log;
 mod cli;
 mod client;

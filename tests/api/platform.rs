@@ -35,6 +35,7 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
     let server = TestServer::start().await;
     let expected = [
         "frontierwatch.v1.FrontierWatchService",
+        "frontierwatch.v1.TokenService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
@@ -248,7 +249,10 @@ fn run_readme_block(readme: &str, marker: &str, server: &TestServer) -> Vec<Stri
     shell_commands(section)
         .iter()
         .map(|command| {
-            let args: Vec<String> = shell_words(command)
+            // The README reads the admin token from the file a local server
+            // writes; the test server's token is the same thing.
+            let command = command.replace("$(cat .frontierwatch/admin-token)", &server.token);
+            let args: Vec<String> = shell_words(&command)
                 .into_iter()
                 .skip(1)
                 .map(|a| a.replace("localhost:50051", &server.addr.to_string()))
@@ -283,19 +287,20 @@ fn shell_commands(section: &str) -> Vec<String> {
 }
 
 /// Splits a command line the way a POSIX shell does for the quoting the
-/// README uses: single quotes and plain words.
+/// README uses: single quotes, double quotes (without escapes) and plain
+/// words.
 fn shell_words(command: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
-    let mut quoted = false;
+    let mut quote: Option<char> = None;
     for ch in command.chars() {
         match ch {
-            '\'' => {
-                quoted = !quoted;
+            '\'' | '"' if quote.is_none() || quote == Some(ch) => {
+                quote = if quote.is_some() { None } else { Some(ch) };
                 in_word = true;
             }
-            c if c.is_whitespace() && !quoted => {
+            c if c.is_whitespace() && quote.is_none() => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use frontierwatch_client::{Client, ConnectOptions, WatchEvent};
+use frontierwatch_client::{Client, WatchEvent};
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
@@ -37,6 +37,8 @@ fn large_import() -> ImportResourcesRequest {
 fn grpcurl_watch(server: &TestServer, request: &str) -> (String, String) {
     let (_, out, err) = run_grpcurl(&[
         "-plaintext".into(),
+        "-H".into(),
+        format!("authorization: Bearer {}", server.token),
         // Watch never ends by itself; everything arrives well within this.
         "-max-time".into(),
         "10".into(),
@@ -55,7 +57,7 @@ async fn a_transaction_over_four_mebibytes_reaches_grpcurl_in_fragments_and_the_
     let mut raw = server.client().await;
     create_org(&mut raw, "lab").await;
     let start = head(&server).await;
-    let client = Client::connect(ConnectOptions::new(format!("http://{}", server.addr)))
+    let client = Client::connect(server.connect_options())
         .await
         .expect("connects");
     let mut events = client.watch(WatchRequest {

@@ -15,15 +15,23 @@ use crate::fixtures::create_org;
 use crate::harness::{TestServer, fresh_database};
 use crate::watch::{head, server_with};
 
-/// Appends `n` change records, each in its own transaction, the way writes
-/// do (the trigger assigns sequence and commit time).
+/// Appends `n` change records of 2 KB each, each in its own transaction,
+/// the way writes do (the trigger assigns sequence and commit time). Their
+/// size keeps them from all fitting in a watcher's buffers and the
+/// transport's windows.
 async fn append_changes(pool: &PgPool, n: usize) {
+    let resource = Organization {
+        display_name: "x".repeat(2000),
+        ..Default::default()
+    };
+    let resource = prost::Message::encode_to_vec(&resource);
     for i in 0..n {
         sqlx::query(
             "INSERT INTO changes (resource_name, resource_type, change_kind, resource) \
-             VALUES ($1, 'frontierwatch.v1.Organization', 'created', '\\x')",
+             VALUES ($1, 'frontierwatch.v1.Organization', 'created', $2)",
         )
         .bind(format!("organizations/raw{i}"))
+        .bind(&resource)
         .execute(pool)
         .await
         .expect("a change record is appended");

@@ -1,12 +1,12 @@
 //! get, list, create, update, delete and watch.
 
+use crate::dynamic::Channel;
 use anyhow::{Context as _, bail};
 use frontierwatch_client::proto::{ChangeKind, ResourceType, WatchRequest};
 use frontierwatch_client::{Client, WatchEvent};
 use prost_reflect::{DynamicMessage, Value as Field};
 use serde_json::{Map, Value, json};
 use tokio_stream::StreamExt as _;
-use tonic::transport::Channel;
 
 use crate::dynamic::{dynamic, from_json, method, to_json, unary};
 use crate::kinds::{KindInfo, by_arg, by_name};

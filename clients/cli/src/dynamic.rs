@@ -10,7 +10,11 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, SerializeOptions,
 };
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::Channel;
+use tonic::transport::Channel as Transport;
+
+/// A connection that sends the bearer token.
+pub type Channel =
+    tonic::service::interceptor::InterceptedService<Transport, frontierwatch_client::Auth>;
 use tonic::{Status, codegen::http::uri::PathAndQuery};
 
 /// The descriptor pool of `frontierwatch.v1`.

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use frontierwatch_client::{Client, ConnectOptions};
+use frontierwatch_client::{Auth, Client, ConnectOptions};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
 use output::Format;
@@ -36,6 +37,14 @@ struct Cli {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// The bearer token to send.
+    #[arg(long, global = true, env = "FWATCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A file holding the bearer token; without --token or --token-file,
+    /// `.frontierwatch/admin-token` is read when it exists (the token a
+    /// local server made on its first start).
+    #[arg(long, global = true, env = "FWATCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -149,9 +158,32 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The token from --token, --token-file, or the local server's admin file.
+fn token(cli: &Cli) -> anyhow::Result<Option<String>> {
+    if let Some(token) = &cli.token {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    let (path, required) = match &cli.token_file {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(".frontierwatch/admin-token"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(_) if !required => Ok(None),
+        Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let channel = Endpoint::from_shared(cli.server.clone())?.connect_lazy();
-    let client = Client::connect(ConnectOptions::new(cli.server.clone())).await?;
+    let token = token(&cli)?;
+    let auth = Auth::bearer(token.as_deref())?;
+    let channel = InterceptedService::new(
+        Endpoint::from_shared(cli.server.clone())?.connect_lazy(),
+        auth,
+    );
+    let mut options = ConnectOptions::new(cli.server.clone());
+    options.auth_token = token;
+    let client = Client::connect(options).await?;
     match cli.command {
         Command::Get { name } => commands::get(&channel, cli.output, &name).await,
         Command::List {

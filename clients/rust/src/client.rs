@@ -27,6 +27,21 @@ pub struct Auth {
     token: Option<MetadataValue<Ascii>>,
 }
 
+impl Auth {
+    /// Sends `authorization: Bearer <token>` when a token is given.
+    pub fn bearer(token: Option<&str>) -> Result<Self, Error> {
+        let token = match token {
+            Some(token) => Some(
+                format!("Bearer {}", token.trim())
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| Error::InvalidToken)?,
+            ),
+            None => None,
+        };
+        Ok(Self { token })
+    }
+}
+
 impl tonic::service::Interceptor for Auth {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = &self.token {
@@ -107,16 +122,8 @@ impl Client {
                 .http2_keep_alive_interval(interval)
                 .keep_alive_while_idle(true);
         }
-        let token = match &options.auth_token {
-            Some(token) => Some(
-                format!("Bearer {token}")
-                    .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| Error::InvalidToken)?,
-            ),
-            None => None,
-        };
+        let auth = Auth::bearer(options.auth_token.as_deref())?;
         let channel = endpoint.connect_lazy();
-        let auth = Auth { token };
         Ok(Self {
             raw: FrontierWatchServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE),

@@ -120,6 +120,52 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "FRONTIERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Where the first admin token's secret is written when the server
+    /// starts on a database without any token (readable by its owner only).
+    #[arg(
+        long,
+        env = "FRONTIERWATCH_ADMIN_TOKEN_FILE",
+        default_value = ".frontierwatch/admin-token"
+    )]
+    pub admin_token_file: PathBuf,
+
+    /// Serve reads (Get, List, Watch, analytics) without a token. Writes
+    /// always need one.
+    #[arg(long, env = "FRONTIERWATCH_ANONYMOUS_READS")]
+    pub anonymous_reads: bool,
+
+    /// A one-off command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// One-off commands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Manages tokens directly in the database (for bootstrapping; the
+    /// TokenService API does the same for admins).
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+/// Token commands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum TokenCommand {
+    /// Makes a token and prints its secret (shown only this once).
+    Create {
+        /// reader, writer or admin.
+        #[arg(long, value_parser = ["reader", "writer", "admin"])]
+        role: String,
+        /// The token's id: `--name importer` makes `tokens/importer`.
+        #[arg(long)]
+        name: String,
+        /// Days until it expires; never when unset.
+        #[arg(long, value_parser = parse_positive_seconds)]
+        expire_days: Option<f64>,
+    },
 }
 
 /// A duration in seconds, 0 to one year.
@@ -184,6 +230,8 @@ impl fmt::Debug for Config {
             .field("max_request_bytes", &self.max_request_bytes)
             .field("default_deadline_seconds", &self.default_deadline_seconds)
             .field("max_concurrent_calls", &self.max_concurrent_calls)
+            .field("admin_token_file", &self.admin_token_file)
+            .field("anonymous_reads", &self.anonymous_reads)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)
             .field(

@@ -1,7 +1,8 @@
 //! `frontierwatch-server`: serves the Frontier Watch gRPC API.
 
 use clap::Parser as _;
-use frontierwatch_server::{config::Config, startup, telemetry};
+use frontierwatch_server::config::{Command, Config, TokenCommand};
+use frontierwatch_server::{startup, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -13,6 +14,28 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Token {
+        action:
+            TokenCommand::Create {
+                role,
+                name,
+                expire_days,
+            },
+    }) = &config.command
+    {
+        let result = startup::create_token(&config, role, name, *expire_days).await;
+        telemetry.shutdown().await;
+        return match result {
+            Ok(secret) => {
+                println!("{secret}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("frontierwatch-server: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     tracing::info!(?config, "starting");
     let result = async {
         let app = startup::Application::build(&config).await?;

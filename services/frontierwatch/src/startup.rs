@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchServiceServer;
+use frontierwatch_proto::v1::token_service_server::TokenServiceServer;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::api::FrontierWatch;
+use crate::api::auth::Authenticated;
 use crate::api::guard::{Guard, Limits};
+use crate::api::tokens::Tokens;
 use crate::config::{Config, redact_url, seconds};
 use crate::embedded::{self, EmbeddedPostgres};
 use crate::storage::Store;
@@ -29,21 +32,18 @@ const EMBEDDED_DATABASE: &str = "frontierwatch";
 /// fits; watch messages stay within 1 MiB by construction.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// A built, not yet serving, application.
-#[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    config: Config,
-    store: Store,
-    /// Connections reserved for snapshots (see `--snapshot-connections`).
-    snapshot_pool: sqlx::PgPool,
-    embedded: Option<EmbeddedPostgres>,
+/// The database, connected and migrated.
+pub struct Database {
+    pub url: String,
+    pub pool: sqlx::PgPool,
+    /// The private cluster, when no URL was given; stop it when done.
+    pub embedded: Option<EmbeddedPostgres>,
 }
 
-impl Application {
-    /// Connects to (or starts) the database, applies migrations and binds
-    /// the listen address.
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+impl Database {
+    /// Connects to the database at the configured URL, or starts the
+    /// embedded one, and applies migrations.
+    pub async fn open(config: &Config) -> anyhow::Result<Database> {
         let (url, embedded) = match &config.database_url {
             Some(url) => (url.clone(), None),
             None => {
@@ -72,6 +72,102 @@ impl Application {
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
+        Ok(Database {
+            url,
+            pool,
+            embedded,
+        })
+    }
+}
+
+/// On a database without any token, makes the first admin token and writes
+/// its secret to `path`, readable by its owner only. The log names the
+/// file, never the secret.
+async fn bootstrap_admin_token(pool: &sqlx::PgPool, path: &std::path::Path) -> anyhow::Result<()> {
+    let Some(secret) = crate::storage::tokens::bootstrap(pool, "tokens/admin").await? else {
+        return Ok(());
+    };
+    write_secret(path, &secret)
+        .with_context(|| format!("cannot write the admin token to {}", path.display()))?;
+    tracing::info!(
+        path = %path.display(),
+        "made the first admin token, tokens/admin; its secret is in this file"
+    );
+    Ok(())
+}
+
+/// Writes a secret to a file only its owner can read.
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{secret}")
+}
+
+/// `frontierwatch-server token create`: makes a token in the configured
+/// database and returns its secret.
+pub async fn create_token(
+    config: &Config,
+    role: &str,
+    id: &str,
+    expire_days: Option<f64>,
+) -> anyhow::Result<String> {
+    let Database {
+        pool, mut embedded, ..
+    } = Database::open(config).await?;
+    let result = async {
+        if !crate::domain::names::is_valid_id(id) {
+            anyhow::bail!(
+                "--name must be lowercase letters, digits and hyphens, starting with a letter"
+            );
+        }
+        let role = crate::storage::tokens::Role::parse(role)
+            .context("--role must be reader, writer or admin")?;
+        let expire_time = expire_days
+            .map(|days| chrono::Utc::now() + chrono::Duration::seconds((days * 86_400.0) as i64));
+        let (_, secret) =
+            crate::storage::tokens::create(&pool, &format!("tokens/{id}"), role, expire_time)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(secret)
+    }
+    .await;
+    pool.close().await;
+    if let Some(pg) = embedded.as_mut() {
+        tokio::task::block_in_place(|| pg.stop());
+    }
+    result
+}
+
+/// A built, not yet serving, application.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    config: Config,
+    store: Store,
+    /// Connections reserved for snapshots (see `--snapshot-connections`).
+    snapshot_pool: sqlx::PgPool,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Application {
+    /// Connects to (or starts) the database, applies migrations and binds
+    /// the listen address.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let Database {
+            url,
+            pool,
+            embedded,
+        } = Database::open(config).await?;
         crate::storage::register_kinds(&pool)
             .await
             .context("cannot register the kinds of resource")?;
@@ -91,6 +187,7 @@ impl Application {
         let store = Store::new(pool)
             .await
             .context("cannot read the page token key")?;
+        bootstrap_admin_token(store.pool(), &config.admin_token_file).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -206,9 +303,21 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(Guard::new(
-                FrontierWatchServiceServer::new(FrontierWatch::new(store.clone(), watches))
-                    .max_decoding_message_size(limits.max_request_bytes)
-                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                Authenticated::new(
+                    FrontierWatchServiceServer::new(FrontierWatch::new(store.clone(), watches))
+                        .max_decoding_message_size(limits.max_request_bytes)
+                        .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                    store.pool().clone(),
+                    config.anonymous_reads,
+                ),
+                limits,
+            ))
+            .add_service(Guard::new(
+                Authenticated::new(
+                    TokenServiceServer::new(Tokens::new(store.clone())),
+                    store.pool().clone(),
+                    false,
+                ),
                 limits,
             ))
             .serve_with_incoming_shutdown(incoming(listener), async move {

@@ -1,10 +1,12 @@
 //! The gRPC layer: thin handlers that validate, call the store and answer.
 
 pub mod analytics;
+pub mod auth;
 mod filters;
 pub mod guard;
 mod import;
 pub mod standard;
+pub mod tokens;
 
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;
 use frontierwatch_proto::v1::*;

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod error;
 pub mod filter;
 mod resources;
+pub mod tokens;
 
 pub use resources::{ImportBatch, Imported, Store};
 

@@ -1,0 +1,147 @@
+//! Authentication and roles for every call of the service's APIs.
+//!
+//! Each call carries `authorization: Bearer <secret>`. Methods of
+//! FrontierWatchService whose names begin with Get, List, Watch or Compare
+//! read and need a reader token (none with `--anonymous-reads`); every
+//! other method of it writes and needs a writer token; every method of
+//! TokenService needs an admin token. A new method is a write until it is
+//! named as a read, so it cannot ship unprotected. Health and reflection
+//! are not wrapped: probes and `grpcurl list` need no token.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use sqlx::PgPool;
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::server::NamedService;
+
+use crate::storage::tokens::{self, Principal, Role};
+
+/// The role a method needs.
+pub fn required_role(service: &str, method: &str) -> Role {
+    const READS: &[&str] = &["Get", "List", "Watch", "Compare"];
+    if service == "frontierwatch.v1.FrontierWatchService" {
+        if READS.iter().any(|prefix| method.starts_with(prefix)) {
+            Role::Reader
+        } else {
+            Role::Writer
+        }
+    } else {
+        Role::Admin
+    }
+}
+
+/// Wraps a generated service with the token check.
+#[derive(Debug, Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    pool: PgPool,
+    anonymous_reads: bool,
+}
+
+impl<S> Authenticated<S> {
+    pub fn new(inner: S, pool: PgPool, anonymous_reads: bool) -> Self {
+        Self {
+            inner,
+            pool,
+            anonymous_reads,
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Authenticated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+fn bearer(request: &http::Request<Body>) -> Option<String> {
+    let value = request.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim().to_owned())
+}
+
+impl<S> Service<http::Request<Body>> for Authenticated<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let method = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let needed = required_role(S::NAME, &method);
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if needed == Role::Reader && self.anonymous_reads {
+            return Box::pin(inner.call(request));
+        }
+        let pool = self.pool.clone();
+        let secret = bearer(&request);
+        Box::pin(async move {
+            let deny = |status: tonic::Status| Ok(status.into_http());
+            let Some(secret) = secret else {
+                return deny(tonic::Status::unauthenticated(format!(
+                    "{method} needs a {} token: send `authorization: Bearer <token>`",
+                    needed.as_str()
+                )));
+            };
+            let principal = match tokens::authenticate(&pool, &secret).await {
+                Ok(Some(principal)) => principal,
+                Ok(None) => {
+                    return deny(tonic::Status::unauthenticated(
+                        "the token is not valid: unknown, expired or revoked",
+                    ));
+                }
+                Err(error) => return deny(tonic::Status::from(error)),
+            };
+            if principal.role < needed {
+                return deny(tonic::Status::permission_denied(format!(
+                    "{} is a {} token; {method} needs a {} token",
+                    principal.name,
+                    principal.role.as_str(),
+                    needed.as_str()
+                )));
+            }
+            request.extensions_mut().insert::<Principal>(principal);
+            inner.call(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_named_and_everything_else_writes() {
+        let fw = "frontierwatch.v1.FrontierWatchService";
+        assert_eq!(required_role(fw, "GetLeaderboard"), Role::Reader);
+        assert_eq!(required_role(fw, "ListReleases"), Role::Reader);
+        assert_eq!(required_role(fw, "Watch"), Role::Reader);
+        assert_eq!(required_role(fw, "CompareReleases"), Role::Reader);
+        assert_eq!(required_role(fw, "ImportResources"), Role::Writer);
+        assert_eq!(required_role(fw, "RecomputeEverything"), Role::Writer);
+        assert_eq!(
+            required_role("frontierwatch.v1.TokenService", "ListTokens"),
+            Role::Admin
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! Tokens with roles: every method of every service, walked from the
+//! descriptor set, is checked against every kind of credential, so a new
+//! method cannot ship unprotected.
+
+use std::time::Duration;
+
+use frontierwatch_proto::v1::token_service_client::TokenServiceClient;
+use frontierwatch_proto::v1::*;
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
+use tonic::Code;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic_prost::ProstCodec;
+
+use crate::fixtures::create_org;
+use crate::harness::{AuthChannel, ServerOptions, TestServer, fresh_database};
+
+/// The methods that only read, and so take a reader token. Every other
+/// method of FrontierWatchService writes; every method of TokenService
+/// administers.
+const READS: &[&str] = &[
+    "Watch",
+    "GetLeaderboard",
+    "CompareReleases",
+    "GetCadenceReport",
+    "GetTransparencyReport",
+    "GetTimeline",
+    "GetOrganization",
+    "ListOrganizations",
+    "GetModel",
+    "ListModels",
+    "GetRelease",
+    "ListReleases",
+    "GetBenchmark",
+    "ListBenchmarks",
+    "GetBenchmarkResult",
+    "ListBenchmarkResults",
+    "GetDisclosure",
+    "ListDisclosures",
+    "GetIndicator",
+    "ListIndicators",
+    "GetCommitment",
+    "ListCommitments",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+enum Role {
+    Reader,
+    Writer,
+    Admin,
+}
+
+fn needed(method: &MethodDescriptor) -> Role {
+    match method.parent_service().name() {
+        "FrontierWatchService" if READS.contains(&method.name()) => Role::Reader,
+        "FrontierWatchService" => Role::Writer,
+        _ => Role::Admin,
+    }
+}
+
+/// Calls a method with an empty request; returns the status code.
+async fn code(channel: AuthChannel, method: &MethodDescriptor) -> Code {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path: PathAndQuery = format!("/{}/{}", method.parent_service().full_name(), method.name())
+        .parse()
+        .expect("path");
+    let request = DynamicMessage::new(method.input());
+    let codec = ProstCodec::<DynamicMessage, ()>::default();
+    let result = if method.is_server_streaming() {
+        match grpc
+            .server_streaming(tonic::Request::new(request), path, codec)
+            .await
+        {
+            Ok(mut stream) => {
+                match tokio::time::timeout(Duration::from_millis(300), stream.get_mut().message())
+                    .await
+                {
+                    Ok(Err(status)) => Err(status),
+                    _ => Ok(()),
+                }
+            }
+            Err(status) => Err(status),
+        }
+    } else {
+        grpc.unary(tonic::Request::new(request), path, codec)
+            .await
+            .map(|_| ())
+    };
+    result.err().map_or(Code::Ok, |s| s.code())
+}
+
+async fn make_token(
+    admin: &mut TokenServiceClient<AuthChannel>,
+    id: &str,
+    role: TokenRole,
+) -> String {
+    admin
+        .create_token(CreateTokenRequest {
+            token_id: id.into(),
+            token: Some(Token {
+                role: role as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("an admin makes tokens")
+        .into_inner()
+        .secret
+}
+
+fn methods() -> Vec<MethodDescriptor> {
+    let pool = DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET).expect("pool");
+    let methods: Vec<MethodDescriptor> = pool
+        .services()
+        .flat_map(|s| s.methods().collect::<Vec<_>>())
+        .collect();
+    for read in READS {
+        assert!(methods.iter().any(|m| m.name() == *read), "{read} exists");
+    }
+    assert!(methods.len() > 50);
+    methods
+}
+
+#[tokio::test]
+async fn every_method_of_every_service_is_checked_against_every_role() {
+    let s = TestServer::start().await;
+    let mut admin = TokenServiceClient::new(s.auth_channel().await);
+    let reader = make_token(&mut admin, "reader", TokenRole::Reader).await;
+    let writer = make_token(&mut admin, "writer", TokenRole::Writer).await;
+    let revoked = make_token(&mut admin, "revoked", TokenRole::Admin).await;
+    admin
+        .revoke_token(RevokeTokenRequest {
+            name: "tokens/revoked".into(),
+        })
+        .await
+        .expect("revoked");
+    let in_a_second = std::time::SystemTime::now() + Duration::from_secs(1);
+    let expiring = admin
+        .create_token(CreateTokenRequest {
+            token_id: "expiring".into(),
+            token: Some(Token {
+                role: TokenRole::Admin as i32,
+                expire_time: Some(in_a_second.into()),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("made")
+        .into_inner()
+        .secret;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let credentials: [(&str, Option<&str>, Option<Role>); 6] = [
+        ("no token", None, None),
+        ("revoked", Some(&revoked), None),
+        ("expired", Some(&expiring), None),
+        ("reader", Some(&reader), Some(Role::Reader)),
+        ("writer", Some(&writer), Some(Role::Writer)),
+        ("admin", Some(&s.token), Some(Role::Admin)),
+    ];
+    let mut checked = 0;
+    for method in methods() {
+        let service = method.parent_service().full_name().to_owned();
+        let is_ours = service.starts_with("frontierwatch.");
+        for (label, secret, role) in credentials {
+            let got = code(s.channel_with(secret).await, &method).await;
+            let expected = match (is_ours, role) {
+                // Health and reflection stay anonymous.
+                (false, _) => None,
+                (true, None) => Some(Code::Unauthenticated),
+                (true, Some(role)) if role < needed(&method) => Some(Code::PermissionDenied),
+                (true, Some(_)) => None,
+            };
+            match expected {
+                Some(code) => assert_eq!(got, code, "{service}/{} with {label}", method.name()),
+                None => assert!(
+                    !matches!(got, Code::Unauthenticated | Code::PermissionDenied),
+                    "{service}/{} with {label} was refused: {got:?}",
+                    method.name()
+                ),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 300);
+}
+
+#[tokio::test]
+async fn with_anonymous_reads_reads_need_no_token_and_writes_still_do() {
+    let s = crate::watch::server_with(
+        &fresh_database().await,
+        vec![("FRONTIERWATCH_ANONYMOUS_READS".into(), "true".into())],
+    )
+    .await;
+    for method in methods() {
+        if !method
+            .parent_service()
+            .full_name()
+            .starts_with("frontierwatch.")
+        {
+            continue;
+        }
+        let got = code(s.channel_with(None).await, &method).await;
+        if needed(&method) == Role::Reader {
+            assert_ne!(got, Code::Unauthenticated, "{}", method.name());
+        } else {
+            assert_eq!(got, Code::Unauthenticated, "{}", method.name());
+        }
+    }
+}
+
+/// The first start writes the admin token to an owner-only file and logs
+/// the file's path, never the token; `token create` bootstraps others.
+#[tokio::test]
+async fn the_first_admin_token_is_written_to_an_owner_only_file_and_never_logged() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile_dir();
+    let file = dir.join("secrets/admin-token");
+    let database_url = fresh_database().await;
+    let mut s = TestServer::start_with(ServerOptions {
+        database_url: Some(database_url.clone()),
+        env: vec![(
+            "FRONTIERWATCH_ADMIN_TOKEN_FILE".into(),
+            file.display().to_string(),
+        )],
+        ..Default::default()
+    })
+    .await
+    .expect("starts");
+    let secret = std::fs::read_to_string(&file).expect("the file is written");
+    let secret = secret.trim();
+    assert!(secret.len() >= 64, "a high-entropy token");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut c =
+        frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient::new(
+            s.channel_with(Some(secret)).await,
+        );
+    c.create_organization(CreateOrganizationRequest {
+        organization_id: "lab".into(),
+        organization: Some(Organization {
+            display_name: "Lab".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("the admin token writes");
+
+    // The bootstrap subcommand makes a writer token in the same database.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_frontierwatch-server"))
+        .args([
+            "--database-url",
+            &database_url,
+            "token",
+            "create",
+            "--role",
+            "writer",
+            "--name",
+            "importer",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let importer = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let mut w =
+        frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient::new(
+            s.channel_with(Some(&importer)).await,
+        );
+    create_org(&mut w, "other").await;
+    let denied = TokenServiceClient::new(s.channel_with(Some(&importer)).await)
+        .list_tokens(ListTokensRequest::default())
+        .await
+        .expect_err("a writer cannot manage tokens");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let (_, lines) = s.terminate().await;
+    let log = format!("{}\n{}", s.startup_log, lines.join("\n"));
+    assert!(
+        log.contains(&file.display().to_string()),
+        "the log names the file"
+    );
+    assert!(!log.contains(secret), "the log never holds the token");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fwauth-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
