@@ -294,3 +294,56 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// Each change records who made it: the stream's events carry the token's
+/// name, and `fwatch watch` shows it.
+#[tokio::test]
+async fn every_change_names_the_token_that_made_it_on_the_stream_and_in_the_cli() {
+    let s = TestServer::start().await;
+    let mut admin = TokenServiceClient::new(s.auth_channel().await);
+    let importer = make_token(&mut admin, "importer", TokenRole::Writer).await;
+    let start = crate::watch::head(&s).await;
+    let mut by_admin = s.client().await;
+    create_org(&mut by_admin, "lab").await;
+    let mut by_importer =
+        frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient::new(
+            s.channel_with(Some(&importer)).await,
+        );
+    create_org(&mut by_importer, "other").await;
+
+    let mut stream = by_admin
+        .watch(WatchRequest {
+            start_after_sequence: Some(start),
+            ..Default::default()
+        })
+        .await
+        .expect("opens")
+        .into_inner();
+    let mut actors = Vec::new();
+    while actors.len() < 2 {
+        let message = stream.message().await.expect("open").expect("a message");
+        if let Some(watch_response::Kind::Transaction(t)) = message.kind {
+            actors.extend(t.events.into_iter().map(|e| (e.resource_name, e.actor)));
+        }
+    }
+    assert_eq!(
+        actors,
+        [
+            ("organizations/lab".to_owned(), "tokens/admin".to_owned()),
+            (
+                "organizations/other".to_owned(),
+                "tokens/importer".to_owned()
+            ),
+        ]
+    );
+
+    let after = start.to_string();
+    let (ok, out, err) =
+        crate::harness::run_fwatch(&s, &["watch", "--after", &after, "--limit", "2"], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("tokens/importer") && l.ends_with("organizations/other")),
+        "{out}"
+    );
+}

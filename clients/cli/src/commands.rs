@@ -262,10 +262,12 @@ pub async fn watch(client: &Client, format: Format, args: WatchArgs) -> anyhow::
                 WatchEvent::Transaction(t) => {
                     for e in &t.events {
                         let kind = ChangeKind::try_from(e.kind).map_or("?", |k| k.as_str_name());
+                        let actor = if e.actor.is_empty() { "-" } else { &e.actor };
                         println!(
-                            "{:>10}  {:<8}  {}",
+                            "{:>10}  {:<8}  {:<20}  {}",
                             e.sequence,
                             kind.trim_start_matches("CHANGE_KIND_").to_lowercase(),
+                            actor,
                             e.resource_name
                         );
                     }

@@ -9,3 +9,7 @@ CREATE TABLE tokens (
     expire_time timestamptz,
     revoke_time timestamptz
 );
+
+-- Who made each change: the name of the token of the call that wrote it
+-- (NULL for changes the service derives itself, such as alerts).
+ALTER TABLE changes ADD COLUMN actor text;

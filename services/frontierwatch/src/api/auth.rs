@@ -16,6 +16,7 @@ use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 
+use crate::storage::changes::ACTOR;
 use crate::storage::tokens::{self, Principal, Role};
 
 /// The role a method needs.
@@ -120,8 +121,10 @@ where
                     needed.as_str()
                 )));
             }
+            let actor = principal.name.clone();
             request.extensions_mut().insert::<Principal>(principal);
-            inner.call(request).await
+            // Every change the call writes names the token as its actor.
+            ACTOR.scope(actor, inner.call(request)).await
         })
     }
 }

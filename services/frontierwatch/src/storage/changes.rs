@@ -12,6 +12,18 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use super::error::{Operation, map_db_error};
 use crate::error::ApiError;
 
+tokio::task_local! {
+    /// The name of the token whose call is being served: every change
+    /// record written within it names it as its actor. Set by the
+    /// authentication wrapper around each call.
+    pub static ACTOR: String;
+}
+
+/// The actor of the call being served, if any.
+pub fn current_actor() -> Option<String> {
+    ACTOR.try_with(Clone::clone).ok()
+}
+
 /// One record of the change log.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChangeRecord {
@@ -28,10 +40,12 @@ pub struct ChangeRecord {
     pub organizations: Vec<String>,
     pub model: Option<String>,
     pub benchmark: Option<String>,
+    /// The token whose call made the change.
+    pub actor: Option<String>,
 }
 
 const COLUMNS: &str = "seq, tx_id::text::bigint AS tx_id, resource_name, resource_type, \
-                       change_kind, resource, commit_time, organizations, model, benchmark";
+                       change_kind, resource, commit_time, organizations, model, benchmark, actor";
 
 fn read_error(e: sqlx::Error) -> ApiError {
     map_db_error(e, Operation::Read, "the change log")

@@ -763,12 +763,12 @@ async fn append_changes(
     };
     sqlx::query(
         "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
-                              model, benchmark) \
+                              model, benchmark, actor) \
          SELECT c.name, c.type_name, c.kind, c.resource, \
                 COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
                   || COALESCE((SELECT r.organizations FROM resources r \
                                 WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
-                c.model, c.benchmark \
+                c.model, c.benchmark, $8 \
            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
                        $6::text[], $7::text[]) \
                 WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
@@ -787,6 +787,7 @@ async fn append_changes(
     .bind(column(|c| Some(c.organizations.join(","))))
     .bind(column(|c| c.model.clone()))
     .bind(column(|c| c.benchmark.clone()))
+    .bind(super::changes::current_actor())
     .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;

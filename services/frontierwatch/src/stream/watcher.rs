@@ -394,6 +394,7 @@ fn event(record: &ChangeRecord) -> ChangeEvent {
         resource_name: record.resource_name.clone(),
         resource_type: type_of_message(&record.resource_type) as i32,
         resource: Some(any(&record.resource_type, record.resource.clone())),
+        actor: record.actor.clone().unwrap_or_default(),
     }
 }
 
