@@ -13,6 +13,7 @@ mod fuzz;
 mod harness;
 mod kinds;
 mod limits;
+mod list_plans;
 mod lists;
 mod platform;
 mod standard_methods;

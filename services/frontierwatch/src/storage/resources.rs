@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use frontierwatch_proto::v1::Benchmark;
-use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -126,16 +126,7 @@ impl Store {
         page_size: i64,
         after: Option<&str>,
     ) -> Result<(Vec<T>, bool), ApiError> {
-        let mut builder: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT name, data FROM resources WHERE kind = ");
-        builder.push_bind(T::KIND.field());
-        if let Some(after) = after {
-            builder.push(" AND name > ");
-            builder.push_bind(after.to_owned());
-        }
-        query.push_sql(&mut builder);
-        builder.push(" ORDER BY name LIMIT ");
-        builder.push_bind(page_size + 1);
+        let mut builder = query.statement(T::KIND, after, page_size + 1);
         let rows: Vec<(String, Vec<u8>)> = builder
             .build_query_as()
             .fetch_all(&self.pool)
