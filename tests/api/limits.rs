@@ -156,3 +156,53 @@ async fn calls_beyond_the_concurrency_limit_are_shed_not_queued() {
     }
     assert!(ok >= 1 && shed >= 1, "served {ok}, shed {shed}");
 }
+
+/// Each token has its own bound on open watches, so one client cannot take
+/// a replica's every watch; another token still gets its own.
+#[tokio::test]
+async fn open_watches_are_bounded_per_token() {
+    use frontierwatch_proto::v1::token_service_client::TokenServiceClient;
+    let s = limited_server("FRONTIERWATCH_MAX_WATCHES_PER_TOKEN", "2").await;
+    let mut c = s.client().await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(
+            c.watch(WatchRequest::default())
+                .await
+                .expect("within the token's share")
+                .into_inner(),
+        );
+    }
+    let err = c
+        .watch(WatchRequest::default())
+        .await
+        .expect_err("the third is over the share");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert_eq!(crate::fixtures::reason(&err), "WATCH_LIMIT_PER_TOKEN");
+    let reader = TokenServiceClient::new(s.auth_channel().await)
+        .create_token(CreateTokenRequest {
+            token_id: "dashboard".into(),
+            token: Some(Token {
+                role: TokenRole::Reader as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("made")
+        .into_inner()
+        .secret;
+    let mut other =
+        frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient::new(
+            s.channel_with(Some(&reader)).await,
+        );
+    other
+        .watch(WatchRequest::default())
+        .await
+        .expect("another token has its own share");
+    // A closed watch gives its place back.
+    drop(open.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.watch(WatchRequest::default())
+        .await
+        .expect("the freed place is taken again");
+}

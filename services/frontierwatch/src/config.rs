@@ -95,6 +95,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_watches: u32,
 
+    /// Open watches per token on this replica.
+    #[arg(long, env = "FRONTIERWATCH_MAX_WATCHES_PER_TOKEN", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_watches_per_token: u32,
+
     /// Seconds between fallback reads of the change log, bounding delivery
     /// delay when notifications are lost.
     #[arg(long, env = "FRONTIERWATCH_CHANGE_POLL_SECONDS", default_value_t = 1.0,
@@ -231,6 +236,7 @@ impl fmt::Debug for Config {
             .field("default_deadline_seconds", &self.default_deadline_seconds)
             .field("max_concurrent_calls", &self.max_concurrent_calls)
             .field("admin_token_file", &self.admin_token_file)
+            .field("max_watches_per_token", &self.max_watches_per_token)
             .field("anonymous_reads", &self.anonymous_reads)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)

@@ -62,6 +62,8 @@ pub enum ApiError {
     },
     #[error("this replica serves at most {limit} watches at once")]
     WatchLimit { limit: usize },
+    #[error("{token} has {limit} watches open on this replica, its limit")]
+    WatchLimitPerToken { token: String, limit: usize },
     #[error("the server is shutting down; {}", resume_hint(*resume_after))]
     ShuttingDown { resume_after: Option<i64> },
     #[error("the database is unavailable")]
@@ -219,6 +221,13 @@ impl From<ApiError> for Status {
             ApiError::WatchLimit { limit } => (
                 Code::ResourceExhausted,
                 info("WATCH_LIMIT_REACHED", &[("limit", &limit.to_string())]),
+            ),
+            ApiError::WatchLimitPerToken { token, limit } => (
+                Code::ResourceExhausted,
+                info(
+                    "WATCH_LIMIT_PER_TOKEN",
+                    &[("token", token), ("limit", &limit.to_string())],
+                ),
             ),
             ApiError::ShuttingDown { resume_after } => {
                 let seq = resume_after.map(|seq| seq.to_string());

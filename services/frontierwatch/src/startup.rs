@@ -256,7 +256,10 @@ impl Application {
                 bookmark_interval: seconds(config.watch_bookmark_seconds),
                 slow_consumer_timeout: seconds(config.watch_slow_consumer_seconds),
             },
-            usize::try_from(config.max_watches).unwrap_or(usize::MAX),
+            (
+                usize::try_from(config.max_watches).unwrap_or(usize::MAX),
+                usize::try_from(config.max_watches_per_token).unwrap_or(usize::MAX),
+            ),
             draining.clone(),
         );
         evaluator::spawn(

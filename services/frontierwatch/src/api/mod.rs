@@ -170,7 +170,11 @@ standard_service! {
     type WatchStream = crate::stream::watcher::WatchStream;
 
     async fn watch(&self, request: Request<WatchRequest>) -> Reply<Self::WatchStream> {
-        reply(self.watches.open(request.get_ref()).await)
+        let token = request
+            .extensions()
+            .get::<crate::storage::tokens::Principal>()
+            .map(|p| p.name.clone());
+        reply(self.watches.open(request.get_ref(), token.as_deref()).await)
     }
 
     async fn batch_create_benchmark_results(

@@ -13,10 +13,11 @@ pub mod hub;
 pub mod pruner;
 pub mod watcher;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use frontierwatch_proto::v1::WatchRequest;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::error::ApiError;
 use crate::storage::changes;
@@ -35,16 +36,20 @@ pub struct Watches {
     shutdown: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     limit: usize,
+    /// Open watches per token, each bounded by `per_token_limit`.
+    per_token: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    per_token_limit: usize,
 }
 
 impl Watches {
-    /// Watches served by `hub`, at most `limit` at once.
+    /// Watches served by `hub`, at most `limit` at once and
+    /// `per_token_limit` per token.
     pub fn new(
         pool: sqlx::PgPool,
         snapshot_pool: sqlx::PgPool,
         hub: Arc<Hub>,
         settings: WatchSettings,
-        limit: usize,
+        (limit, per_token_limit): (usize, usize),
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -55,11 +60,38 @@ impl Watches {
             shutdown,
             permits: Arc::new(Semaphore::new(limit)),
             limit,
+            per_token: Arc::default(),
+            per_token_limit,
         }
     }
 
-    /// Validates a request and starts its watch.
-    pub async fn open(&self, request: &WatchRequest) -> Result<WatchStream, ApiError> {
+    /// A permit of the token's own share of watches.
+    fn token_permit(&self, token: &str) -> Result<OwnedSemaphorePermit, ApiError> {
+        let share = {
+            let mut shares = self
+                .per_token
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            shares
+                .entry(token.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_token_limit)))
+                .clone()
+        };
+        share
+            .try_acquire_owned()
+            .map_err(|_| ApiError::WatchLimitPerToken {
+                token: token.to_owned(),
+                limit: self.per_token_limit,
+            })
+    }
+
+    /// Validates a request and starts its watch; `token` is the caller's
+    /// token, when the call carried one.
+    pub async fn open(
+        &self,
+        request: &WatchRequest,
+        token: Option<&str>,
+    ) -> Result<WatchStream, ApiError> {
         let filter = WatchFilter::from_request(request)?;
         if request.snapshot && request.start_after_sequence.is_some() {
             return Err(ApiError::invalid(
@@ -78,6 +110,7 @@ impl Watches {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::WatchLimit { limit: self.limit })?;
+        let token_permit = token.map(|t| self.token_permit(t)).transpose()?;
         // Subscribe before reading where to start, so nothing committed in
         // between is missed (what is seen twice is skipped by sequence).
         let live = self.hub.subscribe();
@@ -111,7 +144,7 @@ impl Watches {
             live,
             settings: self.settings.clone(),
             shutdown: self.shutdown.clone(),
-            permit,
+            permit: (permit, token_permit),
         }
         .spawn())
     }

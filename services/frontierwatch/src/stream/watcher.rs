@@ -147,7 +147,8 @@ pub struct Watch {
     pub live: broadcast::Receiver<Batch>,
     pub settings: WatchSettings,
     pub shutdown: watch::Receiver<bool>,
-    pub permit: OwnedSemaphorePermit,
+    /// The replica's and the token's share of open watches.
+    pub permit: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
 }
 
 impl Watch {
