@@ -125,10 +125,15 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         };
         let org_id = org.rsplit('/').next().unwrap_or_default();
         let number = code.rsplit('-').next().unwrap_or_default();
+        // Readable while it fits in an id; a long developer id is hashed.
+        let mut id = format!("fmti-2025-12-{org_id}-{number}");
+        if id.len() > 63 {
+            id = format!("fmti-2025-12-h{}-{number}", super::fnv(org_id));
+        }
         disclosures.push((
             line,
             Disclosure {
-                name: format!("disclosures/fmti-2025-12-{org_id}-{number}"),
+                name: format!("disclosures/{id}"),
                 subject: org,
                 category: category(get(&row, "subdomain")) as i32,
                 indicator_code: code.clone(),

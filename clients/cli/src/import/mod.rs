@@ -9,6 +9,8 @@
 
 mod epoch;
 mod fmti;
+#[cfg(test)]
+mod fuzz;
 mod jsonl;
 mod llm_stats;
 mod resolve;

@@ -45,6 +45,14 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// A resolver that knows no organization yet.
+    #[cfg(test)]
+    pub fn empty() -> Self {
+        Self {
+            by_key: HashMap::new(),
+        }
+    }
+
     /// Loads every organization's display name, aliases and id.
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
         let mut resolver = Self {
