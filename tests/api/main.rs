@@ -17,6 +17,7 @@ mod list_plans;
 mod lists;
 mod platform;
 mod standard_methods;
+mod tls;
 mod updates;
 mod validation;
 mod watch;

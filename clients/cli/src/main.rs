@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use frontierwatch_client::{Auth, Client, ConnectOptions};
+use frontierwatch_client::{Auth, Client, ConnectOptions, TlsOptions};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
@@ -40,6 +40,10 @@ struct Cli {
     /// The bearer token to send.
     #[arg(long, global = true, env = "FWATCH_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The PEM CA that signed an `https://` server's certificate; without
+    /// it the system's roots are trusted.
+    #[arg(long, global = true, env = "FWATCH_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// A file holding the bearer token; without --token or --token-file,
     /// `.frontierwatch/admin-token` is read when it exists (the token a
     /// local server made on its first start).
@@ -177,12 +181,24 @@ fn token(cli: &Cli) -> anyhow::Result<Option<String>> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let token = token(&cli)?;
     let auth = Auth::bearer(token.as_deref())?;
-    let channel = InterceptedService::new(
-        Endpoint::from_shared(cli.server.clone())?.connect_lazy(),
-        auth,
-    );
+    let tls = match &cli.ca_file {
+        Some(path) => Some(TlsOptions {
+            ca_pem: Some(
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+            ),
+            ..Default::default()
+        }),
+        None => cli.server.starts_with("https://").then(TlsOptions::default),
+    };
+    let mut endpoint = Endpoint::from_shared(cli.server.clone())?;
+    if let Some(tls) = &tls {
+        endpoint = endpoint.tls_config(tls.config())?;
+    }
+    let channel = InterceptedService::new(endpoint.connect_lazy(), auth);
     let mut options = ConnectOptions::new(cli.server.clone());
     options.auth_token = token;
+    options.tls = tls;
     let client = Client::connect(options).await?;
     match cli.command {
         Command::Get { name } => commands::get(&channel, cli.output, &name).await,

@@ -68,6 +68,40 @@ pub struct ConnectOptions {
     pub auth_token: Option<String>,
     /// Retries of idempotent calls.
     pub retry: RetryPolicy,
+    /// TLS settings; an `https://` endpoint without them trusts the
+    /// system's roots.
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS to the server.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// The PEM CA that signed the server's certificate; none: the system's
+    /// roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The name to verify the certificate for, when not the endpoint's host.
+    pub domain: Option<String>,
+    /// A PEM client certificate and key, for servers that require one.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TlsOptions {
+    /// The transport's TLS configuration.
+    pub fn config(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca_pem {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+            None => config.with_native_roots(),
+        };
+        if let Some(domain) = &self.domain {
+            config = config.domain_name(domain.clone());
+        }
+        if let Some((cert, key)) = &self.identity {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        config
+    }
 }
 
 impl ConnectOptions {
@@ -80,6 +114,7 @@ impl ConnectOptions {
             keepalive: Some(Duration::from_secs(30)),
             auth_token: None,
             retry: RetryPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -116,6 +151,15 @@ impl Client {
             .connect_timeout(options.connect_timeout);
         if let Some(timeout) = options.request_timeout {
             endpoint = endpoint.timeout(timeout);
+        }
+        let tls = options.tls.clone().or_else(|| {
+            options
+                .endpoint
+                .starts_with("https://")
+                .then(TlsOptions::default)
+        });
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls.config())?;
         }
         if let Some(interval) = options.keepalive {
             endpoint = endpoint

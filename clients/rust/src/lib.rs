@@ -37,7 +37,7 @@ pub mod names;
 mod retry;
 mod watch;
 
-pub use client::{Auth, Client, ConnectOptions, Error, RawClient, Resource};
+pub use client::{Auth, Client, ConnectOptions, Error, RawClient, Resource, TlsOptions};
 pub use retry::RetryPolicy;
 pub use watch::{WatchError, WatchEvent, WatchEvents};
 

@@ -140,6 +140,23 @@ pub struct Config {
     #[arg(long, env = "FRONTIERWATCH_ANONYMOUS_READS")]
     pub anonymous_reads: bool,
 
+    /// Serve TLS with this PEM certificate chain (with --tls-key-file);
+    /// re-read when the file changes.
+    #[arg(long, env = "FRONTIERWATCH_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, env = "FRONTIERWATCH_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// Require client certificates signed by this PEM CA (mutual TLS).
+    #[arg(
+        long,
+        env = "FRONTIERWATCH_TLS_CLIENT_CA_FILE",
+        requires = "tls_cert_file"
+    )]
+    pub tls_client_ca_file: Option<PathBuf>,
+
     /// A one-off command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -238,6 +255,9 @@ impl fmt::Debug for Config {
             .field("admin_token_file", &self.admin_token_file)
             .field("max_watches_per_token", &self.max_watches_per_token)
             .field("anonymous_reads", &self.anonymous_reads)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("tls_client_ca_file", &self.tls_client_ca_file)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)
             .field(

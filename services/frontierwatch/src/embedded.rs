@@ -86,6 +86,13 @@ fn is_root() -> bool {
 impl EmbeddedPostgres {
     /// Initializes the cluster in `data_dir` if needed and starts it.
     pub fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, bin_dir, "")
+    }
+
+    /// `start`, with more server options (`-c name=value ...`) after the
+    /// defaults, which they override (tests use it to listen on TCP with
+    /// TLS).
+    pub fn start_with(data_dir: &Path, bin_dir: &Path, extra: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
         let data_dir = data_dir
@@ -141,7 +148,7 @@ impl EmbeddedPostgres {
         if !pg.is_running() {
             let log = pg.data_dir.join("postgresql.log");
             let options = format!(
-                "-c listen_addresses='' -k {} -p {PORT} -c max_connections=200",
+                "-c listen_addresses='' -k {} -p {PORT} -c max_connections=200 {extra}",
                 pg.data_dir.display()
             );
             pg.run(

@@ -19,3 +19,4 @@ pub mod startup;
 pub mod storage;
 pub mod stream;
 pub mod telemetry;
+pub mod tls;

@@ -268,6 +268,14 @@ impl Application {
             draining.clone(),
         );
         let grace = seconds(config.shutdown_grace_seconds);
+        let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(&crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: config.tls_client_ca_file.clone(),
+            })?),
+            _ => None,
+        };
         let limits = Limits {
             max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
             default_deadline: seconds(config.default_deadline_seconds),
@@ -293,7 +301,7 @@ impl Application {
             let _ = draining_tx.send(true);
         });
         let mut drain_signal = draining.clone();
-        let serve = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .trace_fn(|request| {
                 tracing::info_span!(
                     "grpc",
@@ -322,10 +330,27 @@ impl Application {
                     false,
                 ),
                 limits,
-            ))
-            .serve_with_incoming_shutdown(incoming(listener), async move {
-                let _ = drain_signal.wait_for(|draining| *draining).await;
-            });
+            ));
+        let stop = async move {
+            let _ = drain_signal.wait_for(|draining| *draining).await;
+        };
+        let serve = async move {
+            match tls {
+                Some(acceptor) => {
+                    router
+                        .serve_with_incoming_shutdown(
+                            crate::tls::incoming(listener, acceptor),
+                            stop,
+                        )
+                        .await
+                }
+                None => {
+                    router
+                        .serve_with_incoming_shutdown(incoming(listener), stop)
+                        .await
+                }
+            }
+        };
         let result = tokio::select! {
             result = serve => result,
             () = async {
