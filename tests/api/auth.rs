@@ -347,3 +347,35 @@ async fn every_change_names_the_token_that_made_it_on_the_stream_and_in_the_cli(
         "{out}"
     );
 }
+
+/// Tokens are managed from the CLI too: create, list, revoke.
+#[tokio::test]
+async fn fwatch_creates_lists_and_revokes_tokens() {
+    let s = TestServer::start().await;
+    let (ok, secret, err) = crate::harness::run_fwatch(
+        &s,
+        &["token", "create", "importer", "--role", "writer"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let secret = secret.trim().to_owned();
+    let mut w =
+        frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient::new(
+            s.channel_with(Some(&secret)).await,
+        );
+    create_org(&mut w, "lab").await;
+    let (ok, out, err) = crate::harness::run_fwatch(&s, &["token", "list"], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("tokens/importer") && out.contains("writer"),
+        "{out}"
+    );
+    assert!(!out.contains(&secret), "secrets are never listed");
+    let (ok, _, err) = crate::harness::run_fwatch(&s, &["token", "revoke", "importer"], None);
+    assert!(ok, "{err}");
+    let err = w
+        .list_organizations(ListOrganizationsRequest::default())
+        .await
+        .expect_err("revoked at once");
+    assert_eq!(err.code(), Code::Unauthenticated);
+}

@@ -10,6 +10,7 @@ mod import;
 mod kinds;
 mod output;
 mod status;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -125,6 +126,11 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Manages bearer tokens (needs an admin token).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Imports a public dataset.
     Import {
         #[command(subcommand)]
@@ -133,6 +139,22 @@ enum Command {
         #[arg(long, global = true, default_value_t = 500)]
         batch_size: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Makes a token and prints its secret (shown only this once).
+    Create {
+        /// The token's id: `importer` makes `tokens/importer`.
+        id: String,
+        /// reader, writer or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// Lists tokens.
+    List,
+    /// Revokes a token: it stops working at once.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +288,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::watch(&client, cli.output, args).await
         }
+        Command::Token { action } => match action {
+            TokenAction::Create { id, role } => tokens::create(&channel, &id, &role).await,
+            TokenAction::List => tokens::list(&channel).await,
+            TokenAction::Revoke { name } => tokens::revoke(&channel, &name).await,
+        },
         Command::Import { source, batch_size } => {
             let source = match source {
                 ImportSource::LlmStats { dir } => import::Source::LlmStats(dir),

@@ -18,6 +18,25 @@ mod harness;
 
 use frontierwatch_proto::v1::ScoreScale;
 
+/// A memory figure of a process, in kB, from /proc.
+fn memory(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix(field).and_then(|rest| {
+                    rest.trim_start_matches(':')
+                        .trim()
+                        .split(' ')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+            })
+        })
+        .unwrap_or(0)
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -35,9 +54,14 @@ async fn main() {
     fixtures::create_model(&mut c, "line", &["lab"]).await;
     fixtures::create_release(&mut c, "line", "v1", fixtures::release("V1")).await;
     fixtures::create_benchmark(&mut c, "bench", ScoreScale::Percent, "coding").await;
+    let rss_before = memory(server.pid(), "VmRSS");
     let started = std::time::Instant::now();
     let report = fuzz::run(&server, inputs, seed, 16).await;
     let seconds = started.elapsed().as_secs_f64();
+    let peak = memory(server.pid(), "VmHWM");
+    let rss_after = memory(server.pid(), "VmRSS");
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let rss_idle = memory(server.pid(), "VmRSS");
     let (_, lines) = server.terminate().await;
     let panics = lines.iter().filter(|l| l.contains("panicked")).count();
     println!(
@@ -51,6 +75,10 @@ async fn main() {
         println!("  {failure}");
     }
     println!("server panics: {panics}");
+    println!(
+        "server memory: {rss_before} kB before, peak {peak} kB, {rss_after} kB after, \
+         {rss_idle} kB after 10 s idle"
+    );
     if !report.failures.is_empty() || panics > 0 {
         std::process::exit(1);
     }
