@@ -408,3 +408,23 @@ async fn negative_days_and_out_of_range_timestamps_are_invalid() {
         .unwrap_err();
     assert_invalid(&err, "as_of");
 }
+
+/// Repeated fields of a resource hold at most 1,000 items.
+#[tokio::test]
+async fn a_repeated_field_over_its_limit_is_invalid() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let err = c
+        .create_organization(CreateOrganizationRequest {
+            organization_id: "many".into(),
+            organization: Some(Organization {
+                display_name: "Many".into(),
+                aliases: (0..1001).map(|i| format!("a{i}")).collect(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, "organization.aliases");
+}

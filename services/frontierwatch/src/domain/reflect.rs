@@ -60,6 +60,10 @@ pub fn check_message<T: prost::Message + prost::Name>(
     Ok(())
 }
 
+/// The most items of any repeated field of a resource (aliases, sources,
+/// developers, stage history, ...).
+pub const MAX_REPEATED: usize = 1000;
+
 fn walk(message: &DynamicMessage, path: &str, v: &mut Violations) {
     for (field, value) in message.fields() {
         let field_path = if path.is_empty() {
@@ -68,6 +72,12 @@ fn walk(message: &DynamicMessage, path: &str, v: &mut Violations) {
             format!("{path}.{}", field.name())
         };
         match value {
+            Value::List(items) if items.len() > MAX_REPEATED => {
+                v.add(
+                    &field_path,
+                    format!("must hold at most {MAX_REPEATED} items"),
+                );
+            }
             Value::List(items) => {
                 for (i, item) in items.iter().enumerate() {
                     check_value(&field, item, &format!("{field_path}[{i}]"), v);
