@@ -195,3 +195,19 @@ pub fn assert_invalid(status: &Status, field: &str) {
     );
     assert_eq!(reason(status), "INVALID_ARGUMENT");
 }
+
+/// Stores `n` organizations of about 1 KB each straight into the table:
+/// enough state that a snapshot does not fit in the buffers of a watcher
+/// that does not read.
+pub async fn store_large_organizations(pool: &sqlx::PgPool, n: i64) {
+    sqlx::query(
+        "INSERT INTO resources (name, kind, data, etag, create_time, update_time) \
+         SELECT 'organizations/o' || i, 'organization', \
+                '\\x12e807'::bytea || convert_to(repeat('a', 1000), 'UTF8'), 'e', now(), now() \
+           FROM generate_series(1, $1) i",
+    )
+    .bind(n)
+    .execute(pool)
+    .await
+    .expect("resources are stored");
+}

@@ -22,17 +22,7 @@ async fn twenty_snapshots_that_never_read_do_not_starve_other_calls() {
         )],
     )
     .await;
-    // Enough state that a snapshot does not fit in the buffers of a watcher
-    // that does not read.
-    sqlx::query(
-        "INSERT INTO resources (name, kind, data, etag, create_time, update_time) \
-         SELECT 'organizations/o' || i, 'organization', \
-                '\\x12e807'::bytea || convert_to(repeat('a', 1000), 'UTF8'), 'e', now(), now() \
-           FROM generate_series(1, 20000) i",
-    )
-    .execute(&s.pool().await)
-    .await
-    .expect("resources are stored");
+    crate::fixtures::store_large_organizations(&s.pool().await, 20_000).await;
     let mut c = s.client().await;
     create_org(&mut c, "lab").await;
     let mut stalled = Vec::new();

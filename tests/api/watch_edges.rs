@@ -235,15 +235,7 @@ async fn a_snapshot_cut_short_gives_no_resume_point() {
         )],
     )
     .await;
-    sqlx::query(
-        "INSERT INTO resources (name, kind, data, etag, create_time, update_time) \
-         SELECT 'organizations/o' || i, 'organization', \
-                '\\x12e807'::bytea || convert_to(repeat('a', 1000), 'UTF8'), 'e', now(), now() \
-           FROM generate_series(1, 20000) i",
-    )
-    .execute(&s.pool().await)
-    .await
-    .expect("resources are stored");
+    crate::fixtures::store_large_organizations(&s.pool().await, 20_000).await;
     let mut c = s.client().await;
     let mut stream = c
         .watch(WatchRequest {
