@@ -9,9 +9,10 @@ use serde_json::{Map, Value, json};
 use tokio_stream::StreamExt as _;
 
 use crate::dynamic::{dynamic, from_json, method, to_json, unary};
-use crate::kinds::{KindInfo, by_arg, by_name};
+use crate::kinds::{by_arg, by_name, id_field};
 use crate::output::{Format, print_list, print_message};
 use crate::status::fail;
+use frontierwatch_client::proto::kinds::KindInfo;
 
 /// Reads a resource from a file (`-` for stdin), as JSON or YAML.
 pub fn read_input(path: &str) -> anyhow::Result<Value> {
@@ -42,7 +43,7 @@ pub async fn get(channel: &Channel, format: Format, name: &str) -> anyhow::Resul
     let kind = by_name(name)?;
     let response = call(
         channel,
-        &format!("Get{}", kind.singular),
+        &format!("Get{}", kind.message),
         json!({ "name": name }),
     )
     .await?;
@@ -70,7 +71,7 @@ pub struct ListArgs {
 pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::Result<()> {
     let kind = by_arg(&args.kind)?;
     let mut request = Map::new();
-    if kind.has_parent {
+    if kind.parent.is_some() {
         request.insert("parent".into(), json!("models/-"));
     }
     for raw in &args.filters {
@@ -90,7 +91,7 @@ pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::
             )
             .await?,
         );
-        let camel = camel(kind.list_field);
+        let camel = camel(kind.plural_field);
         if let Some(Value::Array(page)) = response.get(&camel) {
             items.extend(page.iter().cloned());
         }
@@ -131,14 +132,14 @@ pub struct CreateArgs {
 }
 
 pub async fn create(channel: &Channel, format: Format, args: CreateArgs) -> anyhow::Result<()> {
-    let kind: KindInfo = by_arg(&args.kind)?;
+    let kind: &KindInfo = by_arg(&args.kind)?;
     let body = read_input(&args.file)?;
     let mut request = Map::new();
     request.insert(kind.field.into(), body);
-    request.insert(kind.id_field(), json!(args.id.unwrap_or_default()));
+    request.insert(id_field(kind), json!(args.id.unwrap_or_default()));
     // A fresh request id: if this call is retried, one resource is created.
     request.insert("request_id".into(), json!(new_request_id()));
-    if kind.has_parent {
+    if kind.parent.is_some() {
         let parent = args
             .parent
             .context("creating a release needs --parent models/{model}")?;
@@ -146,7 +147,7 @@ pub async fn create(channel: &Channel, format: Format, args: CreateArgs) -> anyh
     }
     let response = call(
         channel,
-        &format!("Create{}", kind.singular),
+        &format!("Create{}", kind.message),
         Value::Object(request),
     )
     .await?;
@@ -172,7 +173,7 @@ pub async fn update(
     } else {
         bail!("the input must be an object");
     }
-    let method = method(&format!("Update{}", kind.singular))?;
+    let method = method(&format!("Update{}", kind.message))?;
     let mut request = from_json(method.input(), json!({ kind.field: body }))?;
     if let Some(mask) = mask {
         let paths: Vec<Field> = mask
@@ -195,7 +196,7 @@ pub async fn delete(channel: &Channel, name: &str, etag: Option<String>) -> anyh
     let kind = by_name(name)?;
     call(
         channel,
-        &format!("Delete{}", kind.singular),
+        &format!("Delete{}", kind.message),
         json!({ "name": name, "etag": etag.unwrap_or_default() }),
     )
     .await?;

@@ -2,45 +2,16 @@
 //! registry of kinds (`frontierwatch_proto::kinds`).
 
 use frontierwatch_client::proto::ResourceType;
-use frontierwatch_client::proto::kinds::{KINDS, KindInfo as Registered};
+use frontierwatch_client::proto::kinds::{KINDS, KindInfo};
 
-/// How one kind of resource maps onto the API.
-#[derive(Debug, Clone, Copy)]
-pub struct KindInfo {
-    kind: &'static Registered,
-    /// Method stem, singular: `Organization`.
-    pub singular: &'static str,
-    /// Method stem, plural: `Organizations`.
-    pub plural: &'static str,
-    /// Request field of the resource: `organization`.
-    pub field: &'static str,
-    /// Response field of a list: `organizations`.
-    pub list_field: &'static str,
-    /// Whether create takes a parent (releases).
-    pub has_parent: bool,
+/// Create's id field: `organization_id`.
+pub fn id_field(kind: &KindInfo) -> String {
+    format!("{}_id", kind.field)
 }
 
-impl KindInfo {
-    fn new(kind: &'static Registered) -> Self {
-        Self {
-            kind,
-            singular: kind.message,
-            plural: kind.plural,
-            field: kind.field,
-            list_field: kind.plural_field,
-            has_parent: kind.parent.is_some(),
-        }
-    }
-
-    /// Create's id field: `organization_id`.
-    pub fn id_field(&self) -> String {
-        format!("{}_id", self.kind.field)
-    }
-
-    /// What users type: the list field with hyphens (`benchmark-results`).
-    pub fn arg(&self) -> String {
-        self.kind.plural_field.replace('_', "-")
-    }
+/// What users type: the list field with hyphens (`benchmark-results`).
+pub fn arg(kind: &KindInfo) -> String {
+    kind.plural_field.replace('_', "-")
 }
 
 /// Short spellings the CLI accepts beside the derived ones.
@@ -53,7 +24,7 @@ const SHORTHANDS: &[(&str, &str)] = &[
 /// underscores or none (`benchmark-results`, `benchmark_result`,
 /// `benchmarkresults`, the collection `benchmarkResults`), or a shorthand
 /// (`results`).
-pub fn by_arg(arg: &str) -> anyhow::Result<KindInfo> {
+pub fn by_arg(arg: &str) -> anyhow::Result<&'static KindInfo> {
     let typed = arg.to_ascii_lowercase().replace(['-', '_'], "");
     let shorthand = SHORTHANDS
         .iter()
@@ -67,9 +38,8 @@ pub fn by_arg(arg: &str) -> anyhow::Result<KindInfo> {
             let singular = k.field.replace('_', "");
             wanted == plural || wanted == singular || wanted == k.collection.to_ascii_lowercase()
         })
-        .map(KindInfo::new)
         .ok_or_else(|| {
-            let known: Vec<String> = KINDS.iter().map(|k| KindInfo::new(k).arg()).collect();
+            let known: Vec<String> = KINDS.iter().map(self::arg).collect();
             anyhow::anyhow!("unknown resource type {arg:?}; one of {}", known.join(", "))
         })
 }
@@ -77,7 +47,7 @@ pub fn by_arg(arg: &str) -> anyhow::Result<KindInfo> {
 /// The label of a resource type in reports: its shorthand if it has
 /// one, else its collection.
 pub fn label(resource_type: ResourceType) -> &'static str {
-    let Some(kind) = Registered::of(resource_type) else {
+    let Some(kind) = KindInfo::of(resource_type) else {
         return "unknown";
     };
     SHORTHANDS
@@ -87,9 +57,9 @@ pub fn label(resource_type: ResourceType) -> &'static str {
 }
 
 /// The kind of a resource name.
-pub fn by_name(name: &str) -> anyhow::Result<KindInfo> {
-    Registered::of_name(name).map(KindInfo::new).ok_or_else(|| {
-        let patterns: Vec<String> = KINDS.iter().map(Registered::pattern).collect();
+pub fn by_name(name: &str) -> anyhow::Result<&'static KindInfo> {
+    KindInfo::of_name(name).ok_or_else(|| {
+        let patterns: Vec<String> = KINDS.iter().map(KindInfo::pattern).collect();
         anyhow::anyhow!("{name:?} is not a resource name ({})", patterns.join(", "))
     })
 }
@@ -101,13 +71,13 @@ mod tests {
     #[test]
     fn every_registered_kind_is_named_by_its_arg_and_by_its_names() {
         for kind in KINDS {
-            let info = by_arg(&KindInfo::new(kind).arg()).expect("arg resolves");
-            assert_eq!(info.singular, kind.message);
-            assert_eq!(by_arg(kind.field).expect("singular").singular, kind.message);
+            let info = by_arg(&arg(kind)).expect("arg resolves");
+            assert_eq!(info.message, kind.message);
+            assert_eq!(by_arg(kind.field).expect("singular").message, kind.message);
         }
-        assert_eq!(by_arg("results").unwrap().singular, "BenchmarkResult");
-        assert_eq!(by_arg("Commitments").unwrap().singular, "Commitment");
-        assert_eq!(by_name("models/m/releases/r").unwrap().singular, "Release");
+        assert_eq!(by_arg("results").unwrap().message, "BenchmarkResult");
+        assert_eq!(by_arg("Commitments").unwrap().message, "Commitment");
+        assert_eq!(by_name("models/m/releases/r").unwrap().message, "Release");
         assert!(by_arg("nonsense").is_err());
     }
 }
