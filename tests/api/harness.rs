@@ -68,12 +68,8 @@ fn token_file(options: &ServerOptions) -> PathBuf {
         .clone()
         .or_else(|| options.data_dir.as_ref().map(|d| d.display().to_string()))
         .unwrap_or_default();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    PathBuf::from(format!("/tmp/fwtokens-{}/{hash:016x}", std::process::id()))
+    let hash = frontierwatch_server::stream::evaluator::short_hash(&key);
+    PathBuf::from(format!("/tmp/fwtokens-{}/{hash}", std::process::id()))
 }
 
 /// Creates a fresh, empty database and returns its URL.

@@ -12,9 +12,9 @@ use crate::domain::Kind;
 use crate::domain::names::is_valid_id;
 use crate::domain::violations::check_timestamp;
 use crate::error::ApiError;
-use crate::storage::Store;
 use crate::storage::filter::{ListQuery, page_size};
 use crate::storage::tokens::{self, Role, TokenRow};
+use crate::storage::{Store, timestamp};
 
 /// The `frontierwatch.v1.TokenService` implementation.
 #[derive(Debug, Clone)]
@@ -25,13 +25,6 @@ pub struct Tokens {
 impl Tokens {
     pub fn new(store: Store) -> Self {
         Self { store }
-    }
-}
-
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

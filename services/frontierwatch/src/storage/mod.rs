@@ -9,6 +9,14 @@ pub mod tokens;
 
 pub use resources::{ImportBatch, Imported, Store};
 
+/// A stored time as a protobuf timestamp.
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
 /// Writes the registry of kinds into `resource_kinds`, whose name patterns
 /// the schema checks every stored name against. Runs at start, before the
 /// server serves.

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
 use super::filter::PageTokenKey;
+use super::timestamp;
 use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim};
 use crate::error::ApiError;
 
@@ -38,13 +39,6 @@ impl ChangeKind {
             ChangeKind::Updated => "updated",
             ChangeKind::Deleted => "deleted",
         }
-    }
-}
-
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

@@ -76,7 +76,10 @@ impl WatchFilter {
 
     /// Whether a change record matches.
     pub fn matches(&self, record: &ChangeRecord) -> bool {
-        (self.types.is_empty() || self.types.contains(&type_of_message(&record.resource_type)))
+        (self.types.is_empty()
+            || self
+                .types
+                .contains(&ResourceType::of_message(&record.resource_type)))
             && (self.change_kinds.is_empty()
                 || self
                     .change_kinds

@@ -10,18 +10,19 @@ use chrono::Utc;
 use std::sync::Arc;
 
 use frontierwatch_proto::v1::{
-    Bookmark, ChangeEvent, SnapshotResource, WatchResponse, watch_response,
+    Bookmark, ChangeEvent, ResourceType, SnapshotResource, WatchResponse, watch_response,
 };
 use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 use tonic::Status;
 
-use super::filter::{WatchFilter, change_kind, type_of_message};
+use super::filter::{WatchFilter, change_kind};
 use super::frames::{self, WATCHER_BUFFER_BYTES};
 use super::hub::{Batch, Broadcast, PAGE};
 use crate::domain::names::KindInfo;
 use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord, Snapshot};
+use crate::storage::timestamp;
 
 /// Resources read per snapshot page (sent in messages cut by size).
 const SNAPSHOT_PAGE: i64 = 100;
@@ -380,20 +381,13 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
     }
 }
 
-fn timestamp(time: chrono::DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 fn event(record: &ChangeRecord) -> ChangeEvent {
     ChangeEvent {
         sequence: record.seq,
         commit_time: Some(timestamp(record.commit_time)),
         kind: change_kind(&record.change_kind) as i32,
         resource_name: record.resource_name.clone(),
-        resource_type: type_of_message(&record.resource_type) as i32,
+        resource_type: ResourceType::of_message(&record.resource_type) as i32,
         resource: Some(any(&record.resource_type, record.resource.clone())),
         actor: record.actor.clone().unwrap_or_default(),
     }
