@@ -88,6 +88,9 @@ pub async fn fresh_database() -> String {
 pub struct TestServer {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The plaintext health-only address (`--health-listen`), if any.
+    #[allow(dead_code)]
+    pub health_addr: Option<SocketAddr>,
     pub database_url: String,
     /// The admin token of the server's database.
     pub token: String,
@@ -138,14 +141,18 @@ impl TestServer {
         }
         // One admin token file per database: the first server on it makes
         // the token, later ones (replicas, restarts) find it there.
-        let token_file = token_file(&options);
-        if !options
+        let token_file = match options
             .env
             .iter()
-            .any(|(k, _)| k == "FRONTIERWATCH_ADMIN_TOKEN_FILE")
+            .find(|(k, _)| k == "FRONTIERWATCH_ADMIN_TOKEN_FILE")
         {
-            command.env("FRONTIERWATCH_ADMIN_TOKEN_FILE", &token_file);
-        }
+            Some((_, file)) => PathBuf::from(file),
+            None => {
+                let file = token_file(&options);
+                command.env("FRONTIERWATCH_ADMIN_TOKEN_FILE", &file);
+                file
+            }
+        };
         if let Some(dir) = &options.data_dir {
             command.arg("--data-dir").arg(dir);
         }
@@ -177,6 +184,9 @@ impl TestServer {
                         let server = TestServer {
                             child: Some(child),
                             addr,
+                            health_addr: output.lines().find_map(|line| {
+                                parse_addr_after(line, "serving health alone on ")
+                            }),
                             database_url: options.database_url.clone().unwrap_or_default(),
                             token,
                             startup_log: output.clone(),
@@ -287,7 +297,12 @@ impl Drop for TestServer {
 }
 
 fn parse_listen_line(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("listening on ").nth(1)?;
+    parse_addr_after(line, "listening on ")
+}
+
+/// The address after `marker` in a log line, text or JSON.
+fn parse_addr_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = line.split(marker).nth(1)?;
     let addr: String = rest
         .chars()
         .take_while(|c| !c.is_whitespace() && *c != '"')

@@ -8,6 +8,7 @@ mod change_log;
 mod cli;
 mod client;
 mod datasets;
+mod deployment;
 mod fixtures;
 mod fuzz;
 mod harness;

@@ -58,6 +58,11 @@ impl tonic::service::Interceptor for Auth {
 pub struct ConnectOptions {
     /// `http://host:port`.
     pub endpoint: String,
+    /// More addresses of the same service (its replicas): calls are spread
+    /// over these and `endpoint` (power of two choices), and a call that
+    /// finds one down fails `UNAVAILABLE`, which retries and resumed
+    /// watches take elsewhere.
+    pub additional_endpoints: Vec<String>,
     /// Bound on establishing a connection.
     pub connect_timeout: Duration,
     /// Bound on each unary call; none for streams.
@@ -109,6 +114,7 @@ impl ConnectOptions {
     pub fn new(endpoint: impl Into<String>) -> Self {
         Self {
             endpoint: endpoint.into(),
+            additional_endpoints: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: None,
             keepalive: Some(Duration::from_secs(30)),
@@ -146,28 +152,16 @@ impl Client {
     /// Builds a client. The connection is made lazily and re-made after a
     /// failure, so the server may be down when this is called.
     pub async fn connect(options: ConnectOptions) -> Result<Self, Error> {
-        let mut endpoint = Endpoint::from_shared(options.endpoint.clone())
-            .map_err(|_| Error::InvalidEndpoint(options.endpoint.clone()))?
-            .connect_timeout(options.connect_timeout);
-        if let Some(timeout) = options.request_timeout {
-            endpoint = endpoint.timeout(timeout);
-        }
-        let tls = options.tls.clone().or_else(|| {
-            options
-                .endpoint
-                .starts_with("https://")
-                .then(TlsOptions::default)
-        });
-        if let Some(tls) = tls {
-            endpoint = endpoint.tls_config(tls.config())?;
-        }
-        if let Some(interval) = options.keepalive {
-            endpoint = endpoint
-                .http2_keep_alive_interval(interval)
-                .keep_alive_while_idle(true);
-        }
         let auth = Auth::bearer(options.auth_token.as_deref())?;
-        let channel = endpoint.connect_lazy();
+        let channel = if options.additional_endpoints.is_empty() {
+            endpoint(&options, &options.endpoint)?.connect_lazy()
+        } else {
+            let endpoints = std::iter::once(&options.endpoint)
+                .chain(&options.additional_endpoints)
+                .map(|address| endpoint(&options, address))
+                .collect::<Result<Vec<_>, _>>()?;
+            Channel::balance_list(endpoints.into_iter())
+        };
         Ok(Self {
             raw: FrontierWatchServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE),
@@ -285,6 +279,29 @@ impl Client {
         let codec = tonic_prost::ProstCodec::<generic::Encoded, T>::default();
         grpc.unary(Request::new(body), path, codec).await
     }
+}
+
+/// One address's transport settings.
+fn endpoint(options: &ConnectOptions, address: &str) -> Result<Endpoint, Error> {
+    let mut endpoint = Endpoint::from_shared(address.to_owned())
+        .map_err(|_| Error::InvalidEndpoint(address.to_owned()))?
+        .connect_timeout(options.connect_timeout);
+    if let Some(timeout) = options.request_timeout {
+        endpoint = endpoint.timeout(timeout);
+    }
+    let tls = options
+        .tls
+        .clone()
+        .or_else(|| address.starts_with("https://").then(TlsOptions::default));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.config())?;
+    }
+    if let Some(interval) = options.keepalive {
+        endpoint = endpoint
+            .http2_keep_alive_interval(interval)
+            .keep_alive_while_idle(true);
+    }
+    Ok(endpoint)
 }
 
 /// A resource message of any kind.

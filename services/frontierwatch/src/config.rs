@@ -79,6 +79,32 @@ pub struct Config {
           value_parser = parse_seconds)]
     pub shutdown_grace_seconds: f64,
 
+    /// Seconds after which a client connection is asked to go away (HTTP/2
+    /// GOAWAY), so that long-lived streams spread over replicas added by a
+    /// scale-up; clients reconnect and resume. 0: never.
+    #[arg(long, env = "FRONTIERWATCH_MAX_CONNECTION_AGE_SECONDS", default_value_t = 0.0,
+          value_parser = parse_seconds)]
+    pub max_connection_age_seconds: f64,
+
+    /// Seconds a connection past its maximum age may still finish what it
+    /// is serving (an open watch) before it is closed.
+    #[arg(long, env = "FRONTIERWATCH_MAX_CONNECTION_AGE_GRACE_SECONDS", default_value_t = 10.0,
+          value_parser = parse_seconds)]
+    pub max_connection_age_grace_seconds: f64,
+
+    /// Seconds between checks that the database answers: while it does not,
+    /// health reports NOT_SERVING (readiness), and SERVING again once it
+    /// does.
+    #[arg(long, env = "FRONTIERWATCH_HEALTH_CHECK_SECONDS", default_value_t = 2.0,
+          value_parser = parse_positive_seconds)]
+    pub health_check_seconds: f64,
+
+    /// Also serve grpc.health.v1 alone, in plaintext and without tokens, on
+    /// this address: for kubelet gRPC probes, which speak neither TLS nor
+    /// bearer tokens.
+    #[arg(long, env = "FRONTIERWATCH_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+
     /// Seconds between progress bookmarks on every watch.
     #[arg(long, env = "FRONTIERWATCH_WATCH_BOOKMARK_SECONDS", default_value_t = 20.0,
           value_parser = parse_positive_seconds)]
@@ -259,6 +285,16 @@ impl fmt::Debug for Config {
             .field("tls_key_file", &self.tls_key_file)
             .field("tls_client_ca_file", &self.tls_client_ca_file)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field(
+                "max_connection_age_seconds",
+                &self.max_connection_age_seconds,
+            )
+            .field(
+                "max_connection_age_grace_seconds",
+                &self.max_connection_age_grace_seconds,
+            )
+            .field("health_check_seconds", &self.health_check_seconds)
+            .field("health_listen", &self.health_listen)
             .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)
             .field(
                 "watch_slow_consumer_seconds",

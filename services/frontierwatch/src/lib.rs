@@ -4,6 +4,7 @@
 //! - `config`: flags and environment variables;
 //! - `startup`: database, migrations, listener, gRPC server;
 //! - `telemetry`: logs and OpenTelemetry traces;
+//! - `health`: readiness that follows the database;
 //! - `embedded`: the private PostgreSQL used when no database URL is given;
 //! - `api`: thin gRPC handlers;
 //! - `domain`: resource kinds, names, validation, update masks;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod domain;
 pub mod embedded;
 pub mod error;
+pub mod health;
 pub mod startup;
 pub mod storage;
 pub mod stream;

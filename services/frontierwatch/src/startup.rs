@@ -19,6 +19,7 @@ use crate::api::guard::{Guard, Limits};
 use crate::api::tokens::Tokens;
 use crate::config::{Config, redact_url, seconds};
 use crate::embedded::{self, EmbeddedPostgres};
+use crate::health;
 use crate::storage::Store;
 use crate::stream::Watches;
 use crate::stream::hub::Hub;
@@ -80,13 +81,21 @@ impl Database {
     }
 }
 
-/// On a database without any token, makes the first admin token and writes
-/// its secret to `path`, readable by its owner only. The log names the
-/// file, never the secret.
+/// On a database without any token, makes the first admin token. Its
+/// secret is the one already in `path` (a mounted Secret, so that every
+/// replica agrees on it), or a new one written there, readable by its owner
+/// only. The log names the file, never the secret.
 async fn bootstrap_admin_token(pool: &sqlx::PgPool, path: &std::path::Path) -> anyhow::Result<()> {
-    let Some(secret) = crate::storage::tokens::bootstrap(pool, "tokens/admin").await? else {
+    let given = read_given_secret(path)?;
+    let Some(secret) =
+        crate::storage::tokens::bootstrap(pool, "tokens/admin", given.as_deref()).await?
+    else {
         return Ok(());
     };
+    if given.is_some() {
+        tracing::info!(path = %path.display(), "made the first admin token, tokens/admin, from the secret in this file");
+        return Ok(());
+    }
     write_secret(path, &secret)
         .with_context(|| format!("cannot write the admin token to {}", path.display()))?;
     tracing::info!(
@@ -94,6 +103,31 @@ async fn bootstrap_admin_token(pool: &sqlx::PgPool, path: &std::path::Path) -> a
         "made the first admin token, tokens/admin; its secret is in this file"
     );
     Ok(())
+}
+
+/// The shortest admin secret accepted from a file: 128 bits in hex.
+const MIN_GIVEN_SECRET_CHARS: usize = 32;
+
+/// The secret already in the admin token file, if there is one.
+fn read_given_secret(path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    if secret.len() < MIN_GIVEN_SECRET_CHARS || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        anyhow::bail!(
+            "the admin token in {} must be at least {MIN_GIVEN_SECRET_CHARS} visible ASCII characters without spaces",
+            path.display()
+        );
+    }
+    Ok(Some(secret.to_owned()))
 }
 
 /// Writes a secret to a file only its owner can read.
@@ -152,6 +186,9 @@ pub async fn create_token(
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// The plaintext health-only listener (`--health-listen`).
+    health_listener: Option<TcpListener>,
+    database_url: String,
     config: Config,
     store: Store,
     /// Connections reserved for snapshots (see `--snapshot-connections`).
@@ -191,8 +228,18 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let health_listener = match config.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for health"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            health_listener,
+            database_url: url,
             config: config.clone(),
             store,
             snapshot_pool,
@@ -212,19 +259,16 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            health_listener,
+            database_url,
             config,
             store,
             snapshot_pool,
             mut embedded,
         } = self;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<FrontierWatchServiceServer<FrontierWatch>>()
-            .await;
         // Kubernetes gRPC probes ask for the overall service "".
-        health_reporter
-            .set_service_status("", ServingStatus::Serving)
-            .await;
+        health::set_all(&health_reporter, ServingStatus::Serving).await;
 
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
@@ -283,6 +327,27 @@ impl Application {
                 .unwrap_or(usize::MAX),
         };
 
+        health::spawn(
+            health_reporter.clone(),
+            database_url,
+            seconds(config.health_check_seconds),
+            draining.clone(),
+        );
+        if let Some(listener) = health_listener {
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "serving health alone on {addr}");
+            let mut stop = draining.clone();
+            let health_only = tonic::transport::Server::builder()
+                .add_service(health_service.clone())
+                .serve_with_incoming_shutdown(incoming(listener), async move {
+                    let _ = stop.wait_for(|d| *d).await;
+                });
+            tokio::spawn(async move {
+                if let Err(error) = health_only.await {
+                    tracing::error!(%error, "the health listener failed");
+                }
+            });
+        }
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening on {addr}");
         // The shutdown signal starts the drain; connections still open after
@@ -292,16 +357,18 @@ impl Application {
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: draining requests");
-            reporter
-                .set_not_serving::<FrontierWatchServiceServer<FrontierWatch>>()
-                .await;
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            health::set_all(&reporter, ServingStatus::NotServing).await;
             let _ = draining_tx.send(true);
         });
+        let mut builder = tonic::transport::Server::builder();
+        if config.max_connection_age_seconds > 0.0 {
+            builder = builder
+                .max_connection_age(seconds(config.max_connection_age_seconds))
+                .max_connection_age_grace(seconds(config.max_connection_age_grace_seconds));
+        }
         let mut drain_signal = draining.clone();
-        let router = tonic::transport::Server::builder()
+        let shutdown_started = draining.clone();
+        let router = builder
             .trace_fn(|request| {
                 tracing::info_span!(
                     "grpc",
@@ -351,6 +418,13 @@ impl Application {
                 }
             }
         };
+        // Everything below ends by this instant once shutdown has started.
+        let deadline = async move {
+            let mut started = shutdown_started;
+            let _ = started.wait_for(|draining| *draining).await;
+            tokio::time::Instant::now() + grace
+        };
+        let deadline = tokio::spawn(deadline);
         let result = tokio::select! {
             result = serve => result,
             () = async {
@@ -361,8 +435,27 @@ impl Application {
                 Ok(())
             }
         };
-        store.pool().close().await;
-        snapshot_pool.close().await;
+        // Closing a pool waits for its connections to come back: a snapshot
+        // still being read, or an alert evaluation, holds one. Wait only
+        // for what is left of the grace period, then let them be dropped.
+        let deadline = if *draining.borrow() {
+            deadline
+                .await
+                .unwrap_or_else(|_| tokio::time::Instant::now())
+        } else {
+            // The server failed on its own: nothing to wait for.
+            deadline.abort();
+            tokio::time::Instant::now()
+        };
+        let close = async {
+            store.pool().close().await;
+            snapshot_pool.close().await;
+        };
+        if tokio::time::timeout_at(deadline, close).await.is_err() {
+            tracing::warn!(
+                "database connections still in use at the end of the grace period; dropping them"
+            );
+        }
         if let Some(pg) = embedded.as_mut() {
             tokio::task::block_in_place(|| pg.stop());
         }

@@ -97,10 +97,15 @@ pub async fn create(
     }
 }
 
-/// Makes the first admin token if there is no token at all; returns its
-/// secret when it made one. Replicas starting together make one at most.
-pub async fn bootstrap(pool: &PgPool, name: &str) -> Result<Option<String>, ApiError> {
-    let secret = new_secret();
+/// Makes the first admin token if there is no token at all, with the
+/// `given` secret or a new one; returns its secret when it made one.
+/// Replicas starting together make one at most.
+pub async fn bootstrap(
+    pool: &PgPool,
+    name: &str,
+    given: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let secret = given.map_or_else(new_secret, str::to_owned);
     let made = sqlx::query(
         "INSERT INTO tokens (name, role, secret_hash) \
          SELECT $1, 'admin', $2 WHERE pg_try_advisory_xact_lock(1180106755) \

@@ -1,0 +1,385 @@
+//! What a deployment relies on: readiness that follows the database, a
+//! shutdown bounded by its grace period, a maximum connection age that
+//! moves streams, an admin token from a mounted Secret, and health alone on
+//! a plaintext port for kubelet's probes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use frontierwatch_client::{Client as FwClient, WatchEvent};
+use frontierwatch_proto::v1::*;
+use frontierwatch_server::embedded::{EmbeddedPostgres, ensure_database, find_bin_dir};
+use tokio_stream::StreamExt as _;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::fixtures::*;
+use crate::harness::{ServerOptions, TestServer, fresh_database};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The overall health status (service `""`), or the error code.
+pub async fn overall_health(addr: std::net::SocketAddr) -> Result<ServingStatus, Code> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|_| Code::Unavailable)?;
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map(|r| r.into_inner().status())
+        .map_err(|s| s.code())
+}
+
+/// Polls health until it reports `want`; returns how long that took.
+pub async fn wait_health(
+    addr: std::net::SocketAddr,
+    want: ServingStatus,
+    timeout: Duration,
+) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if overall_health(addr).await == Ok(want) {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// A private PostgreSQL cluster, for tests that stop and start it.
+pub struct OwnCluster {
+    pub pg: Option<EmbeddedPostgres>,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl OwnCluster {
+    pub async fn start() -> (OwnCluster, String) {
+        let dir = PathBuf::from(format!("/tmp/fw-own-{}", uuid::Uuid::new_v4().simple()));
+        let bin = find_bin_dir(None).expect("PostgreSQL binaries");
+        let pg = EmbeddedPostgres::start(&dir, &bin).expect("cluster starts");
+        ensure_database(&pg.url("postgres"), "fw")
+            .await
+            .expect("database is made");
+        let url = pg.url("fw");
+        (
+            OwnCluster {
+                pg: Some(pg),
+                dir,
+                bin,
+            },
+            url,
+        )
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut pg) = self.pg.take() {
+            pg.stop();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        let (dir, bin) = (self.dir.clone(), self.bin.clone());
+        let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, &bin))
+            .await
+            .expect("no panic")
+            .expect("cluster restarts");
+        self.pg = Some(pg);
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_goes_not_serving_while_the_database_is_unreachable_and_back() {
+    let (mut cluster, url) = OwnCluster::start().await;
+    let server = TestServer::start_with(ServerOptions {
+        database_url: Some(url),
+        env: env(&[("FRONTIERWATCH_HEALTH_CHECK_SECONDS", "0.2")]),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+    assert_eq!(
+        overall_health(server.addr).await,
+        Ok(ServingStatus::Serving)
+    );
+
+    cluster.stop();
+    assert!(
+        wait_health(
+            server.addr,
+            ServingStatus::NotServing,
+            Duration::from_secs(15)
+        )
+        .await
+        .is_some(),
+        "health went NOT_SERVING while the database was down"
+    );
+    // The API service follows too: a probe of it would say the same.
+    let mut health = HealthClient::new(server.channel().await);
+    let api = health
+        .check(HealthCheckRequest {
+            service: "frontierwatch.v1.FrontierWatchService".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner();
+    assert_eq!(api.status(), ServingStatus::NotServing);
+
+    cluster.restart().await;
+    assert!(
+        wait_health(server.addr, ServingStatus::Serving, Duration::from_secs(30))
+            .await
+            .is_some(),
+        "health came back to SERVING once the database answered"
+    );
+    let mut c = server.client().await;
+    create_org(&mut c, "after-outage").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_ends_within_the_grace_period_with_a_snapshot_and_an_evaluation_in_flight() {
+    let url = fresh_database().await;
+    let grace = 2.0;
+    let mut server = TestServer::start_with(ServerOptions {
+        database_url: Some(url.clone()),
+        env: env(&[
+            ("FRONTIERWATCH_SHUTDOWN_GRACE_SECONDS", "2"),
+            ("FRONTIERWATCH_ALERT_SECONDS", "0.1"),
+        ]),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "line", &["lab"]).await;
+    create_release(&mut c, "line", "v1", release("Line v1")).await;
+    create_benchmark(&mut c, "bench", ScoreScale::Percent, "coding").await;
+    create_result(
+        &mut c,
+        "r1",
+        result("models/line/releases/v1", "benchmarks/bench", 50.0),
+    )
+    .await;
+    let pool = server.pool().await;
+    store_large_organizations(&pool, 30_000).await;
+
+    // An evaluation stuck on a lock the test holds: it has its advisory
+    // lock and a query waiting, two connections it will not give back.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE leaders IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the evaluation reached the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A snapshot of about 30 MB that nobody reads: it holds a snapshot
+    // connection while its buffers are full.
+    let mut stream = c
+        .watch(WatchRequest {
+            snapshot: true,
+            ..Default::default()
+        })
+        .await
+        .expect("the watch opens")
+        .into_inner();
+    let first = stream.next().await.expect("a first message");
+    assert!(first.is_ok());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    let (clean, _) = server.terminate().await;
+    let took = started.elapsed();
+    drop(blocker);
+    assert!(clean, "the server exited cleanly");
+    assert!(
+        took < Duration::from_secs_f64(grace + 2.0),
+        "shutdown took {took:?} with a {grace} s grace period"
+    );
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_their_maximum_age_are_closed_and_watches_resume_elsewhere() {
+    let url = fresh_database().await;
+    let server = TestServer::start_with(ServerOptions {
+        database_url: Some(url),
+        env: env(&[
+            ("FRONTIERWATCH_MAX_CONNECTION_AGE_SECONDS", "1"),
+            ("FRONTIERWATCH_MAX_CONNECTION_AGE_GRACE_SECONDS", "0.5"),
+            ("FRONTIERWATCH_WATCH_BOOKMARK_SECONDS", "0.2"),
+        ]),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+
+    // A raw stream is cut once its connection is older than 1.5 s.
+    let mut raw = server.client().await;
+    let mut stream = raw
+        .watch(WatchRequest::default())
+        .await
+        .expect("the watch opens")
+        .into_inner();
+    let cut = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(status)) => return Some(status.code()),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the aged connection was closed");
+    assert!(
+        matches!(cut, None | Some(Code::Unavailable | Code::Unknown)),
+        "ended with {cut:?}"
+    );
+
+    // The client crate resumes across such cuts without loss or repeats.
+    let client = FwClient::connect(server.connect_options()).await.unwrap();
+    let mut events = client.watch(WatchRequest::default());
+    let mut c = server.client().await;
+    let mut written = Vec::new();
+    for i in 0..12 {
+        let id = format!("aged-{i}");
+        create_org(&mut c, &id).await;
+        written.push(format!("organizations/{id}"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut seen = Vec::new();
+    let mut sequences = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < written.len() && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+            Ok(Some(Ok(WatchEvent::Transaction(t)))) => {
+                for e in t.events {
+                    sequences.push(e.sequence);
+                    seen.push(e.resource_name);
+                }
+            }
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(Some(Err(error))) => panic!("the watch failed: {error:?}"),
+            Ok(None) => panic!("the watch ended"),
+        }
+    }
+    assert_eq!(seen, written, "every change once, in order");
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test]
+async fn the_first_admin_token_can_come_from_a_mounted_secret() {
+    let dir = std::env::temp_dir().join(format!("fw-secret-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    let secret = "given-secret-0123456789abcdef0123456789";
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        database_url: Some(fresh_database().await),
+        env: env(&[(
+            "FRONTIERWATCH_ADMIN_TOKEN_FILE",
+            file.to_str().expect("utf-8 path"),
+        )]),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+    assert_eq!(server.token, secret);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{secret}\n"),
+        "the mounted file is only read"
+    );
+    let mut tokens = frontierwatch_proto::v1::token_service_client::TokenServiceClient::new(
+        server.auth_channel().await,
+    );
+    let list = tokens
+        .list_tokens(ListTokensRequest::default())
+        .await
+        .expect("the given secret is the admin's")
+        .into_inner();
+    assert_eq!(list.tokens.len(), 1);
+
+    // Too short a secret is refused at start, without echoing it.
+    std::fs::write(&file, "short").unwrap();
+    let refused = TestServer::start_with(ServerOptions {
+        database_url: Some(fresh_database().await),
+        env: env(&[(
+            "FRONTIERWATCH_ADMIN_TOKEN_FILE",
+            file.to_str().expect("utf-8 path"),
+        )]),
+        ..Default::default()
+    })
+    .await
+    .err()
+    .expect("a short secret is refused");
+    assert!(refused.contains("at least 32"), "{refused}");
+    assert!(!refused.contains("short\n"), "{refused}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn health_alone_is_served_in_plaintext_on_the_probe_port() {
+    let server = TestServer::start_with(ServerOptions {
+        database_url: Some(fresh_database().await),
+        env: env(&[("FRONTIERWATCH_HEALTH_LISTEN", "127.0.0.1:0")]),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+    let health_addr = server.health_addr.expect("the health address is logged");
+    assert_ne!(health_addr, server.addr);
+    assert_eq!(
+        overall_health(health_addr).await,
+        Ok(ServingStatus::Serving)
+    );
+    // Nothing else is served there, with or without a token.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{health_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut api =
+        frontierwatch_proto::v1::frontier_watch_service_client::FrontierWatchServiceClient::new(
+            channel,
+        );
+    let status = api
+        .list_organizations(ListOrganizationsRequest::default())
+        .await
+        .expect_err("the API is not served on the health port");
+    assert_eq!(status.code(), Code::Unimplemented);
+}
