@@ -17,6 +17,7 @@ mod limits;
 mod list_plans;
 mod lists;
 mod platform;
+mod rehearsal;
 mod standard_methods;
 mod tls;
 mod updates;

@@ -13,7 +13,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use crate::harness::{ServerOptions, TestServer, fresh_database};
 
 /// A CA and a certificate it signed for localhost: (ca_pem, cert_pem, key_pem).
-fn authority(name: &str) -> (String, String, String) {
+pub fn authority(name: &str) -> (String, String, String) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
