@@ -256,7 +256,7 @@ async fn writer(
             // milliseconds, as a client whose deadline passed would: the
             // server may have committed it, and the retry must not make
             // a second one.
-            let patience = if first && i % 5 == 0 {
+            let patience = if first && i.is_multiple_of(5) {
                 Duration::from_millis(1 + u64::from(i % 4))
             } else {
                 Duration::from_secs(30)
