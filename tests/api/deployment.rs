@@ -383,3 +383,37 @@ async fn health_alone_is_served_in_plaintext_on_the_probe_port() {
         .expect_err("the API is not served on the health port");
     assert_eq!(status.code(), Code::Unimplemented);
 }
+
+#[tokio::test]
+async fn a_replica_of_the_previous_release_starts_on_a_database_a_newer_one_migrated() {
+    let url = fresh_database().await;
+    let first = TestServer::start_with(ServerOptions {
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+    let pool = first.pool().await;
+    drop(first);
+    // What a newer release's additive migration leaves behind.
+    sqlx::query("ALTER TABLE resources ADD COLUMN future_column text")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer release', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let older = TestServer::start_with(ServerOptions {
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await
+    .expect("the older release starts on the newer schema");
+    let mut c = older.client().await;
+    create_org(&mut c, "still-writable").await;
+    pool.close().await;
+}

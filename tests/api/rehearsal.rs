@@ -577,6 +577,12 @@ async fn a_rolling_update_and_a_database_restart_lose_and_duplicate_nothing() {
         acknowledged.len(),
         truth.len()
     );
+    // For sizing the pods (deploy/README.md): memory and CPU of the
+    // replicas that served the whole PostgreSQL phase.
+    for (i, replica) in replicas.iter().enumerate() {
+        let pid = replica.server.as_ref().map_or(0, TestServer::pid);
+        eprintln!("rehearsal: replica {i}: {}", process_usage(pid));
+    }
     // The readiness of every replica is SERVING at the end.
     for replica in &replicas {
         assert_eq!(
@@ -587,4 +593,34 @@ async fn a_rolling_update_and_a_database_restart_lose_and_duplicate_nothing() {
     pool.close().await;
     drop(replicas);
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// Peak and current resident memory, and CPU time, of a process.
+fn process_usage(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+            .unwrap_or_default()
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // utime and stime are fields 14 and 15, after the parenthesized name.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    format!(
+        "peak RSS {}, RSS {}, CPU {:.2} s",
+        field("VmHWM:"),
+        field("VmRSS:"),
+        ticks as f64 / 100.0
+    )
 }

@@ -68,8 +68,14 @@ impl Database {
             .await
             .context("cannot connect to the database")?;
         // sqlx takes an advisory lock around migrations, so replicas starting
-        // together apply them once.
-        sqlx::migrate!("./migrations")
+        // together apply them once. A database migrated by a newer release
+        // is accepted: during a rolling upgrade (or a rollback) the older
+        // replicas keep running against the expanded schema, which is why
+        // every migration must be additive for the release before it
+        // (deploy/README.md, "Upgrade").
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_ignore_missing(true);
+        migrator
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
