@@ -91,6 +91,9 @@ pub struct TestServer {
     /// The plaintext health-only address (`--health-listen`), if any.
     #[allow(dead_code)]
     pub health_addr: Option<SocketAddr>,
+    /// The metrics listener's address, if any.
+    #[allow(dead_code)]
+    pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     /// The admin token of the server's database.
     pub token: String,
@@ -156,6 +159,8 @@ impl TestServer {
         if let Some(dir) = &options.data_dir {
             command.arg("--data-dir").arg(dir);
         }
+        // Many servers run at once: each serves its metrics on a free port.
+        command.env("FRONTIERWATCH_METRICS_LISTEN", "127.0.0.1:0");
         for (key, value) in &options.env {
             command.env(key, value);
         }
@@ -186,6 +191,9 @@ impl TestServer {
                             addr,
                             health_addr: output.lines().find_map(|line| {
                                 parse_addr_after(line, "serving health alone on ")
+                            }),
+                            metrics_addr: output.lines().find_map(|line| {
+                                parse_addr_after(line, "serving metrics on http://")
                             }),
                             database_url: options.database_url.clone().unwrap_or_default(),
                             token,
@@ -305,7 +313,7 @@ fn parse_addr_after(line: &str, marker: &str) -> Option<SocketAddr> {
     let rest = line.split(marker).nth(1)?;
     let addr: String = rest
         .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '/')
         .collect();
     addr.parse().ok()
 }

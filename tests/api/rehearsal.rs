@@ -182,6 +182,7 @@ impl Replica {
             match key.as_str() {
                 "FRONTIERWATCH_LISTEN" => *value = self.listen.to_string(),
                 "FRONTIERWATCH_HEALTH_LISTEN" => *value = self.health.to_string(),
+                "FRONTIERWATCH_METRICS_LISTEN" => *value = "127.0.0.1:0".to_owned(),
                 _ => {}
             }
         }

@@ -50,6 +50,11 @@ struct Cli {
     /// local server made on its first start).
     #[arg(long, global = true, env = "FWATCH_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// The W3C trace id every call of this invocation carries (32 hex
+    /// digits), to continue a caller's trace; a fresh one when unset. The
+    /// server logs it with each call; errors print it.
+    #[arg(long, global = true, env = "FWATCH_TRACE_ID")]
+    trace_id: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -174,11 +179,16 @@ enum ImportSource {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let trace_id = cli
+        .trace_id
+        .get_or_insert_with(frontierwatch_client::new_trace_id)
+        .clone();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
+            eprintln!("trace id: {trace_id} (the server logs it with these calls)");
             ExitCode::FAILURE
         }
     }
@@ -202,7 +212,10 @@ fn token(cli: &Cli) -> anyhow::Result<Option<String>> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let token = token(&cli)?;
-    let auth = Auth::bearer(token.as_deref())?;
+    let mut auth = Auth::bearer(token.as_deref())?;
+    if let Some(trace_id) = &cli.trace_id {
+        auth = auth.with_trace_id(trace_id)?;
+    }
     let tls = match &cli.ca_file {
         Some(path) => Some(TlsOptions {
             ca_pem: Some(
@@ -221,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut options = ConnectOptions::new(cli.server.clone());
     options.auth_token = token;
     options.tls = tls;
+    options.trace_id = cli.trace_id.clone();
     let client = Client::connect(options).await?;
     match cli.command {
         Command::Get { name } => commands::get(&channel, cli.output, &name).await,

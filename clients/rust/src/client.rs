@@ -21,10 +21,15 @@ const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 /// The generated client, as configured by [`Client::connect`].
 pub type RawClient = FrontierWatchServiceClient<InterceptedService<Channel, Auth>>;
 
-/// Adds the bearer token, when one is configured, to every call.
+/// Adds the bearer token, when one is configured, and a W3C
+/// `traceparent` to every call. The trace is the current tracing span's
+/// OpenTelemetry trace when there is one; otherwise the trace id set with
+/// [`Auth::with_trace_id`] (one per CLI invocation, say), or a fresh one per
+/// call. The server continues that trace and logs its id with each call.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
     token: Option<MetadataValue<Ascii>>,
+    trace_id: Option<u128>,
 }
 
 impl Auth {
@@ -38,8 +43,54 @@ impl Auth {
             ),
             None => None,
         };
-        Ok(Self { token })
+        Ok(Self {
+            token,
+            trace_id: None,
+        })
     }
+
+    /// Calls made outside an OpenTelemetry span carry this trace id (32
+    /// lowercase hex digits, not all zero).
+    pub fn with_trace_id(mut self, trace_id: &str) -> Result<Self, Error> {
+        let id = (trace_id.len() == 32
+            && trace_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| u128::from_str_radix(trace_id, 16).ok())
+        .flatten()
+        .filter(|id| *id != 0)
+        .ok_or_else(|| Error::InvalidTraceId(trace_id.to_owned()))?;
+        self.trace_id = Some(id);
+        Ok(self)
+    }
+
+    fn traceparent(&self) -> String {
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let context = tracing::Span::current().context();
+        let span = context.span();
+        let current = span.span_context();
+        if current.is_valid() {
+            return format!(
+                "00-{}-{}-{:02x}",
+                current.trace_id(),
+                current.span_id(),
+                current.trace_flags().to_u8()
+            );
+        }
+        let trace_id = self.trace_id.unwrap_or_else(random_u128);
+        let span_id = (random_u128() as u64).max(1);
+        format!("00-{trace_id:032x}-{span_id:016x}-01")
+    }
+}
+
+/// A new random trace id, as a string: what [`Auth::with_trace_id`] takes.
+pub fn new_trace_id() -> String {
+    format!("{:032x}", random_u128())
+}
+
+fn random_u128() -> u128 {
+    u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes()).max(1)
 }
 
 impl tonic::service::Interceptor for Auth {
@@ -48,6 +99,12 @@ impl tonic::service::Interceptor for Auth {
             request
                 .metadata_mut()
                 .insert("authorization", token.clone());
+        }
+        // A traceparent the caller put on the request is kept.
+        if !request.metadata().contains_key("traceparent")
+            && let Ok(value) = self.traceparent().parse::<MetadataValue<Ascii>>()
+        {
+            request.metadata_mut().insert("traceparent", value);
         }
         Ok(request)
     }
@@ -76,6 +133,9 @@ pub struct ConnectOptions {
     /// TLS settings; an `https://` endpoint without them trusts the
     /// system's roots.
     pub tls: Option<TlsOptions>,
+    /// The trace id of calls made outside an OpenTelemetry span (see
+    /// [`Auth`]); none: a fresh one per call.
+    pub trace_id: Option<String>,
 }
 
 /// TLS to the server.
@@ -121,6 +181,7 @@ impl ConnectOptions {
             auth_token: None,
             retry: RetryPolicy::default(),
             tls: None,
+            trace_id: None,
         }
     }
 }
@@ -134,6 +195,9 @@ pub enum Error {
     /// The auth token cannot be sent as a header.
     #[error("the auth token is not a valid header value")]
     InvalidToken,
+    /// A trace id that is not 32 lowercase hex digits (or is all zero).
+    #[error("invalid trace id {0:?}: 32 lowercase hex digits, not all zero")]
+    InvalidTraceId(String),
     /// The transport failed.
     #[error("cannot connect: {0}")]
     Connect(#[from] tonic::transport::Error),
@@ -152,7 +216,10 @@ impl Client {
     /// Builds a client. The connection is made lazily and re-made after a
     /// failure, so the server may be down when this is called.
     pub async fn connect(options: ConnectOptions) -> Result<Self, Error> {
-        let auth = Auth::bearer(options.auth_token.as_deref())?;
+        let mut auth = Auth::bearer(options.auth_token.as_deref())?;
+        if let Some(trace_id) = &options.trace_id {
+            auth = auth.with_trace_id(trace_id)?;
+        }
         let channel = if options.additional_endpoints.is_empty() {
             endpoint(&options, &options.endpoint)?.connect_lazy()
         } else {

@@ -37,7 +37,9 @@ pub mod names;
 mod retry;
 mod watch;
 
-pub use client::{Auth, Client, ConnectOptions, Error, RawClient, Resource, TlsOptions};
+pub use client::{
+    Auth, Client, ConnectOptions, Error, RawClient, Resource, TlsOptions, new_trace_id,
+};
 pub use retry::RetryPolicy;
 pub use watch::{WatchError, WatchEvent, WatchEvents};
 

@@ -105,6 +105,12 @@ pub struct Config {
     #[arg(long, env = "FRONTIERWATCH_HEALTH_LISTEN")]
     pub health_listen: Option<SocketAddr>,
 
+    /// Serve Prometheus metrics over HTTP at /metrics on this address;
+    /// `off` serves none.
+    #[arg(long, env = "FRONTIERWATCH_METRICS_LISTEN", default_value = "127.0.0.1:9464",
+          value_parser = parse_optional_addr)]
+    pub metrics_listen: OptionalAddr,
+
     /// Seconds between progress bookmarks on every watch.
     #[arg(long, env = "FRONTIERWATCH_WATCH_BOOKMARK_SECONDS", default_value_t = 20.0,
           value_parser = parse_positive_seconds)]
@@ -237,6 +243,20 @@ pub fn seconds(value: f64) -> std::time::Duration {
     std::time::Duration::from_secs_f64(value)
 }
 
+/// An address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(value: &str) -> Result<OptionalAddr, String> {
+    if value == "off" {
+        return Ok(OptionalAddr(None));
+    }
+    value
+        .parse()
+        .map(|addr| OptionalAddr(Some(addr)))
+        .map_err(|_| "must be host:port (for example 127.0.0.1:9464) or off".to_owned())
+}
+
 fn parse_database_url(value: &str) -> Result<String, String> {
     if value.starts_with("postgres://") || value.starts_with("postgresql://") {
         Ok(value.to_owned())
@@ -295,6 +315,7 @@ impl fmt::Debug for Config {
             )
             .field("health_check_seconds", &self.health_check_seconds)
             .field("health_listen", &self.health_listen)
+            .field("metrics_listen", &self.metrics_listen.0)
             .field("watch_bookmark_seconds", &self.watch_bookmark_seconds)
             .field(
                 "watch_slow_consumer_seconds",

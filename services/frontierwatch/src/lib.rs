@@ -5,6 +5,7 @@
 //! - `startup`: database, migrations, listener, gRPC server;
 //! - `telemetry`: logs and OpenTelemetry traces;
 //! - `health`: readiness that follows the database;
+//! - `metrics`: the Prometheus metrics and their listener;
 //! - `embedded`: the private PostgreSQL used when no database URL is given;
 //! - `api`: thin gRPC handlers;
 //! - `domain`: resource kinds, names, validation, update masks;
@@ -17,6 +18,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod startup;
 pub mod storage;
 pub mod stream;

@@ -194,6 +194,8 @@ pub struct Application {
     listener: TcpListener,
     /// The plaintext health-only listener (`--health-listen`).
     health_listener: Option<TcpListener>,
+    /// The Prometheus listener (`--metrics-listen`).
+    metrics_listener: Option<TcpListener>,
     database_url: String,
     config: Config,
     store: Store,
@@ -206,6 +208,8 @@ impl Application {
     /// Connects to (or starts) the database, applies migrations and binds
     /// the listen address.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Installed first, so that nothing recorded from here on is lost.
+        crate::metrics::handle();
         let Database {
             url,
             pool,
@@ -242,9 +246,18 @@ impl Application {
             ),
             None => None,
         };
+        let metrics_listener = match config.metrics_listen.0 {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             health_listener,
+            metrics_listener,
             database_url: url,
             config: config.clone(),
             store,
@@ -266,6 +279,7 @@ impl Application {
         let Self {
             listener,
             health_listener,
+            metrics_listener,
             database_url,
             config,
             store,
@@ -339,6 +353,15 @@ impl Application {
             seconds(config.health_check_seconds),
             draining.clone(),
         );
+        if let Some(listener) = metrics_listener {
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "serving metrics on http://{addr}/metrics");
+            crate::metrics::serve(
+                listener,
+                crate::metrics::pool_sampler(store.pool().clone(), snapshot_pool.clone()),
+                draining.clone(),
+            );
+        }
         if let Some(listener) = health_listener {
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "serving health alone on {addr}");
@@ -375,14 +398,8 @@ impl Application {
         let mut drain_signal = draining.clone();
         let shutdown_started = draining.clone();
         let router = builder
-            .trace_fn(|request| {
-                tracing::info_span!(
-                    "grpc",
-                    rpc.system = "grpc",
-                    rpc.method = %request.uri().path(),
-                    otel.kind = "server",
-                )
-            })
+            .trace_fn(crate::telemetry::grpc_span)
+            .layer(crate::api::observe::ObserveLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

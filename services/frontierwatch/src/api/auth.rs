@@ -97,29 +97,46 @@ where
         let pool = self.pool.clone();
         let secret = bearer(&request);
         Box::pin(async move {
-            let deny = |status: tonic::Status| Ok(status.into_http());
+            let deny = |status: tonic::Status, role: &'static str| {
+                metrics::counter!(
+                    crate::metrics::AUTH_DENIED,
+                    "grpc_code" => crate::api::observe::code_name(status.code() as i32),
+                    "role" => role,
+                )
+                .increment(1);
+                Ok(status.into_http())
+            };
             let Some(secret) = secret else {
-                return deny(tonic::Status::unauthenticated(format!(
-                    "{method} needs a {} token: send `authorization: Bearer <token>`",
-                    needed.as_str()
-                )));
+                return deny(
+                    tonic::Status::unauthenticated(format!(
+                        "{method} needs a {} token: send `authorization: Bearer <token>`",
+                        needed.as_str()
+                    )),
+                    "anonymous",
+                );
             };
             let principal = match tokens::authenticate(&pool, &secret).await {
                 Ok(Some(principal)) => principal,
                 Ok(None) => {
-                    return deny(tonic::Status::unauthenticated(
-                        "the token is not valid: unknown, expired or revoked",
-                    ));
+                    return deny(
+                        tonic::Status::unauthenticated(
+                            "the token is not valid: unknown, expired or revoked",
+                        ),
+                        "invalid",
+                    );
                 }
-                Err(error) => return deny(tonic::Status::from(error)),
+                Err(error) => return deny(tonic::Status::from(error), "unchecked"),
             };
             if principal.role < needed {
-                return deny(tonic::Status::permission_denied(format!(
-                    "{} is a {} token; {method} needs a {} token",
-                    principal.name,
+                return deny(
+                    tonic::Status::permission_denied(format!(
+                        "{} is a {} token; {method} needs a {} token",
+                        principal.name,
+                        principal.role.as_str(),
+                        needed.as_str()
+                    )),
                     principal.role.as_str(),
-                    needed.as_str()
-                )));
+                );
             }
             let actor = principal.name.clone();
             request.extensions_mut().insert::<Principal>(principal);

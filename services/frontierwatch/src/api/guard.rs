@@ -81,6 +81,7 @@ impl<S: NamedService> NamedService for Guard<S> {
 impl<S> Service<http::Request<Body>> for Guard<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
         + Clone
         + Send
         + 'static,
@@ -99,6 +100,7 @@ where
             return Box::pin(self.inner.call(request));
         };
         let Ok(permit) = self.calls.clone().try_acquire_owned() else {
+            metrics::counter!(crate::metrics::RPC_SHED, "grpc_service" => S::NAME).increment(1);
             let limit = self.limits.max_concurrent_calls;
             return Box::pin(async move {
                 Ok(tonic::Status::resource_exhausted(format!(

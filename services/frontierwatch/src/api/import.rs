@@ -23,6 +23,7 @@ pub async fn import(
             format!("must hold 1 to {MAX_ITEMS} items"),
         ));
     }
+    let _timer = crate::metrics::Timer::query("import");
     let mut batch = store.begin_import().await?;
     let mut outcomes = Vec::with_capacity(request.items.len());
     for item in request.items {
@@ -46,6 +47,20 @@ pub async fn import(
         outcomes.push(outcome);
     }
     batch.commit().await?;
+    for outcome in &outcomes {
+        let kind = frontierwatch_proto::v1::ResourceType::try_from(outcome.resource_type)
+            .ok()
+            .and_then(|t| t.kind())
+            .map_or("unknown", |k| k.field);
+        let result = match ImportResult::try_from(outcome.result) {
+            Ok(ImportResult::Created) => "created",
+            Ok(ImportResult::Updated) => "updated",
+            Ok(ImportResult::Unchanged) => "unchanged",
+            _ => "rejected",
+        };
+        metrics::counter!(crate::metrics::IMPORT_ITEMS, "kind" => kind, "outcome" => result)
+            .increment(1);
+    }
     Ok(ImportResourcesResponse { outcomes })
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 mod filters;
 pub mod guard;
 mod import;
+pub mod observe;
 pub mod standard;
 pub mod tokens;
 

@@ -179,7 +179,9 @@ impl Snapshot {
     /// sequences are committed in order, the snapshot holds exactly the
     /// changes up to the highest sequence it can see.
     pub async fn begin(pool: &PgPool) -> Result<Self, ApiError> {
+        let acquire = crate::metrics::Timer::acquire("snapshot");
         let mut tx = pool.begin().await.map_err(read_error)?;
+        drop(acquire);
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await

@@ -16,6 +16,7 @@ use super::filter::PageTokenKey;
 use super::timestamp;
 use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim};
 use crate::error::ApiError;
+use crate::metrics::Timer;
 
 /// The persistent store of every resource and the change log.
 #[derive(Clone, Debug)]
@@ -96,6 +97,7 @@ impl Store {
     /// Reads one resource.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn get<T: Resource>(&self, name: &str) -> Result<T, ApiError> {
+        let _timer = Timer::query("get");
         let row: Option<(Vec<u8>,)> =
             sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2")
                 .bind(name)
@@ -120,6 +122,7 @@ impl Store {
         page_size: i64,
         after: Option<&str>,
     ) -> Result<(Vec<T>, bool), ApiError> {
+        let _timer = Timer::query("list");
         let mut builder = query.statement(T::KIND, after, page_size + 1);
         let rows: Vec<(String, Vec<u8>)> = builder
             .build_query_as()
@@ -143,6 +146,7 @@ impl Store {
         mut resource: T,
         request_id: Option<Uuid>,
     ) -> Result<T, ApiError> {
+        let _timer = Timer::query("create");
         let name = resource.name().to_owned();
         if let Some(request_id) = request_id
             && let Some(previous) = replay::<T>(&self.pool, request_id, &name).await?
@@ -182,6 +186,7 @@ impl Store {
         &self,
         items: Vec<(T, Option<Uuid>)>,
     ) -> Result<Vec<T>, ApiError> {
+        let _timer = Timer::query("create_batch");
         let mut tx = self.begin(T::KIND.field()).await?;
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
@@ -222,6 +227,7 @@ impl Store {
         T: Resource,
         F: FnOnce(&T) -> Result<T, ApiError> + Send,
     {
+        let _timer = Timer::query("update");
         let mut tx = self.begin(name).await?;
         let current: T = lock_current(&mut tx, name, etag).await?;
         let mut updated = change(&current)?;
@@ -241,6 +247,7 @@ impl Store {
     /// Deletes a resource unless something references it.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn delete<T: Resource>(&self, name: &str, etag: &str) -> Result<(), ApiError> {
+        let _timer = Timer::query("delete");
         let mut tx = self.begin(name).await?;
         let current: T = lock_current(&mut tx, name, etag).await?;
         sqlx::query("DELETE FROM resources WHERE name = $1")
@@ -261,6 +268,7 @@ impl Store {
     }
 
     async fn begin(&self, name: &str) -> Result<Transaction<'static, Postgres>, ApiError> {
+        let _timer = Timer::acquire("main");
         self.pool
             .begin()
             .await

@@ -32,16 +32,40 @@ pub fn spawn(store: Store, interval: Duration, mut shutdown: watch::Receiver<boo
                 _ = ticks.tick() => {}
             }
             match evaluate(&store).await {
-                Ok(0) => {}
-                Ok(raised) => tracing::info!(raised, "alerts raised"),
-                Err(error) => tracing::warn!(%error, "alert evaluation failed"),
+                Ok(Evaluation::Skipped) => {
+                    metrics::counter!(crate::metrics::EVALUATOR_RUNS, "outcome" => "skipped_locked")
+                        .increment(1);
+                }
+                Ok(Evaluation::Done(raised)) => {
+                    metrics::counter!(crate::metrics::EVALUATOR_RUNS, "outcome" => "evaluated")
+                        .increment(1);
+                    metrics::gauge!(crate::metrics::EVALUATOR_LAST_SUCCESS)
+                        .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+                    if raised > 0 {
+                        tracing::info!(raised, "alerts raised");
+                    }
+                }
+                Err(error) => {
+                    metrics::counter!(crate::metrics::EVALUATOR_RUNS, "outcome" => "failed")
+                        .increment(1);
+                    tracing::warn!(%error, "alert evaluation failed");
+                }
             }
         }
     });
 }
 
-/// One evaluation, if this replica gets the lock. Returns the alerts raised.
-pub async fn evaluate(store: &Store) -> Result<u64, ApiError> {
+/// What one tick of the evaluator did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    /// Another replica holds the lock.
+    Skipped,
+    /// Evaluated; this many alerts raised.
+    Done(u64),
+}
+
+/// One evaluation, if this replica gets the lock.
+pub async fn evaluate(store: &Store) -> Result<Evaluation, ApiError> {
     let pool = store.pool();
     let mut lock = pool.begin().await.map_err(ApiError::Unavailable)?;
     let (acquired,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
@@ -50,13 +74,18 @@ pub async fn evaluate(store: &Store) -> Result<u64, ApiError> {
         .await
         .map_err(ApiError::Unavailable)?;
     if !acquired {
-        return Ok(0);
+        return Ok(Evaluation::Skipped);
     }
     let mut raised = 0;
     raised += missed_windows(store).await?;
     raised += new_leaders(store).await?;
     lock.commit().await.map_err(ApiError::Unavailable)?;
-    Ok(raised)
+    Ok(Evaluation::Done(raised))
+}
+
+/// Counts an alert raised, by its kind.
+fn count_raised(kind: AlertKind) {
+    metrics::counter!(crate::metrics::ALERTS_RAISED, "kind" => kind.as_str_name()).increment(1);
 }
 
 async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
@@ -89,6 +118,7 @@ async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
                 commitment.name, start.year, start.month, start.day
             );
             if queries::raise_alert(store.pool(), &key, &alert).await? {
+                count_raised(AlertKind::CadenceWindowMissed);
                 raised += 1;
             }
         }
@@ -148,6 +178,7 @@ async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
             )
             .await?
             {
+                count_raised(AlertKind::NewLeader);
                 raised += 1;
             }
         }

@@ -80,6 +80,7 @@ impl Hub {
             sender,
             head: AtomicI64::new(head),
         });
+        metrics::gauge!(crate::metrics::CHANGE_HEAD).set(head as f64);
         tokio::spawn(follow(hub.clone(), pool, poll_interval, shutdown));
         Some(hub)
     }
@@ -94,10 +95,16 @@ impl Hub {
         self.head.load(Ordering::Acquire)
     }
 
+    fn set_head(&self, head: i64) {
+        self.head.store(head, Ordering::Release);
+        metrics::gauge!(crate::metrics::CHANGE_HEAD).set(head as f64);
+    }
+
     /// Reads and broadcasts everything after the cursor.
     async fn catch_up(&self, pool: &PgPool) -> Result<(), ApiError> {
         loop {
             let cursor = self.head();
+            metrics::counter!(crate::metrics::CATCH_UP_READS).increment(1);
             let records = match changes::read_after(pool, cursor, PAGE).await {
                 Ok(records) => records,
                 Err(ApiError::CursorExpired { .. }) => {
@@ -107,7 +114,7 @@ impl Hub {
                         pruned_through,
                         "change-log follower fell behind the retention window"
                     );
-                    self.head.store(pruned_through, Ordering::Release);
+                    self.set_head(pruned_through);
                     let _ = self.sender.send(Arc::new(Broadcast::Gap));
                     continue;
                 }
@@ -118,7 +125,7 @@ impl Hub {
             };
             let last_seq = last.seq;
             let full = records.len() as i64 >= PAGE;
-            self.head.store(last_seq, Ordering::Release);
+            self.set_head(last_seq);
             // No receivers is fine: nobody watches on this replica now.
             let _ = self.sender.send(Arc::new(Broadcast::Records(records)));
             if !full {
@@ -138,7 +145,7 @@ impl Hub {
                 head,
                 "the change log's head went backwards; ending every watch"
             );
-            self.head.store(head, Ordering::Release);
+            self.set_head(head);
             let _ = self.sender.send(Arc::new(Broadcast::Reset { known, head }));
         }
         Ok(())
@@ -164,10 +171,15 @@ async fn follow(
     let mut poll = tokio::time::interval(poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = Duration::from_millis(100);
+    let mut connected_before = false;
     loop {
         let mut listener = match connect(&pool).await {
             Ok(listener) => {
                 backoff = Duration::from_millis(100);
+                if connected_before {
+                    metrics::counter!(crate::metrics::LISTENER_RECONNECTS).increment(1);
+                }
+                connected_before = true;
                 Some(listener)
             }
             Err(error) => {
@@ -183,6 +195,7 @@ async fn follow(
                 wake = recv(&mut listener) => match wake {
                     Wake::Notified => false,
                     Wake::Reconnected => {
+                        metrics::counter!(crate::metrics::LISTENER_RECONNECTS).increment(1);
                         tracing::info!("change-log listener reconnected; catching up");
                         true
                     }

@@ -92,6 +92,20 @@ impl Watches {
         request: &WatchRequest,
         token: Option<&str>,
     ) -> Result<WatchStream, ApiError> {
+        let opened = self.try_open(request, token).await;
+        if let Err(error) = &opened
+            && !matches!(error, ApiError::InvalidArgument(_))
+        {
+            crate::metrics::watch_ended(watcher::end_reason(error));
+        }
+        opened
+    }
+
+    async fn try_open(
+        &self,
+        request: &WatchRequest,
+        token: Option<&str>,
+    ) -> Result<WatchStream, ApiError> {
         let filter = WatchFilter::from_request(request)?;
         if request.snapshot && request.start_after_sequence.is_some() {
             return Err(ApiError::invalid(
@@ -145,6 +159,7 @@ impl Watches {
             settings: self.settings.clone(),
             shutdown: self.shutdown.clone(),
             permit: (permit, token_permit),
+            hub: self.hub.clone(),
         }
         .spawn())
     }

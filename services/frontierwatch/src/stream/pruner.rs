@@ -27,6 +27,9 @@ pub fn spawn(
                 Ok(deleted) => tracing::info!(deleted, "pruned the change log"),
                 Err(error) => tracing::warn!(%error, "change-log pruning failed"),
             }
+            if let Ok((_, oldest, _)) = changes::window(&pool).await {
+                metrics::gauge!(crate::metrics::CHANGE_OLDEST).set(oldest as f64);
+            }
         }
     });
 }

@@ -61,7 +61,16 @@ impl tokio_stream::Stream for WatchStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.messages.poll_recv(cx) {
-            Poll::Ready(Some((message, _bytes))) => return Poll::Ready(Some(Ok(message))),
+            Poll::Ready(Some((message, bytes))) => {
+                // Handed to the transport: counted as sent.
+                metrics::counter!(crate::metrics::WATCH_BYTES)
+                    .increment(bytes.num_permits() as u64);
+                if let Some(watch_response::Kind::Transaction(t)) = &message.kind {
+                    metrics::counter!(crate::metrics::WATCH_EVENTS)
+                        .increment(t.events.len() as u64);
+                }
+                return Poll::Ready(Some(Ok(message)));
+            }
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => {}
         }
@@ -150,6 +159,24 @@ pub struct Watch {
     pub shutdown: watch::Receiver<bool>,
     /// The replica's and the token's share of open watches.
     pub permit: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
+    /// The replica's follower, for the watcher's lag behind the head.
+    pub hub: Arc<super::hub::Hub>,
+}
+
+/// Counts a watch as open for as long as it lives.
+struct Open;
+
+impl Open {
+    fn new() -> Open {
+        metrics::gauge!(crate::metrics::WATCHES_OPEN).increment(1.0);
+        Open
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::WATCHES_OPEN).decrement(1.0);
+    }
 }
 
 impl Watch {
@@ -171,6 +198,7 @@ impl Watch {
     }
 
     async fn run(mut self, sink: Sink) {
+        let _open = Open::new();
         let mut cursor = match self.start {
             Start::After(seq) => seq,
             Start::Snapshot => 0,
@@ -178,8 +206,10 @@ impl Watch {
         let result = self.stream(&sink, &mut cursor).await;
         drop(self.permit);
         match result {
-            Ok(()) | Err(Stop::Gone) => {}
+            Ok(()) => {}
+            Err(Stop::Gone) => crate::metrics::watch_ended("client_gone"),
             Err(Stop::Ended(error)) => {
+                crate::metrics::watch_ended(end_reason(&error));
                 tracing::info!(%error, resume_after = cursor, "watch ended by the server");
                 sink.finish(error);
             }
@@ -341,6 +371,8 @@ impl Watch {
                 for message in frames::transaction(transaction_id, events) {
                     sink.send(message, Some(*cursor)).await?;
                 }
+                metrics::histogram!(crate::metrics::WATCH_LAG)
+                    .record((self.hub.head() - last.seq).max(0) as f64);
             }
             *cursor = last.seq;
         }
@@ -371,6 +403,19 @@ impl Watch {
             }
             delay = (delay * 2).min(Duration::from_secs(2));
         }
+    }
+}
+
+/// Why a watch ended (or was refused), as the metric's `reason` label.
+pub fn end_reason(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::SlowConsumer { .. } => "slow_consumer",
+        ApiError::CursorExpired { .. } => "cursor_expired",
+        ApiError::CursorAhead { .. } => "cursor_ahead",
+        ApiError::LogReset { .. } => "log_reset",
+        ApiError::WatchLimit { .. } | ApiError::WatchLimitPerToken { .. } => "limit",
+        ApiError::ShuttingDown { .. } => "shutdown",
+        _ => "error",
     }
 }
 
