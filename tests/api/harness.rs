@@ -129,10 +129,18 @@ impl TestServer {
     /// listens. Returns the collected output when it exits instead.
     pub async fn start_with(options: ServerOptions) -> Result<TestServer, String> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_frontierwatch-server"));
+        let from_env = |key: &str| options.env.iter().any(|(k, _)| k == key);
+        // Settings the caller gives in the environment (as a pod's would
+        // be) are left to it.
+        if options.listen.is_some() || !from_env("FRONTIERWATCH_LISTEN") {
+            command
+                .arg("--listen")
+                .arg(options.listen.as_deref().unwrap_or("127.0.0.1:0"));
+        }
+        if !from_env("FRONTIERWATCH_LOG_FORMAT") {
+            command.args(["--log-format", "text"]);
+        }
         command
-            .arg("--listen")
-            .arg(options.listen.as_deref().unwrap_or("127.0.0.1:0"))
-            .args(["--log-format", "text"])
             .env_remove("DATABASE_URL")
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")

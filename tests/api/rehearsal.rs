@@ -1,7 +1,8 @@
 //! A local rehearsal of the production topology: three server processes
 //! over one PostgreSQL, each configured only from what the production
 //! overlay's ConfigMap and Secrets give its container (read from the
-//! rendered manifests), behind a client that balances over the three.
+//! rendered manifests; no flags), behind a client that balances over the
+//! three. Each pod's own IP becomes its own loopback ports.
 //! Under load (8 writers retrying with `request_id`, 2 resuming watchers)
 //! the servers are restarted one at a time the way a rolling update does,
 //! then PostgreSQL is restarted; nothing may be lost or duplicated.
@@ -188,7 +189,7 @@ impl Replica {
         }
         let server = TestServer::start_with(ServerOptions {
             database_url: None,
-            listen: Some(self.listen.to_string()),
+            listen: None,
             env,
             ..Default::default()
         })
@@ -213,6 +214,10 @@ impl Replica {
         let started = Instant::now();
         let (clean, lines) = server.terminate().await;
         assert!(clean, "the replica exited cleanly: {lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with('{')),
+            "the replica logs JSON, as the ConfigMap says"
+        );
         started.elapsed()
     }
 }
