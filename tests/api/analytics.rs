@@ -370,7 +370,7 @@ async fn comparisons_are_like_for_like_and_report_what_is_not_comparable() {
 /// Lab M promises a model trained from scratch every month from January
 /// 2026, 7 days' grace. Releases: Jan 10, Feb 27, Apr 3 (keeps March, 3 days
 /// late), Apr 20, May 15 (a fine-tune: does not count), Jun 15.
-async fn monthly_commitment(c: &mut Client, end: Option<Date>) {
+pub async fn monthly_commitment(c: &mut Client, end: Option<Date>) {
     create_org(c, "lab-m").await;
     create_model(c, "mono", &["lab-m"]).await;
     for (id, (m, d), scratch) in [

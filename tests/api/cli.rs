@@ -1,6 +1,6 @@
 //! The `fwatch` commands, run as a user would type them.
 
-use crate::harness::{TestServer, run_fwatch};
+use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
 
 fn ok(result: (bool, String, String)) -> String {
     assert!(result.0, "fwatch failed:\n{}\n{}", result.1, result.2);
@@ -178,12 +178,12 @@ async fn jsonl_import_maps_one_to_one_and_reports_bad_lines() {
     )
     .unwrap();
     let path = file.to_string_lossy().into_owned();
-    let report: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
-        &server,
-        &["-o", "json", "import", "jsonl", &path],
-        None,
-    )))
-    .unwrap();
+    // Some rows rejected: exit code 2, after the report.
+    let (code, out, err) =
+        run_fwatch_status(&server, &["-o", "json", "import", "jsonl", &path], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("2 of 4 rows were rejected"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["counts"]["organizations"]["created"], 1);
     assert_eq!(report["counts"]["models"]["created"], 1);
     let rejected: Vec<(u64, String)> = report["rejected"]
@@ -206,13 +206,30 @@ async fn jsonl_import_maps_one_to_one_and_reports_bad_lines() {
         "{}",
         rejected[1].1
     );
-    let again: serde_json::Value = serde_json::from_str(&ok(run_fwatch(
-        &server,
-        &["-o", "json", "import", "jsonl", &path],
-        None,
-    )))
-    .unwrap();
+    let (code, out, _) =
+        run_fwatch_status(&server, &["-o", "json", "import", "jsonl", &path], None);
+    assert_eq!(code, Some(2));
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["counts"]["organizations"]["unchanged"], 1);
     assert_eq!(again["counts"]["models"]["unchanged"], 1);
+
+    // Every row rejected: exit code 3; every row imported: 0.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "not json\nnor this\n").unwrap();
+    let (code, _, err) =
+        run_fwatch_status(&server, &["import", "jsonl", &bad.to_string_lossy()], None);
+    assert_eq!(code, Some(3), "{err}");
+    let good = dir.join("good.jsonl");
+    std::fs::write(
+        &good,
+        concat!(
+            r#"{"organization": {"name": "organizations/good", "displayName": "Good"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) =
+        run_fwatch_status(&server, &["import", "jsonl", &good.to_string_lossy()], None);
+    assert_eq!(code, Some(0), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::harness::{TestServer, run_fwatch};
+use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
 
 fn data(path: &str) -> PathBuf {
     // The shared data lies beside the repository.
@@ -17,12 +17,20 @@ fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// Runs an import; checks its exit code: 0 when every row was imported, 2
+/// when some were rejected.
 fn import(server: &TestServer, args: &[&str]) -> Value {
     let mut full = vec!["-o", "json", "import"];
     full.extend_from_slice(args);
-    let (ok, out, err) = run_fwatch(server, &full, None);
-    assert!(ok, "import failed: {err}");
-    serde_json::from_str(&out).expect("the report is JSON")
+    let (code, out, err) = run_fwatch_status(server, &full, None);
+    let report: Value = serde_json::from_str(&out).expect("the report is JSON");
+    let rejected = report["rejected"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        code,
+        Some(if rejected == 0 { 0 } else { 2 }),
+        "exit code with {rejected} rows rejected: {err}"
+    );
+    report
 }
 
 fn count(report: &Value, kind: &str, what: &str) -> u64 {
@@ -94,11 +102,15 @@ fn corrupt(src: &Path, dst: &Path, edits: &[(usize, &str, &str)]) -> Vec<u64> {
     }
     writer.flush().unwrap();
     drop(writer);
+    // The file's own line numbers (as `grep -n` shows them): one more than
+    // the newlines before each edited record.
+    let text = std::fs::read(dst).unwrap();
     let mut lines = Vec::new();
     let mut reader = csv::Reader::from_path(dst).unwrap();
     for (i, record) in reader.records().enumerate() {
         if edits.iter().any(|(index, ..)| *index == i) {
-            lines.push(record.unwrap().position().unwrap().line());
+            let byte = usize::try_from(record.unwrap().position().unwrap().byte()).unwrap();
+            lines.push(text[..byte].iter().filter(|b| **b == b'\n').count() as u64 + 1);
         }
     }
     lines
@@ -115,21 +127,23 @@ fn temp_copy(dir: &Path) -> PathBuf {
 }
 
 /// LLM-Stats, from its four files:
-/// - organizations: the 17 rows of organizations.csv;
+/// - organizations: the 17 rows of organizations.csv less `unknown`, a
+///   placeholder for missing data (reported) = 16;
 /// - models: 25 model lines, the distinct leading letters of the 164 model
 ///   ids (`claude-3-5-sonnet` → `claude`);
 /// - releases: the 164 rows of models.csv;
 /// - benchmarks: 339 rows, less 2 that are the same benchmark under a second
 ///   spelling (`humaneval+`/`humaneval-plus`, `mbpp+`/`mbpp-plus`) = 337;
-/// - results: 2,192 rows, less 8 repeats of a (model, benchmark) pair and 12
-///   on benchmark ids absent from benchmarks.csv (four translation ids for
-///   each of the three Nova models) = 2,172.
+/// - results: 2,192 rows, less 12 on benchmark ids absent from
+///   benchmarks.csv (four translation ids for each of the three Nova
+///   models) = 2,180; the 8 rows that repeat a (model, benchmark) pair do
+///   so with another score, and are results of their own.
 const LLM_STATS: &[(&str, u64, u64)] = &[
-    ("organizations", 17, 0),
+    ("organizations", 16, 1),
     ("models", 25, 0),
     ("releases", 164, 0),
     ("benchmarks", 337, 2),
-    ("results", 2172, 20),
+    ("results", 2180, 12),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +152,23 @@ async fn llm_stats_imports_completely_once() {
     let dir = data("llm_stats");
     let first = import(&server, &["llm-stats", dir.to_str().unwrap()]);
     assert_counts(&first, LLM_STATS);
-    assert_eq!(stored(&server, "benchmark_result").await, 2172);
+    assert_eq!(stored(&server, "benchmark_result").await, 2180);
+    assert_eq!(
+        stored(&server, "organization").await,
+        16,
+        "no \"Unknown\" organization"
+    );
+    // A pair repeated with two scores: both results, each with its source.
+    let pool = server.pool().await;
+    let (repeats,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM resources WHERE kind = 'benchmark_result' \
+          AND release LIKE '%/releases/o3-2025-04-16' \
+          AND benchmark LIKE 'benchmarks/humanity%last-exam'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(repeats, 3, "o3's three Humanity's Last Exam scores");
     assert_eq!(stored(&server, "benchmark").await, 337);
     let second = import(&server, &["llm-stats", dir.to_str().unwrap()]);
     assert_second_run_creates_nothing(&second, LLM_STATS);
@@ -178,10 +208,10 @@ async fn a_corrupted_llm_stats_copy_reports_the_rows_at_fault_and_imports_the_re
     }
     assert_eq!(
         lines.len(),
-        20 + 3,
+        12 + 3,
         "exactly the faulty rows besides the known ones"
     );
-    assert_eq!(count(&report, "results", "created"), 2172 - 3);
+    assert_eq!(count(&report, "results", "created"), 2180 - 3);
     let _ = std::fs::remove_dir_all(copy);
 }
 
@@ -275,5 +305,75 @@ async fn a_corrupted_fmti_copy_reports_the_rows_at_fault_and_imports_the_rest() 
     let report = import(&server, &["fmti", copy.to_str().unwrap()]);
     assert_eq!(rejected_lines(&report, name), faults);
     assert_eq!(count(&report, "disclosures", "created"), 1298);
+    let _ = std::fs::remove_dir_all(copy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_rows_carry_the_files_own_line_numbers_with_crlf_line_ends_too() {
+    let server = TestServer::start().await;
+    let copy = temp_copy(&data("llm_stats"));
+    // Saved as a spreadsheet on Windows would: CRLF line ends, and one
+    // score that is no number, found again below the way `grep -n` would.
+    for entry in std::fs::read_dir(&copy).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\r\n", "\n").replace('\n', "\r\n")).unwrap();
+    }
+    let file = copy.join("benchmark_results.csv");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let target = text.lines().nth(500).unwrap().to_owned();
+    let cells: Vec<&str> = target.split(',').collect();
+    let marked = format!(
+        "{},{},{},not-a-score,{}",
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[4..].join(",")
+    );
+    std::fs::write(&file, text.replacen(&target, &marked, 1)).unwrap();
+    let expected = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("not-a-score"))
+        .unwrap() as u64
+        + 1;
+    let report = import(&server, &["llm-stats", copy.to_str().unwrap()]);
+    let reported: Vec<u64> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not-a-score")
+        })
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(reported, vec![expected]);
+    // The known rejections are on the same lines as in the LF original.
+    let original = import(&server, &["llm-stats", data("llm_stats").to_str().unwrap()]);
+    let lines = |r: &Value| {
+        let mut l: Vec<(String, u64)> = r["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| {
+                !x["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("not-a-score")
+            })
+            .map(|x| {
+                (
+                    x["file"].as_str().unwrap().to_owned(),
+                    x["line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        l.sort();
+        l
+    };
+    assert_eq!(lines(&report), lines(&original));
     let _ = std::fs::remove_dir_all(copy);
 }

@@ -401,6 +401,17 @@ pub fn run_fwatch(
     args: &[&str],
     stdin: Option<&str>,
 ) -> (bool, String, String) {
+    let (code, out, err) = run_fwatch_status(server, args, stdin);
+    (code == Some(0), out, err)
+}
+
+/// Runs `fwatch` against a server; returns (exit code, stdout, stderr).
+#[allow(dead_code)]
+pub fn run_fwatch_status(
+    server: &TestServer,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (Option<i32>, String, String) {
     use std::io::Write as _;
     let mut child = Command::new(fwatch())
         .arg("--server")
@@ -420,7 +431,7 @@ pub fn run_fwatch(
     }
     let output = child.wait_with_output().expect("fwatch finishes");
     (
-        output.status.success(),
+        output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )

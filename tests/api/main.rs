@@ -6,6 +6,7 @@ mod analytics;
 mod auth;
 mod change_log;
 mod cli;
+mod cli_analytics;
 mod client;
 mod datasets;
 mod deployment;

@@ -4,6 +4,7 @@
 //! Epoch AI "Notable AI Models" (CC BY 4.0) and the Stanford CRFM Foundation
 //! Model Transparency Index (CC BY 4.0).
 
+mod analytics;
 mod commands;
 mod dynamic;
 mod import;
@@ -131,6 +132,16 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Ranks releases on a benchmark, per evaluation settings.
+    Leaderboard(analytics::LeaderboardArgs),
+    /// Compares releases on every benchmark they share, like for like.
+    Compare(analytics::CompareArgs),
+    /// Scores a cadence commitment's windows against actual releases.
+    Cadence(analytics::CadenceArgs),
+    /// The share of transparency indicators an organization discloses.
+    Transparency(analytics::TransparencyArgs),
+    /// The dated releases and stage changes of a model line or organization.
+    Timeline(analytics::TimelineArgs),
     /// Manages bearer tokens (needs an admin token).
     Token {
         #[command(subcommand)]
@@ -186,6 +197,12 @@ async fn main() -> ExitCode {
         .clone();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<import::RowsRejected>() => {
+            eprintln!("error: {error}");
+            error
+                .downcast_ref::<import::RowsRejected>()
+                .map_or(ExitCode::FAILURE, |r| ExitCode::from(r.exit_code()))
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             eprintln!("trace id: {trace_id} (the server logs it with these calls)");
@@ -302,6 +319,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::watch(&client, cli.output, args).await
         }
+        Command::Leaderboard(args) => analytics::leaderboard(&client, cli.output, args).await,
+        Command::Compare(args) => analytics::compare(&client, cli.output, args).await,
+        Command::Cadence(args) => analytics::cadence(&client, cli.output, args).await,
+        Command::Transparency(args) => analytics::transparency(&client, cli.output, args).await,
+        Command::Timeline(args) => analytics::timeline(&client, cli.output, args).await,
         Command::Token { action } => match action {
             TokenAction::Create { id, role } => tokens::create(&channel, &id, &role).await,
             TokenAction::List => tokens::list(&channel).await,

@@ -11,10 +11,14 @@
 //!   fraction, 100 a percentage, anything else an Elo-like rating; the
 //!   spellings results use for it become its aliases;
 //! - each row of benchmark_results.csv is a result, keyed by (model,
-//!   benchmark): a later row for the same pair is a duplicate and is
-//!   reported; a result whose model or benchmark is not in the files is
+//!   benchmark); a later row for the same pair with another score is a
+//!   result of its own (keyed by the score too), and the leaderboard picks
+//!   between them by its rules; one with the same score is a duplicate and
+//!   is reported; a result whose model or benchmark is not in the files is
 //!   reported, not guessed; a percentage on a fraction benchmark is divided
-//!   by 100.
+//!   by 100;
+//! - the `unknown` organization, a placeholder for missing data, is
+//!   reported, not imported as an organization named "Unknown".
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -51,10 +55,18 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
+    // Line numbers as editors and `grep -n` count them: one more than the
+    // newlines before the record's first byte. (The csv reader's own line
+    // counter is one lower after a CRLF line end, as in files saved on
+    // Windows or by spreadsheets.)
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = LineCounter::default();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.with_context(|| format!("{} is not valid CSV", path.display()))?;
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record
+            .position()
+            .map_or(0, |p| lines.line_at(&text, p.byte()));
         let map = headers
             .iter()
             .cloned()
@@ -63,6 +75,32 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(u64, HashMap<String, String>
         rows.push((line, map));
     }
     Ok(rows)
+}
+
+/// 1-based line numbers of increasing byte offsets in one text, counted
+/// once: each call counts only the newlines since the previous offset.
+#[derive(Default)]
+struct LineCounter {
+    byte: usize,
+    newlines: u64,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, text: &[u8], byte: u64) -> u64 {
+        let mut end = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
+        // After a CRLF terminator the reader stops between \r and \n, so a
+        // record's position can lie before the end of the previous line:
+        // the record starts at its first byte that ends no line.
+        while end < text.len() && (text[end] == b'\n' || text[end] == b'\r') {
+            end += 1;
+        }
+        if end < self.byte {
+            *self = LineCounter::default();
+        }
+        self.newlines += text[self.byte..end].iter().filter(|b| **b == b'\n').count() as u64;
+        self.byte = end;
+        self.newlines + 1
+    }
 }
 
 pub fn get<'a>(row: &'a HashMap<String, String>, key: &str) -> &'a str {
@@ -121,12 +159,28 @@ pub fn base_first(bases: &BTreeMap<String, Option<String>>) -> Vec<String> {
     }
 }
 
+/// LLM-Stats' stand-in for a missing organization (`unknown`, "Unknown"):
+/// importing it would make an organization of that name.
+fn is_placeholder(id: &str, name: &str) -> bool {
+    id.eq_ignore_ascii_case("unknown") || name.eq_ignore_ascii_case("unknown")
+}
+
 pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
     let orgs_file = "organizations.csv";
     let mut org_names: HashMap<String, String> = HashMap::new();
     for (line, row) in read_csv(&dir.join(orgs_file))? {
         let id = get(&row, "organization_id");
+        if is_placeholder(id, get(&row, "name")) {
+            plan.reject(
+                orgs_file,
+                line,
+                "organizations",
+                id,
+                "a placeholder for missing data, not an organization; rows that name it are reported",
+            );
+            continue;
+        }
         let country = get(&row, "country");
         let extra = Organization {
             website: get(&row, "website").to_owned(),
@@ -167,16 +221,13 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             continue;
         };
         let Some(org) = org_names.get(get(row, "organization_id")) else {
-            plan.reject(
-                models_file,
-                *line,
-                "releases",
-                model_id,
-                format!(
-                    "organization {:?} is not in organizations.csv",
-                    get(row, "organization_id")
-                ),
-            );
+            let org_id = get(row, "organization_id");
+            let reason = if is_placeholder(org_id, "") {
+                format!("its developer is unknown in the dataset (organization {org_id:?})")
+            } else {
+                format!("organization {org_id:?} is not in organizations.csv")
+            };
+            plan.reject(models_file, *line, "releases", model_id, reason);
             continue;
         };
         let line_id = line_of(&release_id);
@@ -374,23 +425,33 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         .iter()
         .map(|(_, r)| (get(r, "model_id"), get(r, "organization_id")))
         .collect();
-    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    // (model, benchmark) → the scores seen, with their lines.
+    let mut seen: HashMap<(String, String), Vec<(String, u64)>> = HashMap::new();
     for (line, row) in &results {
         let model_id = get(row, "model_id");
         let benchmark_id = get(row, "benchmark_id");
         let key = (model_id.to_owned(), benchmark_id.to_owned());
         let label = format!("{model_id} on {benchmark_id}");
-        if let Some(first) = seen.get(&key) {
+        let raw_score = get(row, "score").to_owned();
+        let earlier = seen.entry(key).or_default();
+        if let Some((_, first)) = earlier.iter().find(|(score, _)| *score == raw_score) {
             plan.reject(
                 results_file,
                 *line,
                 "results",
                 &label,
-                format!("duplicate of line {first} (same model and benchmark)"),
+                format!("duplicate of line {first} (same model, benchmark and score)"),
             );
             continue;
         }
-        seen.insert(key, *line);
+        // The same pair with another score (with and without tools, say)
+        // is a result of its own; the first keeps the pair's id.
+        let id_key = if earlier.is_empty() {
+            format!("{model_id}|{benchmark_id}")
+        } else {
+            format!("{model_id}|{benchmark_id}|{raw_score}")
+        };
+        earlier.push((raw_score, *line));
         let Some(release) = release_of_model.get(model_id) else {
             plan.reject(
                 results_file,
@@ -461,10 +522,7 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         }
         sources.push(dataset(get(row, "source_path")));
         let result = BenchmarkResult {
-            name: format!(
-                "benchmarkResults/llmstats-{}",
-                fnv(&format!("{model_id}|{benchmark_id}"))
-            ),
+            name: format!("benchmarkResults/llmstats-{}", fnv(&id_key)),
             release: release.clone(),
             benchmark: benchmark.clone(),
             score,
@@ -487,4 +545,29 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         plan.push(results_file, *line, Resource::BenchmarkResult(result));
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::read_csv;
+
+    #[test]
+    fn rows_carry_the_files_own_line_numbers() {
+        let dir = std::env::temp_dir().join(format!("fw-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rows.csv");
+        // A header, a row, a row whose quoted cell spans two lines, a row;
+        // with LF and with CRLF line ends.
+        for newline in ["\n", "\r\n"] {
+            let text = ["a,b", "1,2", "\"x", "y\",3", "4,5", ""].join(newline);
+            std::fs::write(&path, text).unwrap();
+            let lines: Vec<u64> = read_csv(&path)
+                .unwrap()
+                .into_iter()
+                .map(|(l, _)| l)
+                .collect();
+            assert_eq!(lines, vec![2, 3, 5], "line ends {newline:?}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -143,6 +143,23 @@ pub fn fnv(text: &str) -> String {
 /// Counts per resource type: created, unchanged, updated, rejected.
 type Counts = BTreeMap<&'static str, [u64; 4]>;
 
+/// An import that ran, with rows rejected: the report is printed, and the
+/// command exits with [`RowsRejected::exit_code`] so that scripts can tell.
+#[derive(Debug, thiserror::Error)]
+#[error("{rejected} of {total} rows were rejected (listed above)")]
+pub struct RowsRejected {
+    pub rejected: u64,
+    pub total: u64,
+}
+
+impl RowsRejected {
+    /// 2 when some rows were rejected and the rest imported; 3 when every
+    /// row was rejected. (1 is any other failure.)
+    pub fn exit_code(&self) -> u8 {
+        if self.rejected >= self.total { 3 } else { 2 }
+    }
+}
+
 pub async fn run(
     client: &Client,
     format: Format,
@@ -207,7 +224,15 @@ pub async fn run(
     progress.finish_and_clear();
     rejected.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
     report(format, &counts, &rejected, started.elapsed().as_secs_f64());
-    Ok(())
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let total = counts.values().map(|c| c.iter().sum::<u64>()).sum();
+    Err(RowsRejected {
+        rejected: rejected.len() as u64,
+        total,
+    }
+    .into())
 }
 
 fn report(format: Format, counts: &Counts, rejected: &[Rejection], seconds: f64) {
