@@ -724,3 +724,122 @@ async fn a_new_leader_on_a_leaderboard_is_announced_once_on_the_stream() {
     );
     assert_eq!(alert.subject, "benchmarks/gpqa");
 }
+
+#[tokio::test]
+async fn a_benchmarks_canonical_settings_come_first_and_rows_carry_display_names() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "line", &["lab"]).await;
+    for id in ["a", "b", "c", "d"] {
+        create_release(
+            &mut c,
+            "line",
+            id,
+            release(&format!("Line {}", id.to_uppercase())),
+        )
+        .await;
+    }
+    let zero_shot = EvaluationSettings {
+        shots: Some(0),
+        ..Default::default()
+    };
+    let five_shot = EvaluationSettings {
+        shots: Some(5),
+        ..Default::default()
+    };
+    let benchmark = |canonical: Option<EvaluationSettings>| Benchmark {
+        display_name: "MMLU".into(),
+        scale: ScoreScale::Percent as i32,
+        direction: ScoreDirection::HigherIsBetter as i32,
+        canonical_settings: canonical,
+        ..Default::default()
+    };
+    // Refused: settings that no result could have.
+    let status = c
+        .create_benchmark(CreateBenchmarkRequest {
+            benchmark_id: "bad".into(),
+            benchmark: Some(benchmark(Some(EvaluationSettings {
+                shots: Some(-1),
+                ..Default::default()
+            }))),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&status, "benchmark.canonical_settings.shots");
+    c.create_benchmark(CreateBenchmarkRequest {
+        benchmark_id: "mmlu".into(),
+        benchmark: Some(benchmark(None)),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap();
+    // Three 5-shot results, one 0-shot.
+    for (id, settings, score) in [
+        ("a", &five_shot, 80.0),
+        ("b", &five_shot, 81.0),
+        ("c", &five_shot, 82.0),
+        ("d", &zero_shot, 70.0),
+    ] {
+        let mut r = result(
+            &format!("models/line/releases/{id}"),
+            "benchmarks/mmlu",
+            score,
+        );
+        r.settings = Some(settings.clone());
+        create_result(&mut c, &format!("r-{id}"), r).await;
+    }
+    let board = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            c.get_leaderboard(GetLeaderboardRequest {
+                benchmark: "benchmarks/mmlu".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    // Without canonical settings the largest section leads.
+    let before = board(&mut c).await;
+    assert_eq!(before.sections[0].rows.len(), 3);
+    let top = &before.sections[0].rows[0];
+    assert_eq!(top.release_display_name, "Line C");
+    assert_eq!(top.model_display_name, "Model line");
+    // Named canonical, the 0-shot section leads, whatever its size.
+    let mut mmlu: Benchmark = c
+        .get_benchmark(GetBenchmarkRequest {
+            name: "benchmarks/mmlu".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    mmlu.canonical_settings = Some(zero_shot.clone());
+    c.update_benchmark(UpdateBenchmarkRequest {
+        benchmark: Some(mmlu),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["canonical_settings".into()],
+        }),
+    })
+    .await
+    .unwrap();
+    let after = board(&mut c).await;
+    assert_eq!(after.sections.len(), 2);
+    assert_eq!(after.sections[0].rows.len(), 1);
+    assert_eq!(after.sections[0].rows[0].release_display_name, "Line D");
+    assert_eq!(after.sections[1].rows.len(), 3);
+    // Grouped boards name the rows too.
+    let grouped = c
+        .get_leaderboard(GetLeaderboardRequest {
+            benchmark: "benchmarks/mmlu".into(),
+            grouping: LeaderboardGrouping::ModelBest as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grouped.sections[0].rows[0].release_display_name, "Line D");
+    assert_eq!(grouped.sections[0].rows[0].model_display_name, "Model line");
+}

@@ -112,11 +112,8 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         sections.sort_by(|(a, sa), (b, sb)| {
             b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key))
         });
-        return Ok(Leaderboard {
-            benchmark: r.benchmark,
-            direction: direction as i32,
-            sections: sections.into_iter().map(|(_, s)| s).collect(),
-        });
+        let sections = sections.into_iter().map(|(_, s)| s).collect();
+        return finish_leaderboard(store, r.benchmark, &benchmark, sections).await;
     }
     let rows = queries::best_results(
         store.pool(),
@@ -206,9 +203,52 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
             .cmp(&a.rows.len())
             .then_with(|| a.settings_key.cmp(&b.settings_key))
     });
+    finish_leaderboard(store, r.benchmark, &benchmark, sections).await
+}
+
+/// The benchmark's canonical section first, when it names one and has
+/// results; every row with its release's and model line's display names.
+async fn finish_leaderboard(
+    store: &Store,
+    name: String,
+    benchmark: &Benchmark,
+    mut sections: Vec<LeaderboardSection>,
+) -> Result<Leaderboard, ApiError> {
+    if let Some(canonical) = &benchmark.canonical_settings {
+        let key = crate::domain::analytics::settings_key(Some(canonical));
+        if let Some(at) = sections.iter().position(|s| s.settings_key == key) {
+            let section = sections.remove(at);
+            sections.insert(0, section);
+        }
+    }
+    let mut names: Vec<String> = sections
+        .iter()
+        .flat_map(|s| &s.rows)
+        .flat_map(|r| [r.release.clone(), r.model.clone()])
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    let stored = queries::result_data(store.pool(), &names).await?;
+    let display_name = |name: &str, release: bool| -> String {
+        use prost::Message as _;
+        let Some(bytes) = stored.get(name) else {
+            return String::new();
+        };
+        if release {
+            Release::decode(bytes.as_slice()).map(|r| r.display_name)
+        } else {
+            Model::decode(bytes.as_slice()).map(|m| m.display_name)
+        }
+        .unwrap_or_default()
+    };
+    for row in sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
+        row.release_display_name = display_name(&row.release, true);
+        row.model_display_name = display_name(&row.model, false);
+    }
     Ok(Leaderboard {
-        benchmark: r.benchmark,
-        direction: direction as i32,
+        benchmark: name,
+        direction: direction_of(benchmark) as i32,
         sections,
     })
 }
@@ -244,6 +284,9 @@ fn leaderboard_row(
         evaluator_relation: result.evaluator_relation,
         evaluator: result.evaluator,
         provenance: result.provenance,
+        // Filled for the rows shown, in one read: see finish_leaderboard.
+        release_display_name: String::new(),
+        model_display_name: String::new(),
     })
 }
 

@@ -168,6 +168,21 @@ impl Resource for Release {
     }
 }
 
+/// Evaluation settings, of a result or a benchmark's canonical ones.
+fn validate_settings(
+    v: &mut Violations,
+    field: &str,
+    settings: Option<&frontierwatch_proto::v1::EvaluationSettings>,
+) {
+    let Some(settings) = settings else { return };
+    if settings.shots.is_some_and(|s| s < 0) {
+        v.add(&format!("{field}.shots"), "must not be negative");
+    }
+    if settings.pass_at_k.is_some_and(|k| k < 1) {
+        v.add(&format!("{field}.pass_at_k"), "must be at least 1");
+    }
+}
+
 impl Resource for Benchmark {
     const KIND: Kind = Kind::Benchmark;
     const FIELD: &'static str = "benchmark";
@@ -176,6 +191,7 @@ impl Resource for Benchmark {
     fn validate(&self, v: &mut Violations) {
         v.require("display_name", &self.display_name);
         v.aliases("aliases", &self.aliases);
+        validate_settings(v, "canonical_settings", self.canonical_settings.as_ref());
     }
 
     fn refs(&self) -> Vec<Ref> {
@@ -225,14 +241,7 @@ impl Resource for BenchmarkResult {
                 );
             }
         }
-        if let Some(settings) = &self.settings {
-            if settings.shots.is_some_and(|s| s < 0) {
-                v.add("settings.shots", "must not be negative");
-            }
-            if settings.pass_at_k.is_some_and(|k| k < 1) {
-                v.add("settings.pass_at_k", "must be at least 1");
-            }
-        }
+        validate_settings(v, "settings", self.settings.as_ref());
         v.date("measure_date", self.measure_date.as_ref());
         v.date("publish_date", self.publish_date.as_ref());
         v.provenance("provenance", self.provenance.as_ref());
