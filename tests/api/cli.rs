@@ -1,6 +1,7 @@
 //! The `fwatch` commands, run as a user would type them.
 
 use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
+use frontierwatch_proto::v1::*;
 
 fn ok(result: (bool, String, String)) -> String {
     assert!(result.0, "fwatch failed:\n{}\n{}", result.1, result.2);
@@ -231,5 +232,67 @@ async fn jsonl_import_maps_one_to_one_and_reports_bad_lines() {
     let (code, _, err) =
         run_fwatch_status(&server, &["import", "jsonl", &good.to_string_lossy()], None);
     assert_eq!(code, Some(0), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonl_results_with_a_percentage_land_on_their_benchmarks_scale() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    crate::fixtures::create_org(&mut c, "lab").await;
+    crate::fixtures::create_model(&mut c, "line", &["lab"]).await;
+    crate::fixtures::create_release(&mut c, "line", "v1", crate::fixtures::release("Line v1"))
+        .await;
+    // One benchmark already on the server (a percentage scale), one in the file.
+    crate::fixtures::create_benchmark(&mut c, "pct", ScoreScale::Percent, "coding").await;
+    let dir = std::env::temp_dir().join(format!("fw-jsonl-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scores.jsonl");
+    let result = |id: &str, bench: &str, raw: &str, score: Option<f64>| {
+        let score = score.map_or(String::new(), |s| format!(r#", "score": {s}"#));
+        format!(
+            r#"{{"benchmarkResult": {{"name": "benchmarkResults/{id}", "release": "models/line/releases/v1", "benchmark": "benchmarks/{bench}", "rawValue": "{raw}"{score}, "provenance": {{"sources": [{{"uri": "https://example.com/{id}"}}]}}}}}}"#
+        )
+    };
+    let lines = [
+        r#"{"benchmark": {"name": "benchmarks/frac", "displayName": "Fraction bench", "scale": "SCORE_SCALE_FRACTION", "direction": "SCORE_DIRECTION_HIGHER_IS_BETTER"}}"#.to_owned(),
+        result("a", "frac", "53.1%", Some(53.1)),
+        result("b", "frac", "53.1%", None),
+        result("c", "pct", "53.1%", None),
+        result("d", "frac", "53.1%", Some(12.0)),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let (code, out, err) = run_fwatch_status(
+        &server,
+        &["-o", "json", "import", "jsonl", &file.to_string_lossy()],
+        None,
+    );
+    assert_eq!(code, Some(2), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["counts"]["results"]["created"], 3, "{report:#}");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["line"], 5);
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("disagrees")
+    );
+    for (id, expected) in [("a", 0.531), ("b", 0.531), ("c", 53.1)] {
+        let stored = c
+            .get_benchmark_result(GetBenchmarkResultRequest {
+                name: format!("benchmarkResults/{id}"),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            (stored.score - expected).abs() < 1e-9,
+            "{id}: {}",
+            stored.score
+        );
+        assert_eq!(stored.raw_value, "53.1%");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -172,7 +172,11 @@ pub async fn run(
         Source::LlmStats(dir) => llm_stats::plan(dir, &mut resolver)?,
         Source::Epoch(file) => epoch::plan(file, &mut resolver)?,
         Source::Fmti(dir) => fmti::plan(dir, &mut resolver)?,
-        Source::Jsonl(file) => jsonl::plan(file)?,
+        Source::Jsonl(file) => {
+            let mut plan = jsonl::plan(file)?;
+            jsonl::normalize_scores(client, &mut plan).await?;
+            plan
+        }
     };
     let mut counts: Counts = BTreeMap::new();
     let mut rejected = plan.rejected.clone();
