@@ -188,6 +188,15 @@ pub async fn create_token(
     result
 }
 
+/// A database URL whose `Debug` hides the password.
+struct DatabaseUrl(String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
 /// A built, not yet serving, application.
 #[derive(Debug)]
 pub struct Application {
@@ -196,7 +205,8 @@ pub struct Application {
     health_listener: Option<TcpListener>,
     /// The Prometheus listener (`--metrics-listen`).
     metrics_listener: Option<TcpListener>,
-    database_url: String,
+    /// For the health check's own connection; shown redacted.
+    database_url: DatabaseUrl,
     config: Config,
     store: Store,
     /// Connections reserved for snapshots (see `--snapshot-connections`).
@@ -258,7 +268,7 @@ impl Application {
             listener,
             health_listener,
             metrics_listener,
-            database_url: url,
+            database_url: DatabaseUrl(url),
             config: config.clone(),
             store,
             snapshot_pool,
@@ -349,7 +359,7 @@ impl Application {
 
         health::spawn(
             health_reporter.clone(),
-            database_url,
+            database_url.0,
             seconds(config.health_check_seconds),
             draining.clone(),
         );
@@ -521,5 +531,20 @@ pub async fn shutdown_signal() {
                 tracing::info!("received SIGINT");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseUrl;
+
+    #[test]
+    fn the_application_never_shows_the_database_password() {
+        let shown = format!(
+            "{:?}",
+            DatabaseUrl("postgres://fw:hunter2@db:5432/fw".into())
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("fw:***@db:5432/fw"), "{shown}");
     }
 }
