@@ -235,6 +235,25 @@ impl TestServer {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// A memory figure of the server process in kB, from /proc: `VmRSS`
+    /// (resident now) or `VmHWM` (peak resident); 0 when unknown.
+    #[allow(dead_code)]
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|l| {
+                    l.strip_prefix(field)?
+                        .strip_prefix(':')?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+            })
+            .unwrap_or(0)
+    }
+
     /// A client connected to this server, with the admin token.
     pub async fn client(&self) -> Client {
         FrontierWatchServiceClient::new(self.auth_channel().await)

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use frontierwatch_server::embedded::{EmbeddedPostgres, ensure_database, find_bin_dir};
-
+use crate::deployment::OwnCluster;
 use crate::harness::{ServerOptions, TestServer, fresh_database};
 use crate::watch::{head, scaffold, server_with};
 use crate::watch_support::*;
@@ -95,12 +94,7 @@ async fn a_server_killed_mid_stream_and_restarted_is_resumed_without_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restarting_postgresql_mid_stream_loses_nothing() {
     // Its own cluster: the shared one serves other tests.
-    let dir =
-        std::path::PathBuf::from(format!("/tmp/fw-restart-{}", uuid::Uuid::new_v4().simple()));
-    let bin = find_bin_dir(None).unwrap();
-    let mut pg = EmbeddedPostgres::start(&dir, &bin).unwrap();
-    ensure_database(&pg.url("postgres"), "fw").await.unwrap();
-    let url = pg.url("fw");
+    let (mut cluster, url) = OwnCluster::start().await;
     let server = TestServer::start_with(ServerOptions {
         database_url: Some(url.clone()),
         ..Default::default()
@@ -128,12 +122,9 @@ async fn restarting_postgresql_mid_stream_loses_nothing() {
         .unwrap();
     pool.close().await;
     assert!(at_restart > start, "writes happened before the restart");
-    pg.stop();
+    cluster.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, &bin))
-        .await
-        .unwrap()
-        .unwrap();
+    cluster.restart().await;
     writing.await.unwrap();
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
@@ -159,7 +150,5 @@ async fn restarting_postgresql_mid_stream_loses_nothing() {
     assert_eq!(validate(&got, &truth, start, |_| true), expected);
     pool.close().await;
     drop(server);
-    let dir = pg.data_dir().to_owned();
-    drop(pg);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(cluster);
 }

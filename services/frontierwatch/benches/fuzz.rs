@@ -18,25 +18,6 @@ mod harness;
 
 use frontierwatch_proto::v1::ScoreScale;
 
-/// A memory figure of a process, in kB, from /proc.
-fn memory(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|l| {
-                l.strip_prefix(field).and_then(|rest| {
-                    rest.trim_start_matches(':')
-                        .trim()
-                        .split(' ')
-                        .next()?
-                        .parse()
-                        .ok()
-                })
-            })
-        })
-        .unwrap_or(0)
-}
-
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -54,14 +35,14 @@ async fn main() {
     fixtures::create_model(&mut c, "line", &["lab"]).await;
     fixtures::create_release(&mut c, "line", "v1", fixtures::release("V1")).await;
     fixtures::create_benchmark(&mut c, "bench", ScoreScale::Percent, "coding").await;
-    let rss_before = memory(server.pid(), "VmRSS");
+    let rss_before = server.memory_kib("VmRSS");
     let started = std::time::Instant::now();
     let report = fuzz::run(&server, inputs, seed, 16).await;
     let seconds = started.elapsed().as_secs_f64();
-    let peak = memory(server.pid(), "VmHWM");
-    let rss_after = memory(server.pid(), "VmRSS");
+    let peak = server.memory_kib("VmHWM");
+    let rss_after = server.memory_kib("VmRSS");
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-    let rss_idle = memory(server.pid(), "VmRSS");
+    let rss_idle = server.memory_kib("VmRSS");
     let (_, lines) = server.terminate().await;
     let panics = lines.iter().filter(|l| l.contains("panicked")).count();
     println!(

@@ -28,17 +28,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn now_nanos() -> i128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -145,16 +134,15 @@ async fn main() {
 
     // Memory per idle watcher, first, on a fresh server: watches that
     // match nothing.
-    let pid = server.pid();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = rss_kib(pid);
+    let before = server.memory_kib("VmRSS");
     let idle = WatchRequest {
         resource_types: vec![ResourceType::Disclosure as i32],
         ..Default::default()
     };
     let (tasks, clients) = watchers(&server, n, idle, Arc::new(Mutex::new(Vec::new()))).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_kib(pid);
+    let after = server.memory_kib("VmRSS");
     let per = (after.saturating_sub(before) as f64 * 1024.0) / n as f64;
     println!(
         "memory: server RSS {before} KiB -> {after} KiB with {n} idle watches: {per:.0} bytes per idle watcher"
