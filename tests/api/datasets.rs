@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
 
-fn data(path: &str) -> PathBuf {
+pub(crate) fn data(path: &str) -> PathBuf {
     // The shared data lies beside the repository.
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
@@ -19,7 +19,7 @@ fn data(path: &str) -> PathBuf {
 
 /// Runs an import; checks its exit code: 0 when every row was imported, 2
 /// when some were rejected.
-fn import(server: &TestServer, args: &[&str]) -> Value {
+pub(crate) fn import(server: &TestServer, args: &[&str]) -> Value {
     let mut full = vec!["-o", "json", "import"];
     full.extend_from_slice(args);
     let (code, out, err) = run_fwatch_status(server, &full, None);
@@ -33,7 +33,7 @@ fn import(server: &TestServer, args: &[&str]) -> Value {
     report
 }
 
-fn count(report: &Value, kind: &str, what: &str) -> u64 {
+pub(crate) fn count(report: &Value, kind: &str, what: &str) -> u64 {
     report["counts"][kind][what].as_u64().unwrap_or(0)
 }
 

@@ -303,6 +303,7 @@ async fn every_kind_streams_snapshots_filters_imports_and_is_served_to_both_clie
                     line: 1,
                     resource: Some(sample(kind, "imported")),
                 }],
+                ..Default::default()
             })
             .await
             .expect("the import runs")

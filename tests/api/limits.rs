@@ -74,7 +74,10 @@ fn organizations(prefix: &str, n: i64) -> ImportResourcesRequest {
             })),
         })
         .collect();
-    ImportResourcesRequest { items }
+    ImportResourcesRequest {
+        items,
+        ..Default::default()
+    }
 }
 
 async fn limited_server(name: &str, value: &str) -> crate::harness::TestServer {

@@ -20,6 +20,7 @@ mod lists;
 mod metrics;
 mod platform;
 mod rehearsal;
+mod sources;
 mod standard_methods;
 mod tls;
 mod trace_context;

@@ -162,6 +162,7 @@ async fn metrics_count_a_known_workload_exactly_and_promtool_accepts_the_scrape(
                 org("organizations/imp-2"),
                 org("organizations/Not Valid"),
             ],
+            ..Default::default()
         })
         .await
         .expect("the import runs")

@@ -31,7 +31,10 @@ fn large_import() -> ImportResourcesRequest {
             }
         })
         .collect();
-    ImportResourcesRequest { items }
+    ImportResourcesRequest {
+        items,
+        ..Default::default()
+    }
 }
 
 fn grpcurl_watch(server: &TestServer, request: &str) -> (String, String) {

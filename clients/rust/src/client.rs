@@ -280,12 +280,15 @@ impl Client {
         .await
     }
 
-    /// Imports a batch (idempotent by design, so it is retried).
+    /// Imports a batch (idempotent by design, so it is retried). `source`
+    /// names the dataset the items come from: the claim they make, which
+    /// merges with what other sources state about the same resources.
     pub async fn import_resources(
         &self,
         items: Vec<ImportItem>,
+        source: Option<Source>,
     ) -> Result<ImportResourcesResponse, Status> {
-        let request = ImportResourcesRequest { items };
+        let request = ImportResourcesRequest { items, source };
         self.idempotent(|mut c| {
             let request = request.clone();
             async move { c.import_resources(request).await }

@@ -67,7 +67,13 @@ fn access(text: &str) -> Vec<i32> {
 }
 
 pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        source: Some(dataset_source(
+            "https://epoch.ai/data/notable-ai-models".to_owned(),
+            "Epoch AI",
+        )),
+        ..Plan::default()
+    };
     let label = file
         .file_name()
         .map_or("epoch.csv".to_owned(), |f| f.to_string_lossy().into_owned());

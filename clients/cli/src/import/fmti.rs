@@ -44,7 +44,10 @@ fn category(subdomain: &str) -> DisclosureCategory {
 }
 
 pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        source: Some(source("")),
+        ..Plan::default()
+    };
     let indicators_file = "Dec2025_indicators.csv";
     let mut codes: HashMap<String, String> = HashMap::new();
     for (n, (line, row)) in read_csv(&dir.join(indicators_file))?

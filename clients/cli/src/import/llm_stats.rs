@@ -166,7 +166,10 @@ fn is_placeholder(id: &str, name: &str) -> bool {
 }
 
 pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        source: Some(dataset("")),
+        ..Plan::default()
+    };
     let orgs_file = "organizations.csv";
     let mut org_names: HashMap<String, String> = HashMap::new();
     for (line, row) in read_csv(&dir.join(orgs_file))? {

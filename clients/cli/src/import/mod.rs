@@ -13,6 +13,7 @@ mod fmti;
 mod fuzz;
 mod jsonl;
 mod llm_stats;
+mod releases;
 mod resolve;
 
 use std::collections::BTreeMap;
@@ -57,8 +58,28 @@ pub struct Rejection {
 /// Resources in dependency order, and the rows refused before sending.
 #[derive(Default)]
 pub struct Plan {
+    /// The dataset the rows come from: the claimant of their claims, which
+    /// the server merges with other sources' claims about the same
+    /// resources. None: each row's own sources name its claim.
+    pub source: Option<FactSource>,
     pub rows: Vec<Row>,
     pub rejected: Vec<Rejection>,
+    /// Releases recognised as stored ones under another name.
+    pub merged: Vec<Merge>,
+}
+
+/// A release of the source recognised as a stored release: imported into
+/// it, with the source's spellings as aliases.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    pub file: String,
+    pub line: u64,
+    /// The name the source gives it.
+    pub name: String,
+    /// The stored release it is.
+    pub into: String,
+    /// How it was recognised.
+    pub why: &'static str,
 }
 
 impl Plan {
@@ -104,6 +125,20 @@ pub fn kind_of(resource: &import_item::Resource) -> &'static str {
         import_item::Resource::Commitment(_) => T::Commitment,
     };
     crate::kinds::label(resource_type)
+}
+
+/// The name of a planned resource.
+pub fn name_of(resource: &import_item::Resource) -> String {
+    match resource {
+        import_item::Resource::Organization(r) => r.name.clone(),
+        import_item::Resource::Model(r) => r.name.clone(),
+        import_item::Resource::Release(r) => r.name.clone(),
+        import_item::Resource::Benchmark(r) => r.name.clone(),
+        import_item::Resource::BenchmarkResult(r) => r.name.clone(),
+        import_item::Resource::Disclosure(r) => r.name.clone(),
+        import_item::Resource::Indicator(r) => r.name.clone(),
+        import_item::Resource::Commitment(r) => r.name.clone(),
+    }
 }
 
 /// A source entry for a dataset row.
@@ -168,7 +203,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut resolver = Resolver::load(client).await?;
-    let plan = match &source {
+    let mut plan = match &source {
         Source::LlmStats(dir) => llm_stats::plan(dir, &mut resolver)?,
         Source::Epoch(file) => epoch::plan(file, &mut resolver)?,
         Source::Fmti(dir) => fmti::plan(dir, &mut resolver)?,
@@ -178,6 +213,7 @@ pub async fn run(
             plan
         }
     };
+    releases::Releases::load(client).await?.resolve(&mut plan);
     let mut counts: Counts = BTreeMap::new();
     let mut rejected = plan.rejected.clone();
     for r in &plan.rejected {
@@ -197,7 +233,10 @@ pub async fn run(
                 resource: Some(row.resource.clone()),
             })
             .collect();
-        let response = client.import_resources(items).await.map_err(fail)?;
+        let response = client
+            .import_resources(items, plan.source.clone())
+            .await
+            .map_err(fail)?;
         for outcome in response.outcomes {
             let Some(row) = usize::try_from(outcome.line)
                 .ok()
@@ -227,7 +266,13 @@ pub async fn run(
     }
     progress.finish_and_clear();
     rejected.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
-    report(format, &counts, &rejected, started.elapsed().as_secs_f64());
+    report(
+        format,
+        &counts,
+        &plan.merged,
+        &rejected,
+        started.elapsed().as_secs_f64(),
+    );
     if rejected.is_empty() {
         return Ok(());
     }
@@ -239,13 +284,16 @@ pub async fn run(
     .into())
 }
 
-fn report(format: Format, counts: &Counts, rejected: &[Rejection], seconds: f64) {
+fn report(format: Format, counts: &Counts, merged: &[Merge], rejected: &[Rejection], seconds: f64) {
     match format {
         Format::Json | Format::Yaml => {
             let value = json!({
                 "counts": counts.iter().map(|(k, c)| (k.to_string(), json!({
                     "created": c[0], "unchanged": c[1], "updated": c[2], "rejected": c[3],
                 }))).collect::<serde_json::Map<_, _>>(),
+                "merged": merged.iter().map(|m| json!({
+                    "file": m.file, "line": m.line, "name": m.name, "into": m.into, "why": m.why,
+                })).collect::<Vec<_>>(),
                 "rejected": rejected.iter().map(|r| json!({
                     "file": r.file, "line": r.line, "type": r.kind, "name": r.name, "reason": r.reason,
                 })).collect::<Vec<_>>(),
@@ -277,6 +325,12 @@ fn report(format: Format, counts: &Counts, rejected: &[Rejection], seconds: f64)
                 &["TYPE", "CREATED", "UNCHANGED", "UPDATED", "REJECTED"],
                 &rows,
             );
+            for m in merged {
+                println!(
+                    "merged {}:{}: release {} is {} ({})",
+                    m.file, m.line, m.name, m.into, m.why
+                );
+            }
             for r in rejected {
                 println!(
                     "rejected {}:{}: {} {}: {}",

@@ -1,7 +1,7 @@
 //! Entity resolution: organization names as sources spell them, resolved
 //! to one resource through the display names and aliases stored on it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use frontierwatch_client::Client;
 use frontierwatch_client::names::slug;
@@ -42,6 +42,8 @@ pub fn key(text: &str) -> String {
 /// Organization names known to the server and to this import.
 pub struct Resolver {
     by_key: HashMap<String, String>,
+    /// Organizations this import has stated a claim about.
+    claimed: HashSet<String>,
 }
 
 impl Resolver {
@@ -50,6 +52,7 @@ impl Resolver {
     pub fn empty() -> Self {
         Self {
             by_key: HashMap::new(),
+            claimed: HashSet::new(),
         }
     }
 
@@ -57,6 +60,7 @@ impl Resolver {
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
         let mut resolver = Self {
             by_key: HashMap::new(),
+            claimed: HashSet::new(),
         };
         let mut token = String::new();
         loop {
@@ -120,18 +124,33 @@ impl Resolver {
         if spelling.is_empty() {
             return Err("no organization".to_owned());
         }
+        let group = KNOWN
+            .iter()
+            .find(|g| g.iter().any(|s| key(s) == key(&spelling)));
+        let display = spelling.clone();
         if let Some(name) = self.resolve(&spelling) {
             let own = id
                 .and_then(slug)
                 .is_some_and(|id| name == format!("organizations/{id}"));
             if !own {
+                // The source names a known organization: its first spelling
+                // of it is its claim (so that the state after several
+                // imports does not depend on which created it).
+                if self.claimed.insert(name.clone()) {
+                    plan.push(
+                        file,
+                        line,
+                        import_item::Resource::Organization(Organization {
+                            name: name.clone(),
+                            display_name: display.clone(),
+                            aliases: aliases_of(group, &display),
+                            ..extra
+                        }),
+                    );
+                }
                 return Ok(name);
             }
         }
-        let group = KNOWN
-            .iter()
-            .find(|g| g.iter().any(|s| key(s) == key(&spelling)));
-        let display = spelling.clone();
         let id = match id {
             Some(id) => slug(id),
             None => slug(group.map_or(display.as_str(), |g| g[0])),
@@ -148,23 +167,29 @@ impl Resolver {
                 "organization {spelling:?} would take the id of another organization ({id})"
             ));
         }
-        let mut aliases: Vec<String> = group
-            .map(|g| {
-                g.iter()
-                    .filter(|s| key(s) != key(&display))
-                    .map(|s| (*s).to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        aliases.sort();
         let org = Organization {
             name: name.clone(),
+            aliases: aliases_of(group, &display),
             display_name: display,
-            aliases,
             ..extra
         };
         self.learn(&org);
+        self.claimed.insert(name.clone());
         plan.push(file, line, import_item::Resource::Organization(org));
         Ok(name)
     }
+}
+
+/// The known spellings of an organization's group but the one used.
+fn aliases_of(group: Option<&&[&str]>, display: &str) -> Vec<String> {
+    let mut aliases: Vec<String> = group
+        .map(|g| {
+            g.iter()
+                .filter(|s| key(s) != key(display))
+                .map(|s| (*s).to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    aliases.sort();
+    aliases
 }

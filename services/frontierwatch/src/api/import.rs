@@ -1,12 +1,14 @@
 //! ImportResources: batches keyed by name, one transaction each; every item
-//! is created, kept, replaced or rejected with its reason.
+//! is created, kept, merged with what other sources state, or rejected with
+//! its reason.
 
 use frontierwatch_proto::v1::{
-    ImportOutcome, ImportResourcesRequest, ImportResourcesResponse, ImportResult, import_item,
+    ImportOutcome, ImportResourcesRequest, ImportResourcesResponse, ImportResult, Source,
+    import_item,
 };
 
 use super::standard::validate;
-use crate::domain::Resource;
+use crate::domain::{Resource, claims};
 use crate::error::ApiError;
 use crate::storage::{ImportBatch, Imported, Store};
 
@@ -24,6 +26,7 @@ pub async fn import(
         ));
     }
     let _timer = crate::metrics::Timer::query("import");
+    let source = request.source;
     let mut batch = store.begin_import().await?;
     let mut outcomes = Vec::with_capacity(request.items.len());
     for item in request.items {
@@ -35,14 +38,30 @@ pub async fn import(
                 reason: "the item holds no resource".to_owned(),
                 ..Default::default()
             },
-            Some(import_item::Resource::Organization(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::Model(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::Release(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::Benchmark(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::BenchmarkResult(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::Disclosure(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::Indicator(r)) => one(&mut batch, line, r).await?,
-            Some(import_item::Resource::Commitment(r)) => one(&mut batch, line, r).await?,
+            Some(import_item::Resource::Organization(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::Model(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::Release(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::Benchmark(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::BenchmarkResult(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::Disclosure(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::Indicator(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
+            Some(import_item::Resource::Commitment(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
         };
         outcomes.push(outcome);
     }
@@ -68,6 +87,7 @@ async fn one<T: Resource>(
     batch: &mut ImportBatch,
     line: i64,
     resource: T,
+    source: Option<&Source>,
 ) -> Result<ImportOutcome, ApiError> {
     let name = resource.name().to_owned();
     let resource_type = T::KIND as i32;
@@ -88,7 +108,8 @@ async fn one<T: Resource>(
     if let Err(error) = validate(&resource) {
         return Ok(rejected(error.reason_text()));
     }
-    let (result, reason) = match batch.import(resource).await? {
+    let claimant = claims::claimant(&resource, source)?;
+    let (result, reason) = match batch.import(resource, claimant).await? {
         Imported::Created => (ImportResult::Created, String::new()),
         Imported::Unchanged => (ImportResult::Unchanged, String::new()),
         Imported::Updated => (ImportResult::Updated, String::new()),

@@ -4,18 +4,12 @@
 use prost_types::FieldMask;
 use uuid::Uuid;
 
-use crate::domain::{Kind, Resource, Violations, mask, reflect};
+use crate::domain::{Kind, Resource, Violations, mask};
 use crate::error::ApiError;
 use crate::storage::Store;
 use crate::storage::filter::{ListQuery, page_size};
 
-/// Checks a whole resource: the rules every message obeys, then its kind's own.
-pub fn validate<T: Resource>(resource: &T) -> Result<(), ApiError> {
-    let mut violations = Violations::under(T::FIELD);
-    reflect::check_message(resource, &mut violations)?;
-    resource.validate(&mut violations);
-    violations.into_result()
-}
+pub use crate::domain::check as validate;
 
 fn check_name(field: &str, name: &str, kind: Kind) -> Result<(), ApiError> {
     if name.is_empty() {
@@ -139,6 +133,7 @@ fn prepare_create<T: Resource>(
         name,
         ..Default::default()
     });
+    resource.set_conflicts(Vec::new());
     validate(&resource)?;
     Ok((resource, request_id))
 }
@@ -160,8 +155,10 @@ pub async fn update<T: Resource>(
     let paths = update_mask.map(|m| m.paths).unwrap_or_default();
     let name = patch.name().to_owned();
     let etag = patch.etag().to_owned();
+    // What a person writes settles those fields against every source.
+    let decided = mask::decided_fields(&patch, &paths)?;
     store
-        .update(&name, &etag, move |current: &T| {
+        .update(&name, &etag, decided, move |current: &T| {
             let updated = mask::apply(current, &patch, &paths)?;
             validate(&updated)?;
             Ok(updated)

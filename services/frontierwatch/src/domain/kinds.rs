@@ -28,6 +28,9 @@ macro_rules! meta_accessors {
         fn create_time(&self) -> Option<prost_types::Timestamp> {
             self.create_time
         }
+        fn set_conflicts(&mut self, conflicts: Vec<frontierwatch_proto::v1::FieldConflict>) {
+            self.conflicts = conflicts;
+        }
     };
 }
 

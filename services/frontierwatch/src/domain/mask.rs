@@ -7,7 +7,7 @@ use super::{Resource, Violations};
 use crate::error::ApiError;
 
 /// Fields a caller can never write.
-const OUTPUT_ONLY: &[&str] = &["name", "create_time", "update_time", "etag"];
+const OUTPUT_ONLY: &[&str] = &["name", "create_time", "update_time", "etag", "conflicts"];
 
 /// Applies `patch` to `current` under `paths`.
 ///
@@ -19,24 +19,7 @@ pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T,
     let desc = descriptor::<T>()?;
     let mut target = to_dynamic(current)?;
     let source = to_dynamic(patch)?;
-
-    let paths: Vec<String> = if paths.is_empty() {
-        source
-            .fields()
-            .map(|(field, _)| field.name().to_owned())
-            .filter(|name| !OUTPUT_ONLY.contains(&name.as_str()))
-            .collect()
-    } else if paths.iter().any(|p| p == "*") {
-        if paths.len() > 1 {
-            violations.add("paths", "`*` must be the only path");
-        }
-        desc.fields()
-            .map(|field| field.name().to_owned())
-            .filter(|name| !OUTPUT_ONLY.contains(&name.as_str()))
-            .collect()
-    } else {
-        paths.to_vec()
-    };
+    let paths = effective_paths(&desc, &source, paths, &mut violations);
 
     for path in &paths {
         let top = path.split('.').next().unwrap_or_default();
@@ -63,6 +46,49 @@ pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T,
     }
     immutable.into_result()?;
     Ok(updated)
+}
+
+/// The paths an update writes: those of the mask, every field set in the
+/// patch for an empty mask, every mutable field for `*`.
+fn effective_paths(
+    desc: &MessageDescriptor,
+    source: &DynamicMessage,
+    paths: &[String],
+    violations: &mut Violations,
+) -> Vec<String> {
+    if paths.is_empty() {
+        source
+            .fields()
+            .map(|(field, _)| field.name().to_owned())
+            .filter(|name| !OUTPUT_ONLY.contains(&name.as_str()))
+            .collect()
+    } else if paths.iter().any(|p| p == "*") {
+        if paths.len() > 1 {
+            violations.add("paths", "`*` must be the only path");
+        }
+        desc.fields()
+            .map(|field| field.name().to_owned())
+            .filter(|name| !OUTPUT_ONLY.contains(&name.as_str()))
+            .collect()
+    } else {
+        paths.to_vec()
+    }
+}
+
+/// The top-level fields an update under `paths` writes: what a person's
+/// update decides (`settings.shots` decides `settings`).
+pub fn decided_fields<T: Resource>(patch: &T, paths: &[String]) -> Result<Vec<String>, ApiError> {
+    let desc = descriptor::<T>()?;
+    let source = to_dynamic(patch)?;
+    let mut ignored = Violations::default();
+    let mut fields: Vec<String> = Vec::new();
+    for path in effective_paths(&desc, &source, paths, &mut ignored) {
+        let top = path.split('.').next().unwrap_or_default().to_owned();
+        if !OUTPUT_ONLY.contains(&top.as_str()) && !fields.contains(&top) {
+            fields.push(top);
+        }
+    }
+    Ok(fields)
 }
 
 fn copy_path(

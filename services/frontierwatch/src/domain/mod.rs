@@ -2,6 +2,7 @@
 //! indexed for filtering, and the rules a valid resource obeys.
 
 pub mod analytics;
+pub mod claims;
 pub mod kinds;
 pub mod mask;
 pub mod names;
@@ -113,6 +114,8 @@ pub trait Resource:
     fn etag(&self) -> &str;
     /// When the resource was created.
     fn create_time(&self) -> Option<prost_types::Timestamp>;
+    /// Sets the output-only list of fields its sources disagree on.
+    fn set_conflicts(&mut self, conflicts: Vec<frontierwatch_proto::v1::FieldConflict>);
     /// Kind-specific rules; field paths relative to the resource.
     fn validate(&self, v: &mut Violations);
     /// Every reference to another resource.
@@ -127,4 +130,13 @@ pub trait Resource:
     fn scale(&self) -> Option<Scale> {
         None
     }
+}
+
+/// Checks a whole resource: the rules every message obeys, then its kind's
+/// own; field paths under the resource's request field.
+pub fn check<T: Resource>(resource: &T) -> Result<(), crate::error::ApiError> {
+    let mut violations = Violations::under(T::FIELD);
+    reflect::check_message(resource, &mut violations)?;
+    resource.validate(&mut violations);
+    violations.into_result()
 }

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod changes;
+mod claims;
 pub mod error;
 pub mod filter;
 mod resources;

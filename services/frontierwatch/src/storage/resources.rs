@@ -10,10 +10,12 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::claims as stored_claims;
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
 use super::filter::PageTokenKey;
 use super::timestamp;
+use crate::domain::claims::{self, Authority, Claim};
 use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim};
 use crate::error::ApiError;
 use crate::metrics::Timer;
@@ -222,7 +224,17 @@ impl Store {
     /// Reads a resource for update, lets `change` compute its new state from
     /// the current one, and stores it, all in one transaction.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
-    pub async fn update<T, F>(&self, name: &str, etag: &str, change: F) -> Result<T, ApiError>
+    ///
+    /// `decided` names the top-level fields the caller writes: on a resource
+    /// that sources describe, they settle those fields (see
+    /// `domain::claims`).
+    pub async fn update<T, F>(
+        &self,
+        name: &str,
+        etag: &str,
+        decided: Vec<String>,
+        change: F,
+    ) -> Result<T, ApiError>
     where
         T: Resource,
         F: FnOnce(&T) -> Result<T, ApiError> + Send,
@@ -230,7 +242,8 @@ impl Store {
         let _timer = Timer::query("update");
         let mut tx = self.begin(name).await?;
         let current: T = lock_current(&mut tx, name, etag).await?;
-        let mut updated = change(&current)?;
+        let updated = change(&current)?;
+        let mut updated = settle(&mut tx, updated, &decided).await?;
         let now = Utc::now();
         updated.set_meta(Meta {
             name: name.to_owned(),
@@ -297,11 +310,15 @@ impl ImportBatch {
     /// savepoint so that a refused item leaves the batch intact. Fails only
     /// when the batch itself cannot go on (the database is gone).
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %resource.name()))]
-    pub async fn import<T: Resource>(&mut self, resource: T) -> Result<Imported, ApiError> {
+    pub async fn import<T: Resource>(
+        &mut self,
+        resource: T,
+        claimant: (String, Authority),
+    ) -> Result<Imported, ApiError> {
         let mut savepoint = sqlx::Connection::begin(&mut *self.tx)
             .await
             .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
-        match import_one(&mut savepoint, resource).await {
+        match import_one(&mut savepoint, resource, claimant).await {
             Ok((outcome, change)) => {
                 savepoint
                     .commit()
@@ -331,6 +348,7 @@ impl ImportBatch {
 async fn import_one<T: Resource>(
     conn: &mut PgConnection,
     mut resource: T,
+    (claimant, authority): (String, Authority),
 ) -> Result<(Imported, Option<PendingChange>), ApiError> {
     let name = resource.name().to_owned();
     let row: Option<(String, Vec<u8>)> =
@@ -339,11 +357,19 @@ async fn import_one<T: Resource>(
             .fetch_optional(&mut *conn)
             .await
             .map_err(|e| map_db_error(e, Operation::Read, &name))?;
+    let incoming = Claim {
+        claimant,
+        authority,
+        fields: None,
+        resource: claims::content(&resource),
+    };
     let Some((kind, data)) = row else {
         stamp_new(&mut resource);
+        resource.set_conflicts(Vec::new());
         if !insert_new(conn, &resource).await? {
             return Err(ApiError::AlreadyExists { name });
         }
+        stored_claims::save(conn, &name, &[&incoming]).await?;
         let change = PendingChange::of(&resource, ChangeKind::Created);
         return Ok((Imported::Created, Some(change)));
     };
@@ -351,26 +377,88 @@ async fn import_one<T: Resource>(
         return Err(ApiError::AlreadyExists { name });
     }
     let current: T = decode(&name, &data)?;
-    let content = |r: &T| {
-        let mut r = r.clone();
-        r.set_meta(Meta {
-            name: name.clone(),
-            ..Meta::default()
-        });
-        r
-    };
-    if content(&current) == content(&resource) {
+    let mut known = stored_claims::load::<T>(conn, &name).await?;
+    let mut to_save = Vec::new();
+    if known.is_empty() {
+        // Written by one writer so far: its content is the first claim.
+        let (who, weight) = claims::claimant(&current, None)?;
+        if who != incoming.claimant {
+            let recorded = Claim {
+                claimant: who,
+                authority: weight,
+                fields: None,
+                resource: claims::content(&current),
+            };
+            to_save.push(recorded.clone());
+            known.push(recorded);
+        }
+    }
+    match known.iter_mut().find(|c| c.claimant == incoming.claimant) {
+        Some(same) if *same == incoming => return Ok((Imported::Unchanged, None)),
+        Some(same) => *same = incoming.clone(),
+        None => known.push(incoming.clone()),
+    }
+    to_save.push(incoming);
+    let mut merged = claims::merge(&name, &known)?;
+    crate::domain::check(&merged)?;
+    stored_claims::save(conn, &name, &to_save.iter().collect::<Vec<_>>()).await?;
+    if state_of(&merged) == state_of(&current) {
         return Ok((Imported::Unchanged, None));
     }
-    resource.set_meta(Meta {
+    merged.set_meta(Meta {
         name: name.clone(),
         create_time: current.create_time(),
         update_time: Some(timestamp(Utc::now())),
         etag: new_etag(),
     });
-    write_update(conn, &resource).await?;
-    let change = PendingChange::of(&resource, ChangeKind::Updated);
+    write_update(conn, &merged).await?;
+    let change = PendingChange::of(&merged, ChangeKind::Updated);
     Ok((Imported::Updated, Some(change)))
+}
+
+/// A resource's visible state, without the metadata every write renews.
+fn state_of<T: Resource>(resource: &T) -> T {
+    let mut state = resource.clone();
+    state.set_meta(Meta {
+        name: resource.name().to_owned(),
+        ..Meta::default()
+    });
+    state
+}
+
+/// A person's update of a resource that sources describe: the fields it
+/// writes become (or join) the settlement, and the resource is merged again.
+async fn settle<T: Resource>(
+    conn: &mut PgConnection,
+    updated: T,
+    decided: &[String],
+) -> Result<T, ApiError> {
+    let name = updated.name().to_owned();
+    let mut known = stored_claims::load::<T>(conn, &name).await?;
+    if known.is_empty() || decided.is_empty() {
+        return Ok(updated);
+    }
+    let mut fields: Vec<String> = known
+        .iter()
+        .find(|c| c.claimant == claims::SETTLED)
+        .and_then(|c| c.fields.clone())
+        .unwrap_or_default();
+    for field in decided {
+        if !fields.contains(field) {
+            fields.push(field.clone());
+        }
+    }
+    fields.sort();
+    let settlement = Claim {
+        claimant: claims::SETTLED.to_owned(),
+        authority: claims::SETTLEMENT,
+        fields: Some(fields),
+        resource: claims::content(&updated),
+    };
+    known.retain(|c| c.claimant != claims::SETTLED);
+    known.push(settlement.clone());
+    stored_claims::save(conn, &name, &[&settlement]).await?;
+    claims::merge(&name, &known)
 }
 
 /// Stamps a new resource's output-only metadata; its name is already set.

@@ -1,0 +1,425 @@
+//! Many sources per fact: importing LLM-Stats and Epoch AI into one
+//! database, in either order, merges what they state instead of replacing
+//! it, lists where they disagree, resolves a release the two name
+//! differently to one, and ends in the same state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use frontierwatch_proto::v1::*;
+use prost::Message as _;
+use prost_types::FieldMask;
+use serde_json::Value;
+
+use crate::datasets::{count, data, import};
+use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
+
+const EPOCH_FILE: &str = "epoch_models/notable_ai_models_accessed_2026-01-26.csv";
+
+fn llm_stats(server: &TestServer) -> Value {
+    import(server, &["llm-stats", data("llm_stats").to_str().unwrap()])
+}
+
+fn epoch(server: &TestServer) -> Value {
+    import(server, &["epoch", data(EPOCH_FILE).to_str().unwrap()])
+}
+
+/// A repeat of an import creates and changes nothing.
+fn assert_nothing_changed(report: &Value, what: &str) {
+    for (kind, counts) in report["counts"].as_object().unwrap() {
+        assert_eq!(counts["created"], 0, "{what}: {kind} created: {report:#}");
+        assert_eq!(counts["updated"], 0, "{what}: {kind} updated: {report:#}");
+    }
+}
+
+fn get(server: &TestServer, name: &str) -> Value {
+    let (ok, out, err) = run_fwatch(server, &["-o", "json", "get", name], None);
+    assert!(ok, "get {name}: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn key(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Every stored resource, without what each write renews (times, etags),
+/// with releases and organizations named by every spelling they are known
+/// by (the first dataset's spelling becomes the id, the other's an alias),
+/// and references to them likewise. Sorted.
+async fn state(server: &TestServer) -> Vec<String> {
+    let rows: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT kind, name, data FROM resources ORDER BY name")
+            .fetch_all(&server.pool().await)
+            .await
+            .unwrap();
+    let mut identity: BTreeMap<String, String> = BTreeMap::new();
+    let spellings = |name: &str, display: &str, aliases: &[String]| {
+        let id = name.rsplit('/').next().unwrap();
+        let keys: BTreeSet<String> = [id, display]
+            .into_iter()
+            .chain(aliases.iter().map(String::as_str))
+            .map(key)
+            .collect();
+        let parent = name.rsplit_once('/').unwrap().0;
+        format!(
+            "{parent}/{{{}}}",
+            keys.into_iter().collect::<Vec<_>>().join(",")
+        )
+    };
+    for (kind, name, data) in &rows {
+        let known = match kind.as_str() {
+            "release" => {
+                let r = Release::decode(data.as_slice()).unwrap();
+                spellings(name, &r.display_name, &r.aliases)
+            }
+            "organization" => {
+                let r = Organization::decode(data.as_slice()).unwrap();
+                spellings(name, &r.display_name, &r.aliases)
+            }
+            _ => continue,
+        };
+        identity.insert(name.clone(), known);
+    }
+    let of = |name: &mut String| {
+        if let Some(known) = identity.get(name.as_str()) {
+            *name = known.clone();
+        }
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (kind, _, data) in rows {
+        let text = match kind.as_str() {
+            "release" => {
+                let mut r = Release::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                of(&mut r.name);
+                of(&mut r.base_release);
+                r.aliases.clear();
+                format!("{r:?}")
+            }
+            "benchmark_result" => {
+                let mut r = BenchmarkResult::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                of(&mut r.release);
+                of(&mut r.evaluator);
+                format!("{r:?}")
+            }
+            "disclosure" => {
+                let mut r = Disclosure::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                of(&mut r.subject);
+                format!("{r:?}")
+            }
+            "organization" => {
+                let mut r = Organization::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                of(&mut r.name);
+                of(&mut r.parent);
+                r.aliases.clear();
+                format!("{r:?}")
+            }
+            "model" => {
+                let mut r = Model::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                r.developers.iter_mut().for_each(of);
+                r.developers.sort();
+                format!("{r:?}")
+            }
+            "benchmark" => {
+                let mut r = Benchmark::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                format!("{r:?}")
+            }
+            other => panic!("no dataset imports a {other}"),
+        };
+        out.push(format!("{kind} {text}"));
+    }
+    out.sort();
+    out
+}
+
+fn claimants_of(conflict: &Value) -> Vec<(String, Vec<String>)> {
+    conflict["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["value"].as_str().unwrap().to_owned(),
+                c["claimants"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn conflict<'a>(resource: &'a Value, field: &str) -> Option<&'a Value> {
+    resource["conflicts"]
+        .as_array()?
+        .iter()
+        .find(|c| c["field"] == field)
+}
+
+fn source_uris(resource: &Value) -> Vec<String> {
+    resource["provenance"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uri"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_datasets_merge_in_either_order_into_the_same_state() {
+    let (first, second) = tokio::join!(TestServer::start(), TestServer::start());
+
+    // LLM-Stats, then Epoch AI, then both again.
+    llm_stats(&first);
+    let merging = epoch(&first);
+    assert!(
+        count(&merging, "releases", "updated") > 0,
+        "Epoch's releases merge into LLM-Stats' ones: {merging:#}"
+    );
+    assert_nothing_changed(&llm_stats(&first), "LLM-Stats again");
+    assert_nothing_changed(&epoch(&first), "Epoch again");
+
+    // The reverse order.
+    epoch(&second);
+    llm_stats(&second);
+    assert_nothing_changed(&epoch(&second), "Epoch again, reverse order");
+    assert_nothing_changed(&llm_stats(&second), "LLM-Stats again, reverse order");
+
+    // No source lost, the announce date that only LLM-Stats states kept, and
+    // the two release dates listed with who states each.
+    for server in [&first, &second] {
+        let o3_mini = get(server, "models/o/releases/o3-mini");
+        let uris = source_uris(&o3_mini);
+        for expected in [
+            "https://cdn.openai.com/o3-mini-system-card.pdf",
+            "https://openai.com/index/openai-o3-mini/",
+            "https://epoch.ai/data/notable-ai-models",
+        ] {
+            assert!(uris.iter().any(|u| u == expected), "{expected}: {uris:?}");
+        }
+        assert!(
+            uris.iter().any(|u| u.contains("llm-leaderboard")),
+            "the LLM-Stats dataset: {uris:?}"
+        );
+        assert_eq!(o3_mini["announceDate"]["date"]["day"], 30, "{o3_mini:#}");
+        let dates = conflict(&o3_mini, "release_date").expect("the release dates disagree");
+        let claims = claimants_of(dates);
+        assert_eq!(claims.len(), 2, "{dates:#}");
+        let by = |who: &str| {
+            claims
+                .iter()
+                .find(|(_, c)| c.iter().any(|c| c == who))
+                .map(|(v, _)| v.clone())
+                .unwrap_or_default()
+        };
+        assert!(by("LLM-Stats").contains("\"day\":30"), "{claims:?}");
+        assert!(by("Epoch AI").contains("\"day\":31"), "{claims:?}");
+        assert_eq!(dates["claims"][0]["current"], true);
+
+        // The model line's name is decided by precedence, not by the order
+        // of imports, and the other name is listed.
+        let line = get(server, "models/o");
+        let names = conflict(&line, "display_name").expect("o1 or o3");
+        assert_eq!(claimants_of(names).len(), 2, "{names:#}");
+    }
+    assert_eq!(
+        get(&first, "models/o")["displayName"],
+        get(&second, "models/o")["displayName"]
+    );
+
+    // A release named with and without its date suffix is one release.
+    let dated = get(&first, "models/gpt/releases/gpt-4o-2024-05-13");
+    let aliases = dated["aliases"].to_string();
+    assert!(aliases.contains("gpt-4o-may-2024"), "{dated:#}");
+    let (code, _, _) = run_fwatch_status(
+        &first,
+        &["get", "models/gpt/releases/gpt-4o-may-2024"],
+        None,
+    );
+    assert_ne!(code, Some(0), "no second release beside the dated one");
+    let merged = merging["merged"].as_array().unwrap();
+    assert!(
+        merged
+            .iter()
+            .any(|m| m["name"] == "models/gpt/releases/gpt-4o-may-2024"
+                && m["into"] == "models/gpt/releases/gpt-4o-2024-05-13"),
+        "the import summary lists what was merged: {merged:?}"
+    );
+
+    // The same final state, whichever came first.
+    let (a, b) = (state(&first).await, state(&second).await);
+    let only_a: Vec<&String> = a.iter().filter(|x| !b.contains(x)).take(3).collect();
+    let only_b: Vec<&String> = b.iter().filter(|x| !a.contains(x)).take(3).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty() && a.len() == b.len(),
+        "{} and {} resources; only after LLM-Stats first: {only_a:#?}\nonly after Epoch first: {only_b:#?}",
+        a.len(),
+        b.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_settles_a_conflict_and_later_imports_keep_it() {
+    let server = TestServer::start().await;
+    llm_stats(&server);
+    epoch(&server);
+    let name = "models/o/releases/o3-mini";
+    let before = get(&server, name);
+    let current = conflict(&before, "release_date").unwrap()["claims"][0]["value"].clone();
+
+    // Settle on the value that is not current.
+    let mut c = server.client().await;
+    let other_day = if current.as_str().unwrap().contains("\"day\":30") {
+        31
+    } else {
+        30
+    };
+    let updated = c
+        .update_release(UpdateReleaseRequest {
+            release: Some(Release {
+                name: name.to_owned(),
+                release_date: Some(ApproximateDate {
+                    date: Some(Date {
+                        year: 2025,
+                        month: 1,
+                        day: other_day,
+                    }),
+                    precision: DatePrecision::Day as i32,
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["release_date".to_owned()],
+            }),
+        })
+        .await
+        .expect("the update is accepted")
+        .into_inner();
+    assert_eq!(updated.release_date.unwrap().date.unwrap().day, other_day);
+    let settled = updated
+        .conflicts
+        .iter()
+        .find(|c| c.field == "release_date")
+        .expect("still listed");
+    assert!(settled.settled);
+    assert_eq!(settled.claims[0].claimants[0], "settled");
+    assert_eq!(
+        settled.claims[0].claimants.len(),
+        2,
+        "the settlement agrees with one source"
+    );
+    assert_eq!(settled.claims.len(), 2);
+    assert!(
+        updated.provenance.unwrap().sources.len() >= 3,
+        "the sources stay"
+    );
+
+    // Neither dataset's repeat overrides the person.
+    assert_nothing_changed(&llm_stats(&server), "LLM-Stats after settling");
+    assert_nothing_changed(&epoch(&server), "Epoch after settling");
+    let after = get(&server, name);
+    assert_eq!(after["releaseDate"]["date"]["day"], other_day);
+
+    // Output-only: a caller cannot write conflicts.
+    let refused = c
+        .update_release(UpdateReleaseRequest {
+            release: Some(Release {
+                name: name.to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["conflicts".to_owned()],
+            }),
+        })
+        .await
+        .expect_err("conflicts are output only");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_named_without_its_date_suffix_resolves_to_the_dated_one() {
+    let server = TestServer::start().await;
+    llm_stats(&server);
+    // A new source names Claude 3 Haiku without its date suffix, GPT-4o
+    // without a date at all (two stored releases are called "GPT-4o"), and
+    // a result for each.
+    let dir = std::env::temp_dir().join(format!("fw-sources-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("evaluator.jsonl");
+    let source = r#"{"uri": "https://evaluator.example/report", "publisher": "An evaluator", "kind": "SOURCE_KIND_THIRD_PARTY_LEADERBOARD"}"#;
+    let lines = [
+        format!(
+            r#"{{"release": {{"name": "models/claude/releases/claude-3-haiku", "displayName": "Claude 3 Haiku", "releaseDate": {{"date": {{"year": 2024, "month": 3, "day": 13}}, "precision": "DATE_PRECISION_DAY"}}, "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+        format!(
+            r#"{{"benchmarkResult": {{"name": "benchmarkResults/evaluator-haiku-mmlu", "release": "models/claude/releases/claude-3-haiku", "benchmark": "benchmarks/mmlu", "score": 0.75, "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+        format!(
+            r#"{{"release": {{"name": "models/gpt/releases/gpt-4o", "displayName": "GPT-4o", "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+        format!(
+            r#"{{"benchmarkResult": {{"name": "benchmarkResults/evaluator-4o-mmlu", "release": "models/gpt/releases/gpt-4o", "benchmark": "benchmarks/mmlu", "score": 0.88, "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (code, out, err) = run_fwatch_status(
+        &server,
+        &["-o", "json", "import", "jsonl", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, Some(2), "some rows are reported: {out} {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["merged"][0]["into"],
+        "models/claude/releases/claude-3-haiku-20240307"
+    );
+    assert_eq!(count(&report, "releases", "created"), 0, "{report:#}");
+    assert_eq!(count(&report, "releases", "updated"), 1);
+
+    let haiku = get(&server, "models/claude/releases/claude-3-haiku-20240307");
+    assert!(
+        haiku["aliases"].to_string().contains("claude-3-haiku"),
+        "{haiku:#}"
+    );
+    assert!(
+        source_uris(&haiku).contains(&"https://evaluator.example/report".to_owned()),
+        "{haiku:#}"
+    );
+    let result = get(&server, "benchmarkResults/evaluator-haiku-mmlu");
+    assert_eq!(
+        result["release"], "models/claude/releases/claude-3-haiku-20240307",
+        "the result follows its release"
+    );
+
+    // GPT-4o without a date may be either stored GPT-4o: reported with
+    // both, and so is the result about it; nothing is guessed.
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{rejected:#?}");
+    let reason = rejected[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("ambiguous"), "{reason}");
+    assert!(reason.contains("gpt-4o-2024-05-13") && reason.contains("gpt-4o-2024-08-06"));
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ambiguous")
+    );
+    let (code, _, _) = run_fwatch_status(&server, &["get", "models/gpt/releases/gpt-4o"], None);
+    assert_ne!(code, Some(0), "no guessed release");
+    let _ = std::fs::remove_dir_all(dir);
+}
