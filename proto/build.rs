@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/benchmark_result.proto",
     "frontierwatch/v1/disclosure.proto",
     "frontierwatch/v1/watch.proto",
+    "frontierwatch/v1/transparency_index.proto",
     "frontierwatch/v1/indicator.proto",
     "frontierwatch/v1/import.proto",
     "frontierwatch/v1/commitment.proto",

@@ -112,6 +112,15 @@ pub const KINDS: &[KindInfo] = &[
         None
     ),
     kind!(
+        TransparencyIndex,
+        "TransparencyIndex",
+        "TransparencyIndexes",
+        "transparency_index",
+        "transparency_indexes",
+        "transparencyIndexes",
+        None
+    ),
+    kind!(
         Commitment,
         "Commitment",
         "Commitments",

@@ -565,7 +565,8 @@ async fn transparency_totals_match_the_fmti_scores_for_all_thirteen_developers()
         );
         let by_domain: i32 = report.domains.iter().map(|d| d.disclosed).sum();
         assert_eq!(by_domain, *expected);
-        // Before the index was published, nothing was disclosed.
+        // Before the edition was published, it did not exist yet: an
+        // answer that says so, not "0 of 100".
         let before = c
             .get_transparency_report(GetTransparencyReportRequest {
                 organization: org.name.clone(),
@@ -573,9 +574,9 @@ async fn transparency_totals_match_the_fmti_scores_for_all_thirteen_developers()
                 as_of: Some(date(2025, 11, 1)),
             })
             .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(before.overall.unwrap().disclosed, 0);
+            .expect_err("the edition did not exist yet");
+        assert_eq!(before.code(), tonic::Code::FailedPrecondition, "{before:?}");
+        assert!(before.message().contains("did not exist yet"), "{before:?}");
     }
 }
 

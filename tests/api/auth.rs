@@ -38,6 +38,8 @@ const READS: &[&str] = &[
     "ListDisclosures",
     "GetIndicator",
     "ListIndicators",
+    "GetTransparencyIndex",
+    "ListTransparencyIndexes",
     "GetCommitment",
     "ListCommitments",
 ];

@@ -95,6 +95,13 @@ fn sample(kind: &KindInfo, id: &str) -> import_item::Resource {
             index: "fmti-2025".into(),
             ..Default::default()
         }),
+        ResourceType::TransparencyIndex => R::TransparencyIndex(TransparencyIndex {
+            name,
+            display_name: "FMTI Dec 2025".into(),
+            publisher: "Stanford CRFM".into(),
+            edition_date: Some(date(2025, 12, 9)),
+            ..Default::default()
+        }),
         ResourceType::Commitment => R::Commitment(Commitment {
             name,
             organization: "organizations/lab".into(),
@@ -214,6 +221,18 @@ async fn through_client_crate(
                 kind,
                 id,
                 Indicator {
+                    name: String::new(),
+                    ..r
+                },
+            )
+            .await
+        }
+        R::TransparencyIndex(r) => {
+            create_and_get(
+                client,
+                kind,
+                id,
+                TransparencyIndex {
                     name: String::new(),
                     ..r
                 },

@@ -24,6 +24,7 @@ mod sources;
 mod standard_methods;
 mod tls;
 mod trace_context;
+mod transparency;
 mod updates;
 mod validation;
 mod watch;

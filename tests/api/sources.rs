@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::datasets::{count, data, import};
 use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
+use crate::watch_support::{Msg, Recorder};
 
 const EPOCH_FILE: &str = "epoch_models/notable_ai_models_accessed_2026-01-26.csv";
 
@@ -277,13 +278,24 @@ async fn both_datasets_merge_in_either_order_into_the_same_state() {
 async fn a_person_settles_a_conflict_and_later_imports_keep_it() {
     let server = TestServer::start().await;
     llm_stats(&server);
+    // The stream carries the merge and the settlement like any other change.
+    let mut c = server.client().await;
+    let recorder = Recorder::start(
+        &mut c,
+        WatchRequest {
+            resource_types: vec![ResourceType::Release as i32],
+            model: "models/o".to_owned(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the watch opens");
     epoch(&server);
     let name = "models/o/releases/o3-mini";
     let before = get(&server, name);
     let current = conflict(&before, "release_date").unwrap()["claims"][0]["value"].clone();
 
     // Settle on the value that is not current.
-    let mut c = server.client().await;
     let other_day = if current.as_str().unwrap().contains("\"day\":30") {
         31
     } else {
@@ -328,6 +340,31 @@ async fn a_person_settles_a_conflict_and_later_imports_keep_it() {
         updated.provenance.unwrap().sources.len() >= 3,
         "the sources stay"
     );
+
+    let updates_of_o3_mini = || {
+        recorder
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Transaction { events, .. } => Some(events.clone()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|(_, n, kind)| n == name && *kind == ChangeKind::Updated as i32)
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while updates_of_o3_mini() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        updates_of_o3_mini(),
+        2,
+        "the merge and the settlement are streamed"
+    );
+    recorder.stop();
 
     // Neither dataset's repeat overrides the person.
     assert_nothing_changed(&llm_stats(&server), "LLM-Stats after settling");

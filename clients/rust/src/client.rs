@@ -430,6 +430,9 @@ creates! {
     /// Creates `indicators/{id}`.
     create_indicator(id: &str, indicator: Indicator) -> Indicator =
         create_indicator(CreateIndicatorRequest { indicator_id: id.to_owned(), indicator: Some(indicator) });
+    /// Creates `transparencyIndexes/{id}`, one edition of an index.
+    create_transparency_index(id: &str, index: TransparencyIndex) -> TransparencyIndex =
+        create_transparency_index(CreateTransparencyIndexRequest { transparency_index_id: id.to_owned(), transparency_index: Some(index) });
     /// Creates `commitments/{id}`.
     create_commitment(id: &str, commitment: Commitment) -> Commitment =
         create_commitment(CreateCommitmentRequest { commitment_id: id.to_owned(), commitment: Some(commitment) });

@@ -35,6 +35,12 @@ pub enum ApiError {
         count: i64,
         example: String,
     },
+    #[error("{name} was published on {published}; as of {as_of} that edition did not exist yet")]
+    IndexNotYetPublished {
+        name: String,
+        published: String,
+        as_of: String,
+    },
     #[error("the etag of {name} does not match: it changed since it was read")]
     EtagMismatch { name: String },
     #[error("request_id {request_id} was already used for a different request")]
@@ -167,6 +173,20 @@ impl From<ApiError> for Status {
                     &[("resource", name), ("example", example)],
                 );
                 details.add_precondition_failure_violation("SCALE", name.clone(), message.clone());
+                (Code::FailedPrecondition, details)
+            }
+            ApiError::IndexNotYetPublished {
+                name, published, ..
+            } => {
+                let mut details = info(
+                    "INDEX_NOT_YET_PUBLISHED",
+                    &[("resource", name), ("edition_date", published)],
+                );
+                details.add_precondition_failure_violation(
+                    "EDITION_DATE",
+                    name.clone(),
+                    message.clone(),
+                );
                 (Code::FailedPrecondition, details)
             }
             ApiError::EtagMismatch { name } => {

@@ -2,18 +2,20 @@
 //! 4.0): its 100 indicators, and each developer's disclosure for each
 //! indicator with its status and text.
 //!
-//! Rules: indicator N (its position in Dec2025_indicators.csv) is
-//! `indicators/fmti-2025-12-NNN`; each row of Dec2025_reports_long.csv is a
-//! disclosure `disclosures/fmti-2025-12-{developer}-NNN` with status
-//! disclosed (score 1) or not disclosed (score 0); developers resolve to
-//! organizations through their aliases.
+//! Rules: the edition is `transparencyIndexes/fmti-2025-12` (published in
+//! December 2025; the files give no day); indicator N (its position in
+//! Dec2025_indicators.csv) is `indicators/fmti-2025-12-NNN` of that edition,
+//! with the code NNN; each row of Dec2025_reports_long.csv is a disclosure
+//! `disclosures/fmti-2025-12-{developer}-NNN` answering the edition's
+//! indicator NNN with status disclosed (score 1) or not disclosed (score 0);
+//! developers resolve to organizations through their aliases.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use frontierwatch_client::proto::{
     Date, Disclosure, DisclosureCategory, DisclosureStatus, Indicator, Organization,
-    import_item::Resource,
+    TransparencyIndex, import_item::Resource,
 };
 
 use super::llm_stats::{get, read_csv};
@@ -22,6 +24,7 @@ use super::{Plan, Resolver, dataset_source, provenance};
 
 const COMMIT: &str = "f4500c5f4763966fddf71c468a148533a1236290";
 const INDEX: &str = "FMTI Dec 2025";
+const EDITION: &str = "transparencyIndexes/fmti-2025-12";
 
 fn source(path: &str) -> frontierwatch_client::proto::Source {
     dataset_source(
@@ -49,6 +52,23 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         ..Plan::default()
     };
     let indicators_file = "Dec2025_indicators.csv";
+    plan.push(
+        indicators_file,
+        1,
+        Resource::TransparencyIndex(TransparencyIndex {
+            name: EDITION.to_owned(),
+            display_name: INDEX.to_owned(),
+            publisher: "Stanford CRFM".to_owned(),
+            edition_date: Some(Date {
+                year: 2025,
+                month: 12,
+                day: 0,
+            }),
+            description: "The Foundation Model Transparency Index, December 2025 edition: 100 indicators of what developers disclose.".to_owned(),
+            provenance: provenance(vec![source("")]),
+            ..Default::default()
+        }),
+    );
     let mut codes: HashMap<String, String> = HashMap::new();
     for (n, (line, row)) in read_csv(&dir.join(indicators_file))?
         .into_iter()
@@ -73,6 +93,8 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
                 name: format!("indicators/{code}"),
                 display_name: display,
                 index: INDEX.to_owned(),
+                transparency_index: EDITION.to_owned(),
+                code: format!("{:03}", n + 1),
                 domain: get(&row, "Domain").to_owned(),
                 subdomain: get(&row, "Subdomain").to_owned(),
                 definition: get(&row, "Definition").to_owned(),
@@ -139,7 +161,8 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
                 name: format!("disclosures/{id}"),
                 subject: org,
                 category: category(get(&row, "subdomain")) as i32,
-                indicator_code: code.clone(),
+                transparency_index: EDITION.to_owned(),
+                indicator_code: number.to_owned(),
                 status: status as i32,
                 statement: get(&row, "Disclosure").to_owned(),
                 publish_date: Some(Date {

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use frontierwatch_client::proto::import_item::Resource;
 use frontierwatch_client::proto::kinds::KindInfo;
 
 use super::resolve::Resolver;
@@ -92,24 +91,11 @@ fn mutate_csv(file: &Path, to: &Path, rng: &mut Rng, cells: usize) {
     writer.flush().expect("flushed");
 }
 
-fn name(resource: &Resource) -> &str {
-    match resource {
-        Resource::Organization(r) => &r.name,
-        Resource::Model(r) => &r.name,
-        Resource::Release(r) => &r.name,
-        Resource::Benchmark(r) => &r.name,
-        Resource::BenchmarkResult(r) => &r.name,
-        Resource::Disclosure(r) => &r.name,
-        Resource::Indicator(r) => &r.name,
-        Resource::Commitment(r) => &r.name,
-    }
-}
-
 fn check(plan: &Plan) -> usize {
     for row in &plan.rows {
-        let name = name(&row.resource);
+        let name = super::name_of(&row.resource);
         assert!(
-            name.is_empty() || KindInfo::of_name(name).is_some(),
+            name.is_empty() || KindInfo::of_name(&name).is_some(),
             "planned a malformed name {name:?} from {}:{}",
             row.file,
             row.line

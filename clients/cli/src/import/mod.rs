@@ -123,6 +123,7 @@ pub fn kind_of(resource: &import_item::Resource) -> &'static str {
         import_item::Resource::Disclosure(_) => T::Disclosure,
         import_item::Resource::Indicator(_) => T::Indicator,
         import_item::Resource::Commitment(_) => T::Commitment,
+        import_item::Resource::TransparencyIndex(_) => T::TransparencyIndex,
     };
     crate::kinds::label(resource_type)
 }
@@ -138,6 +139,7 @@ pub fn name_of(resource: &import_item::Resource) -> String {
         import_item::Resource::Disclosure(r) => r.name.clone(),
         import_item::Resource::Indicator(r) => r.name.clone(),
         import_item::Resource::Commitment(r) => r.name.clone(),
+        import_item::Resource::TransparencyIndex(r) => r.name.clone(),
     }
 }
 

@@ -320,7 +320,8 @@ fn references(resource: &mut Resource) -> Vec<&mut String> {
         | Resource::Model(_)
         | Resource::Benchmark(_)
         | Resource::Indicator(_)
-        | Resource::Commitment(_) => Vec::new(),
+        | Resource::Commitment(_)
+        | Resource::TransparencyIndex(_) => Vec::new(),
     }
 }
 

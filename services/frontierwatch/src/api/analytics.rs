@@ -1,4 +1,5 @@
-//! Leaderboards, comparisons, cadence reports, transparency and timelines.
+//! Leaderboards, comparisons, cadence reports and timelines (transparency
+//! reports are in `transparency.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -6,9 +7,7 @@ use chrono::{NaiveDate, Utc};
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
-use crate::domain::analytics::{
-    better, cadence, competition_ranks, qualifying_date, tally, to_date,
-};
+use crate::domain::analytics::{better, cadence, competition_ranks, qualifying_date, to_date};
 use crate::domain::names::model_of_release;
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
@@ -16,7 +15,7 @@ use crate::error::ApiError;
 use crate::storage::Store;
 use crate::storage::analytics::{self as queries, ResultFilter, ResultRow};
 
-fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Option<NaiveDate> {
+pub(super) fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Option<NaiveDate> {
     let date = date?;
     match check_date(date) {
         Ok(()) => to_naive_date(date),
@@ -435,7 +434,7 @@ pub async fn compare(
 }
 
 /// Today, or the requested date.
-fn today_or(date: Option<NaiveDate>) -> NaiveDate {
+pub(super) fn today_or(date: Option<NaiveDate>) -> NaiveDate {
     date.unwrap_or_else(|| Utc::now().date_naive())
 }
 
@@ -470,83 +469,6 @@ pub async fn cadence_report(
     let commitment: Commitment = store.get(&r.commitment).await?;
     let releases = qualifying_releases(store, &commitment).await?;
     Ok(cadence(&commitment, &releases, today_or(as_of)))
-}
-
-pub async fn transparency(
-    store: &Store,
-    r: GetTransparencyReportRequest,
-) -> Result<TransparencyReport, ApiError> {
-    let mut v = Violations::default();
-    if r.organization.is_empty() {
-        v.add("organization", "is required");
-    }
-    v.name_of("organization", &r.organization, Kind::Organization);
-    let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
-    v.into_result()?;
-    store.get::<Organization>(&r.organization).await?;
-    let index = (!r.index.is_empty()).then_some(r.index.as_str());
-    let indicators: HashMap<String, (String, String)> = queries::indicators(store.pool(), index)
-        .await?
-        .into_iter()
-        .map(|i| {
-            (
-                i.name.trim_start_matches("indicators/").to_owned(),
-                (i.domain, i.subdomain),
-            )
-        })
-        .collect();
-    // The latest disclosure per indicator, as of the date.
-    let mut latest: HashMap<String, (Option<NaiveDate>, bool)> = HashMap::new();
-    for d in queries::disclosures_about(store.pool(), &r.organization).await? {
-        if d.indicator_code.is_empty() || !indicators.contains_key(&d.indicator_code) {
-            continue;
-        }
-        let published = d.publish_date.as_ref().and_then(to_naive_date);
-        if as_of.is_some_and(|as_of| published.is_none_or(|p| p > as_of)) {
-            continue;
-        }
-        let disclosed = d.status == DisclosureStatus::Disclosed as i32;
-        let newer = latest
-            .get(&d.indicator_code)
-            .is_none_or(|(when, _)| published >= *when);
-        if newer {
-            latest.insert(d.indicator_code.clone(), (published, disclosed));
-        }
-    }
-    let latest: HashMap<String, bool> = latest.into_iter().map(|(k, (_, d))| (k, d)).collect();
-    let tally = tally(&indicators, &latest);
-    let score = |domain: &str, subdomain: &str, disclosed: i32, total: i32| TransparencyScore {
-        domain: domain.to_owned(),
-        subdomain: subdomain.to_owned(),
-        disclosed,
-        indicators: total,
-        share: if total == 0 {
-            0.0
-        } else {
-            f64::from(disclosed) / f64::from(total)
-        },
-    };
-    let mut domains: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
-    let mut subdomains = Vec::new();
-    let (mut disclosed, mut total) = (0, 0);
-    for ((domain, subdomain), (d, t)) in &tally {
-        let entry = domains.entry(domain.as_str()).or_default();
-        entry.0 += d;
-        entry.1 += t;
-        disclosed += d;
-        total += t;
-        subdomains.push(score(domain, subdomain, *d, *t));
-    }
-    Ok(TransparencyReport {
-        organization: r.organization,
-        index: r.index,
-        overall: Some(score("", "", disclosed, total)),
-        domains: domains
-            .into_iter()
-            .map(|(domain, (d, t))| score(domain, "", d, t))
-            .collect(),
-        subdomains,
-    })
 }
 
 pub async fn timeline(store: &Store, r: GetTimelineRequest) -> Result<Timeline, ApiError> {

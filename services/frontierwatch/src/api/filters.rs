@@ -3,8 +3,8 @@
 use frontierwatch_proto::v1::{
     DateRange, DisclosureCategory, DisclosureStatus, LifecycleStage, ListBenchmarkResultsRequest,
     ListBenchmarksRequest, ListCommitmentsRequest, ListDisclosuresRequest, ListIndicatorsRequest,
-    ListModelsRequest, ListOrganizationsRequest, ListReleasesRequest, OrganizationKind,
-    VerificationStatus,
+    ListModelsRequest, ListOrganizationsRequest, ListReleasesRequest,
+    ListTransparencyIndexesRequest, OrganizationKind, VerificationStatus,
 };
 
 use crate::domain::violations::{check_date, to_naive_date};
@@ -217,6 +217,12 @@ pub fn indicators(r: &ListIndicatorsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
     b.text(&r.index, Column::KindDetail);
     b.text(&r.domain, Column::Category);
+    b.finish()
+}
+
+pub fn transparency_indexes(r: &ListTransparencyIndexesRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.text(&r.publisher, Column::KindDetail);
     b.finish()
 }
 

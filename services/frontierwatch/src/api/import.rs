@@ -59,6 +59,9 @@ pub async fn import(
             Some(import_item::Resource::Indicator(r)) => {
                 one(&mut batch, line, r, source.as_ref()).await?
             }
+            Some(import_item::Resource::TransparencyIndex(r)) => {
+                one(&mut batch, line, r, source.as_ref()).await?
+            }
             Some(import_item::Resource::Commitment(r)) => {
                 one(&mut batch, line, r, source.as_ref()).await?
             }

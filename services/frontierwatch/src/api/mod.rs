@@ -8,6 +8,7 @@ mod import;
 pub mod observe;
 pub mod standard;
 pub mod tokens;
+mod transparency;
 
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;
 use frontierwatch_proto::v1::*;
@@ -160,6 +161,15 @@ standard_service! {
     }
 
     {
+        TransparencyIndex, field: transparency_index, plural: transparency_indexes,
+        get: get_transparency_index(GetTransparencyIndexRequest),
+        list: list_transparency_indexes(ListTransparencyIndexesRequest) -> ListTransparencyIndexesResponse via filters::transparency_indexes,
+        create: create_transparency_index(CreateTransparencyIndexRequest) id transparency_index_id generate false,
+        update: update_transparency_index(UpdateTransparencyIndexRequest),
+        delete: delete_transparency_index(DeleteTransparencyIndexRequest),
+    }
+
+    {
         Commitment, field: commitment, plural: commitments,
         get: get_commitment(GetCommitmentRequest),
         list: list_commitments(ListCommitmentsRequest) -> ListCommitmentsResponse via filters::commitments,
@@ -223,7 +233,7 @@ standard_service! {
         &self,
         request: Request<GetTransparencyReportRequest>,
     ) -> Reply<TransparencyReport> {
-        reply(analytics::transparency(&self.store, request.into_inner()).await)
+        reply(transparency::transparency(&self.store, request.into_inner()).await)
     }
 
     async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Reply<Timeline> {

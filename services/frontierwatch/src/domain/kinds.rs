@@ -3,7 +3,7 @@
 use frontierwatch_proto::v1::{
     Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date, Disclosure, DisclosureCategory,
     DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage, Model, Organization,
-    OrganizationKind, Release, VerificationStatus,
+    OrganizationKind, Release, TransparencyIndex, VerificationStatus,
 };
 
 use super::names::model_of_release;
@@ -309,10 +309,26 @@ impl Resource for Disclosure {
         }
         v.date("publish_date", self.publish_date.as_ref());
         v.provenance("provenance", self.provenance.as_ref());
+        v.name_of(
+            "transparency_index",
+            &self.transparency_index,
+            Kind::TransparencyIndex,
+        );
+        if !self.transparency_index.is_empty() && self.indicator_code.is_empty() {
+            v.add(
+                "indicator_code",
+                "is required with transparency_index: the code of the indicator answered",
+            );
+        }
     }
 
     fn refs(&self) -> Vec<Ref> {
-        refs_of("subject", std::slice::from_ref(&self.subject))
+        let mut refs = refs_of("subject", std::slice::from_ref(&self.subject));
+        refs.extend(refs_of(
+            "transparency_index",
+            std::slice::from_ref(&self.transparency_index),
+        ));
+        refs
     }
 
     fn index(&self) -> Index {
@@ -340,11 +356,61 @@ impl Resource for Disclosure {
 impl Resource for Indicator {
     const KIND: Kind = Kind::Indicator;
     const FIELD: &'static str = "indicator";
+    const IMMUTABLE: &'static [&'static str] = &["transparency_index"];
     meta_accessors!();
 
     fn validate(&self, v: &mut Violations) {
         v.require("display_name", &self.display_name);
-        v.require("index", &self.index);
+        if self.transparency_index.is_empty() {
+            v.require("index", &self.index);
+        }
+        v.name_of(
+            "transparency_index",
+            &self.transparency_index,
+            Kind::TransparencyIndex,
+        );
+    }
+
+    fn refs(&self) -> Vec<Ref> {
+        refs_of(
+            "transparency_index",
+            std::slice::from_ref(&self.transparency_index),
+        )
+    }
+
+    fn index(&self) -> Index {
+        // The edition when there is one, else the index as text: what
+        // ListIndicators' `index` filter names.
+        let index = if self.transparency_index.is_empty() {
+            &self.index
+        } else {
+            &self.transparency_index
+        };
+        Index {
+            category: some(&self.domain),
+            kind_detail: some(index),
+            status: some(&self.subdomain),
+            ..Index::default()
+        }
+    }
+}
+
+impl Resource for TransparencyIndex {
+    const KIND: Kind = Kind::TransparencyIndex;
+    const FIELD: &'static str = "transparency_index";
+    meta_accessors!();
+
+    fn validate(&self, v: &mut Violations) {
+        v.require("display_name", &self.display_name);
+        v.require("publisher", &self.publisher);
+        match &self.edition_date {
+            None => v.add("edition_date", "is required"),
+            Some(d) if d.month == 0 => v.add(
+                "edition_date",
+                "must name at least the month (day 0 when only the month is known)",
+            ),
+            Some(d) => v.date("edition_date", Some(d)),
+        }
     }
 
     fn refs(&self) -> Vec<Ref> {
@@ -353,9 +419,8 @@ impl Resource for Indicator {
 
     fn index(&self) -> Index {
         Index {
-            category: some(&self.domain),
-            kind_detail: some(&self.index),
-            status: some(&self.subdomain),
+            kind_detail: some(&self.publisher),
+            event_date: date(self.edition_date.as_ref()),
             ..Index::default()
         }
     }

@@ -37,12 +37,8 @@ pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T,
         ApiError::Internal(anyhow::Error::new(e).context("a masked update does not transcode"))
     })?;
     let mut immutable = Violations::under(T::FIELD);
-    let before = to_dynamic(current)?;
-    let after = to_dynamic(&updated)?;
-    for field in T::IMMUTABLE {
-        if before.get_field_by_name(field) != after.get_field_by_name(field) {
-            immutable.add(field, "is immutable once created");
-        }
+    for field in super::reflect::changed_immutable(current, &updated)? {
+        immutable.add(field, "is immutable once created");
     }
     immutable.into_result()?;
     Ok(updated)

@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use prost_reflect::{DescriptorPool, DynamicMessage, Kind as FieldKind, MessageDescriptor, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, Kind as FieldKind, MessageDescriptor, ReflectMessage, Value,
+};
 
 use super::Violations;
 use super::violations::{MAX_LONG_STRING, MAX_SHORT_STRING};
@@ -45,6 +47,27 @@ pub fn to_dynamic<T: prost::Message + prost::Name>(
         .transcode_from(message)
         .map_err(|e| internal(format!("{} does not transcode: {e}", T::full_name())))?;
     Ok(dynamic)
+}
+
+/// The immutable fields of a kind that differ between two states of a
+/// resource. A field is immutable once set: setting one that was unset (an
+/// indicator stored before it had an edition) is not a change.
+pub fn changed_immutable<T: super::Resource>(
+    before: &T,
+    after: &T,
+) -> Result<Vec<&'static str>, ApiError> {
+    let (before, after) = (to_dynamic(before)?, to_dynamic(after)?);
+    Ok(T::IMMUTABLE
+        .iter()
+        .copied()
+        .filter(|f| {
+            let set = before
+                .descriptor()
+                .get_field_by_name(f)
+                .is_some_and(|field| before.has_field(&field));
+            set && before.get_field_by_name(f) != after.get_field_by_name(f)
+        })
+        .collect())
 }
 
 /// Fields holding free text, which may be long.

@@ -219,6 +219,32 @@ pub async fn indicators(pool: &PgPool, index: Option<&str>) -> Result<Vec<Indica
     decode_all(rows)
 }
 
+/// Every edition of every transparency index.
+pub async fn transparency_indexes(
+    pool: &PgPool,
+) -> Result<Vec<frontierwatch_proto::v1::TransparencyIndex>, ApiError> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT data FROM resources WHERE kind = 'transparency_index' ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(read_error)?;
+    decode_all(rows)
+}
+
+/// The distinct indexes, as text, of indicators stored without an edition.
+pub async fn indicator_index_texts(pool: &PgPool) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT kind_detail FROM resources WHERE kind = 'indicator' \
+         AND kind_detail IS NOT NULL AND kind_detail NOT LIKE 'transparencyIndexes/%' \
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(read_error)?;
+    Ok(rows.into_iter().map(|(t,)| t).collect())
+}
+
 /// Every commitment.
 pub async fn commitments(
     pool: &PgPool,

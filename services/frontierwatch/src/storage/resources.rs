@@ -16,7 +16,7 @@ use super::filter::ListQuery;
 use super::filter::PageTokenKey;
 use super::timestamp;
 use crate::domain::claims::{self, Authority, Claim};
-use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim};
+use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim, reflect};
 use crate::error::ApiError;
 use crate::metrics::Timer;
 
@@ -401,6 +401,15 @@ async fn import_one<T: Resource>(
     to_save.push(incoming);
     let mut merged = claims::merge(&name, &known)?;
     crate::domain::check(&merged)?;
+    if let Some(field) = reflect::changed_immutable(&current, &merged)?.first() {
+        return Err(ApiError::invalid(
+            format!("{}.{field}", T::FIELD),
+            format!(
+                "is immutable once created, and {name} holds another value: \
+                 an item with another {field} needs a name of its own"
+            ),
+        ));
+    }
     stored_claims::save(conn, &name, &to_save.iter().collect::<Vec<_>>()).await?;
     if state_of(&merged) == state_of(&current) {
         return Ok((Imported::Unchanged, None));
