@@ -431,6 +431,17 @@ mod tests {
         })
     }
 
+    fn month(year: i32, month: i32) -> Option<ApproximateDate> {
+        Some(ApproximateDate {
+            date: Some(Date {
+                year,
+                month,
+                day: 0,
+            }),
+            precision: DatePrecision::Month as i32,
+        })
+    }
+
     fn source(uri: &str, kind: SourceKind) -> Source {
         Source {
             uri: uri.to_owned(),
@@ -508,38 +519,14 @@ mod tests {
         let vendor = claim(
             "https://x.ai/news",
             authority_of(SourceKind::VendorAnnouncement as i32),
-            release(
-                Some(ApproximateDate {
-                    date: Some(Date {
-                        year: 2025,
-                        month: 7,
-                        day: 0,
-                    }),
-                    precision: DatePrecision::Month as i32,
-                }),
-                vec![],
-            ),
+            release(month(2025, 7), vec![]),
         );
         let dataset = claim("A dataset", 4, release(day(2025, 7, 9), vec![]));
         let name = "models/o/releases/o3-mini";
         let merged = merge(name, &[dataset.clone(), vendor]).unwrap();
         assert_eq!(merged.release_date.unwrap().precision, 2, "the vendor wins");
         let other = claim("Another dataset", 4, release(day(2025, 7, 9), vec![]));
-        let coarse = claim(
-            "B dataset",
-            4,
-            release(
-                Some(ApproximateDate {
-                    date: Some(Date {
-                        year: 2025,
-                        month: 7,
-                        day: 0,
-                    }),
-                    precision: DatePrecision::Month as i32,
-                }),
-                vec![],
-            ),
-        );
+        let coarse = claim("B dataset", 4, release(month(2025, 7), vec![]));
         let merged = merge(name, &[coarse, other, dataset]).unwrap();
         assert_eq!(
             merged.release_date,

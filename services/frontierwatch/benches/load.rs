@@ -1,0 +1,669 @@
+//! The load harness: each workload side by side with its baseline, in one
+//! run on one machine, every figure reported as a ratio.
+//!
+//! - single-resource creates (`CreateOrganization`) against `pgbench` doing
+//!   autocommit INSERTs of rows shaped like a stored resource (same size,
+//!   same indexes) into the same database;
+//! - Gets by name against the tonic floor: a bare tonic server of our own
+//!   with one unary method (`grpc.health.v1.Health/Check`);
+//! - a List of 50 against a Get by name, one client, one call at a time;
+//! - bulk: `ImportResources` of 10,000 organizations against `COPY` (psql
+//!   `\copy`) of the same rows into a table shaped like `resources`.
+//!
+//! Creates and Gets sweep 1, 2, 4, 8, 16 and 32 clients, each client on a
+//! connection of its own, through the client crate. The report is a
+//! markdown file with every figure and ratio, and PNG plots (throughput
+//! against clients, latency distributions at 16 clients), drawn with
+//! plotters.
+//!
+//! Run: `cargo bench -p frontierwatch-server --bench load` (environment:
+//! `LOAD_SECONDS` per step, default 3; `LOAD_REPORT_DIR`, default
+//! `services/frontierwatch/benches/report`). Needs `pgbench` and `psql`
+//! (PostgreSQL's client tools) and a TrueType font (DejaVu Sans, Debian's
+//! fonts-dejavu-core) for the plots' text.
+
+#[path = "../../../tests/api/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
+#[path = "../../../tests/api/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use frontierwatch_client::Client;
+use frontierwatch_proto::v1::*;
+use plotters::prelude::*;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use harness::TestServer;
+
+const CLIENTS: &[usize] = &[1, 2, 4, 8, 16, 32];
+/// The client count whose latency distributions are plotted.
+const PLOTTED: usize = 16;
+const BULK_ROWS: usize = 10_000;
+const BULK_BATCH: usize = 500;
+
+/// What one workload did at one client count.
+struct Run {
+    clients: usize,
+    ops: u64,
+    seconds: f64,
+    /// Call latencies, in microseconds, sorted.
+    latencies: Vec<u32>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.seconds
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies[i]) / 1e3
+    }
+}
+
+/// Numbers the calls of a whole run, so that ids never repeat.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `call` from `clients` concurrent clients for `duration`; each call
+/// gets a number unique in the run.
+async fn drive<S, F, Fut>(clients: Vec<S>, duration: Duration, call: F) -> Run
+where
+    S: Send + 'static,
+    F: Fn(&mut S, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let n = clients.len();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::with_capacity(n);
+    for mut state in clients {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let i = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let t = Instant::now();
+                call(&mut state, i).await;
+                latencies.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("a load task does not panic"));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    Run {
+        clients: n,
+        ops: latencies.len() as u64,
+        seconds,
+        latencies,
+    }
+}
+
+async fn clients(server: &TestServer, n: usize) -> Vec<Client> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(
+            Client::connect(server.connect_options())
+                .await
+                .expect("the client crate connects"),
+        );
+    }
+    out
+}
+
+/// The floor: a bare tonic server with one unary method, in this process.
+async fn floor_server() -> String {
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+        .expect("binds")
+        .with_nodelay(Some(true));
+    let addr = incoming.local_addr().expect("an address");
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("the floor server serves");
+    });
+    format!("http://{addr}")
+}
+
+/// PostgreSQL connection arguments for the client tools, from the URL.
+fn pg_args(url: &str) -> Vec<String> {
+    let database = url
+        .split('?')
+        .next()
+        .and_then(|s| s.rsplit('/').next())
+        .unwrap_or("postgres");
+    let host = url.split("host=").nth(1).unwrap_or("/tmp");
+    vec![
+        "-h".into(),
+        host.into(),
+        "-p".into(),
+        "5432".into(),
+        "-U".into(),
+        "postgres".into(),
+        database.into(),
+    ]
+}
+
+/// A PostgreSQL client tool: beside the server binaries, else on PATH.
+fn pg_tool(name: &str) -> PathBuf {
+    frontierwatch_server::embedded::find_bin_dir(None)
+        .map(|dir| dir.join(name))
+        .ok()
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn psql(url: &str, sql: &str) {
+    let status = Command::new(pg_tool("psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args(pg_args(url))
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "psql: {sql}");
+}
+
+/// An organization as the server stores it: the bytes a baseline row holds.
+fn stored_bytes(i: usize) -> Vec<u8> {
+    prost::Message::encode_to_vec(&Organization {
+        name: format!("organizations/p{i}"),
+        display_name: format!("Load {i}"),
+        country: "US".into(),
+        website: "https://example.com".into(),
+        ..Default::default()
+    })
+}
+
+/// pgbench: autocommit INSERTs of rows shaped like a stored organization.
+fn pgbench(url: &str, clients: usize, duration: Duration, dir: &Path) -> Run {
+    let hex: String = stored_bytes(0).iter().map(|b| format!("{b:02x}")).collect();
+    let script = dir.join("insert.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "INSERT INTO load_insert (name, kind, data, etag, create_time, update_time, country) \
+             VALUES ('organizations/p' || nextval('load_seq'), 'organization', '\\x{hex}'::bytea, \
+             'e', now(), now(), 'US');\n"
+        ),
+    )
+    .unwrap();
+    let output = Command::new(pg_tool("pgbench"))
+        .args(["-n", "-r"])
+        .args(["-c", &clients.to_string()])
+        .args(["-j", &clients.min(2).to_string()])
+        .args(["-T", &duration.as_secs().max(1).to_string()])
+        .arg("-f")
+        .arg(&script)
+        .args(pg_args(url))
+        .output()
+        .expect("pgbench runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let number_after = |marker: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.split(marker).nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let tps = number_after("tps = ");
+    let seconds = duration.as_secs_f64();
+    let latency_ms = number_after("latency average = ");
+    Run {
+        clients,
+        ops: (tps * seconds) as u64,
+        seconds,
+        // pgbench reports an average only: one sample of it.
+        latencies: vec![(latency_ms * 1e3) as u32],
+    }
+}
+
+struct Sweep {
+    label: &'static str,
+    runs: Vec<Run>,
+}
+
+fn ratio_table(out: &mut String, what: &Sweep, baseline: &Sweep) {
+    let _ = writeln!(
+        out,
+        "| clients | {} ops/s | p50 ms | p99 ms | {} ops/s | ratio |",
+        what.label, baseline.label
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (w, b) in what.runs.iter().zip(&baseline.runs) {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2}× |",
+            w.clients,
+            w.rate(),
+            w.percentile_ms(0.5),
+            w.percentile_ms(0.99),
+            b.rate(),
+            w.rate() / b.rate()
+        );
+    }
+}
+
+fn register_font() -> bool {
+    for path in [
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    ] {
+        if let Ok(bytes) = std::fs::read(path) {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok();
+        }
+    }
+    false
+}
+
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+];
+
+fn plot_throughput(path: &Path, sweeps: &[&Sweep]) -> Result<(), Box<dyn std::error::Error>> {
+    let max = sweeps
+        .iter()
+        .flat_map(|s| s.runs.iter().map(Run::rate))
+        .fold(0.0, f64::max)
+        * 1.1;
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Throughput against clients", ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(80)
+        .build_cartesian_2d((1u32..32u32).log_scale(), (10f64..max).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent clients")
+        .y_desc("operations per second (log scale)")
+        .draw()?;
+    for (sweep, colour) in sweeps.iter().zip(COLOURS) {
+        let points: Vec<(u32, f64)> = sweep
+            .runs
+            .iter()
+            .map(|r| (r.clients as u32, r.rate()))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+            .label(sweep.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 3, colour.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Latency distributions (CDF) of the workloads at one client count.
+fn plot_latency(path: &Path, runs: &[(&str, &Run)]) -> Result<(), Box<dyn std::error::Error>> {
+    let max_ms = runs
+        .iter()
+        .map(|(_, r)| r.percentile_ms(0.999))
+        .fold(0.0, f64::max)
+        * 1.1;
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Latency distribution at {PLOTTED} clients"),
+            ("sans-serif", 24),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..max_ms, 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (ms)")
+        .y_desc("fraction of calls at most")
+        .draw()?;
+    for ((label, run), colour) in runs.iter().zip(COLOURS) {
+        let n = run.latencies.len().max(1);
+        let step = (n / 400).max(1);
+        let points: Vec<(f64, f64)> = run
+            .latencies
+            .iter()
+            .enumerate()
+            .step_by(step)
+            .map(|(i, us)| (f64::from(*us) / 1e3, (i + 1) as f64 / n as f64))
+            .filter(|(ms, _)| *ms <= max_ms)
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: u64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let step = Duration::from_secs(seconds);
+    let report_dir = std::env::var_os("LOAD_REPORT_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/report"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&report_dir).expect("the report directory");
+    let scratch = std::env::temp_dir().join(format!("fw-load-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+
+    let server = TestServer::start().await;
+    let url = server.database_url.clone();
+    psql(
+        &url,
+        "CREATE TABLE load_insert (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES); \
+         CREATE SEQUENCE load_seq; \
+         CREATE TABLE load_copy (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES);",
+    );
+    let setup = Client::connect(server.connect_options()).await.unwrap();
+    setup
+        .create_organization(
+            "lab",
+            Organization {
+                display_name: "Lab".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("an organization to read");
+    for i in 0..50 {
+        setup
+            .create_organization(
+                &format!("listed-{i:02}"),
+                Organization {
+                    display_name: format!("Listed {i}"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let floor = floor_server().await;
+
+    // Writes: creates against pgbench INSERTs.
+    let mut creates = Sweep {
+        label: "CreateOrganization",
+        runs: Vec::new(),
+    };
+    let mut inserts = Sweep {
+        label: "pgbench INSERT",
+        runs: Vec::new(),
+    };
+    for &n in CLIENTS {
+        eprintln!("creates and pgbench, {n} clients");
+        let run = drive(clients(&server, n).await, step, |c: &mut Client, i| {
+            let c = c.clone();
+            async move {
+                c.create_organization(
+                    &format!("w{i:x}"),
+                    Organization {
+                        display_name: format!("Load {i}"),
+                        country: "US".into(),
+                        website: "https://example.com".into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("a create succeeds");
+            }
+        })
+        .await;
+        creates.runs.push(run);
+        inserts.runs.push(pgbench(&url, n, step, &scratch));
+    }
+
+    // Reads: Gets against the floor.
+    let mut gets = Sweep {
+        label: "GetOrganization",
+        runs: Vec::new(),
+    };
+    let mut floors = Sweep {
+        label: "tonic floor (Health/Check)",
+        runs: Vec::new(),
+    };
+    for &n in CLIENTS {
+        eprintln!("gets and the floor, {n} clients");
+        let run = drive(clients(&server, n).await, step, |c: &mut Client, _| {
+            let c = c.clone();
+            async move {
+                c.get_organization("organizations/lab")
+                    .await
+                    .expect("a get succeeds");
+            }
+        })
+        .await;
+        gets.runs.push(run);
+        let mut health = Vec::new();
+        for _ in 0..n {
+            let channel = tonic::transport::Channel::from_shared(floor.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            health.push(HealthClient::new(channel));
+        }
+        floors.runs.push(
+            drive(health, step, |h: &mut HealthClient<_>, _| {
+                let mut h = h.clone();
+                async move {
+                    h.check(HealthCheckRequest::default())
+                        .await
+                        .expect("the floor answers");
+                }
+            })
+            .await,
+        );
+    }
+
+    // A List of 50 against a Get, one client, one call at a time.
+    let one = clients(&server, 1).await;
+    let lists = drive(one.clone(), step, |c: &mut Client, _| {
+        let c = c.clone();
+        async move {
+            let page = c
+                .idempotent(|mut raw| async move {
+                    raw.list_organizations(ListOrganizationsRequest {
+                        page_size: 50,
+                        ..Default::default()
+                    })
+                    .await
+                })
+                .await
+                .expect("a list succeeds");
+            assert_eq!(page.organizations.len(), 50);
+        }
+    })
+    .await;
+    let single_gets = drive(one, step, |c: &mut Client, _| {
+        let c = c.clone();
+        async move {
+            c.get_organization("organizations/lab").await.unwrap();
+        }
+    })
+    .await;
+
+    // Bulk: ImportResources against COPY of the same rows.
+    eprintln!("bulk: ImportResources and COPY of {BULK_ROWS} rows");
+    let items: Vec<ImportItem> = (0..BULK_ROWS)
+        .map(|i| ImportItem {
+            line: i as i64,
+            resource: Some(import_item::Resource::Organization(Organization {
+                name: format!("organizations/bulk-{i}"),
+                display_name: format!("Bulk {i}"),
+                country: "US".into(),
+                website: "https://example.com".into(),
+                ..Default::default()
+            })),
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in items.chunks(BULK_BATCH) {
+        setup
+            .import_resources(batch.to_vec(), None)
+            .await
+            .expect("an import batch succeeds");
+    }
+    let import_seconds = started.elapsed().as_secs_f64();
+    let csv = scratch.join("rows.csv");
+    let mut text = String::new();
+    for i in 0..BULK_ROWS {
+        let hex: String = stored_bytes(i).iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(
+            text,
+            "organizations/bulk-{i},organization,\\x{hex},e,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z,US"
+        );
+    }
+    std::fs::write(&csv, text).unwrap();
+    let started = Instant::now();
+    psql(
+        &url,
+        &format!(
+            "\\copy load_copy (name, kind, data, etag, create_time, update_time, country) FROM '{}' WITH (FORMAT csv)",
+            csv.display()
+        ),
+    );
+    let copy_seconds = started.elapsed().as_secs_f64();
+
+    // The report.
+    let mut out = String::new();
+    let _ = writeln!(out, "# Load report\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo bench -p frontierwatch-server --bench load` on {} \
+         ({} s per step, {} cores; {} build; the server, PostgreSQL 15 with \
+         fsync on, the load generator and the baselines share the machine). \
+         Every figure is side by side with its baseline from the same run.\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        seconds,
+        std::thread::available_parallelism().map_or(0, usize::from),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    );
+    let _ = writeln!(
+        out,
+        "## Writes: CreateOrganization against pgbench INSERT (goal ≥ 0.5×)\n"
+    );
+    ratio_table(&mut out, &creates, &inserts);
+    let _ = writeln!(
+        out,
+        "\npgbench runs autocommit INSERTs of rows of the same size into a table \
+         with the same columns and indexes as `resources` (no change log, no \
+         name check), one connection per client.\n"
+    );
+    let _ = writeln!(
+        out,
+        "## Reads: GetOrganization against the tonic floor (goal ≥ 0.8×)\n"
+    );
+    ratio_table(&mut out, &gets, &floors);
+    let _ = writeln!(
+        out,
+        "\nThe floor is a bare tonic server of our own in the load generator's \
+         process, serving one unary method (grpc.health.v1.Health/Check).\n"
+    );
+    let _ = writeln!(out, "## A List of 50 against a Get, one client\n");
+    let _ = writeln!(out, "| call | p50 ms | p99 ms | ratio of p50 |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| GetOrganization (baseline) | {:.3} | {:.3} | 1.00× |",
+        single_gets.percentile_ms(0.5),
+        single_gets.percentile_ms(0.99)
+    );
+    let _ = writeln!(
+        out,
+        "| ListOrganizations, 50 items | {:.3} | {:.3} | {:.2}× |\n",
+        lists.percentile_ms(0.5),
+        lists.percentile_ms(0.99),
+        lists.percentile_ms(0.5) / single_gets.percentile_ms(0.5)
+    );
+    let _ = writeln!(out, "## Bulk: ImportResources against COPY (goal ≥ 0.3×)\n");
+    let _ = writeln!(out, "| work | rows | seconds | rows/s | ratio |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| psql `\\copy` into a table shaped like `resources` (baseline) | {BULK_ROWS} | {copy_seconds:.3} | {:.0} | 1.00× |",
+        BULK_ROWS as f64 / copy_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| ImportResources, batches of {BULK_BATCH}, one client | {BULK_ROWS} | {import_seconds:.3} | {:.0} | {:.2}× |\n",
+        BULK_ROWS as f64 / import_seconds,
+        copy_seconds / import_seconds
+    );
+    let plotted = CLIENTS.iter().position(|&n| n == PLOTTED).unwrap_or(0);
+    if register_font() {
+        plot_throughput(
+            &report_dir.join("throughput.png"),
+            &[&creates, &inserts, &gets, &floors],
+        )
+        .expect("the throughput plot draws");
+        plot_latency(
+            &report_dir.join("latency.png"),
+            &[
+                ("CreateOrganization", &creates.runs[plotted]),
+                ("GetOrganization", &gets.runs[plotted]),
+                ("tonic floor", &floors.runs[plotted]),
+            ],
+        )
+        .expect("the latency plot draws");
+        let _ = writeln!(
+            out,
+            "## Plots\n\n![Throughput against clients](throughput.png)\n\n\
+             ![Latency distributions at {PLOTTED} clients](latency.png)"
+        );
+    } else {
+        let _ = writeln!(out, "(No TrueType font was found: no plots.)");
+    }
+    std::fs::write(report_dir.join("load.md"), &out).expect("the report writes");
+    println!("{out}");
+    let _ = std::fs::remove_dir_all(scratch);
+}
