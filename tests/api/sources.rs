@@ -146,6 +146,41 @@ async fn state(server: &TestServer) -> Vec<String> {
     out
 }
 
+/// Every release's source URIs, by name.
+async fn release_sources(server: &TestServer) -> BTreeMap<String, BTreeSet<String>> {
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT name, data FROM resources WHERE kind = 'release'")
+            .fetch_all(&server.pool().await)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(name, data)| {
+            let r = Release::decode(data.as_slice()).unwrap();
+            let uris = r
+                .provenance
+                .into_iter()
+                .flat_map(|p| p.sources)
+                .map(|s| s.uri);
+            (name, uris.collect())
+        })
+        .collect()
+}
+
+/// Every source a release had after the first import is still on it.
+fn assert_no_source_lost(
+    before: &BTreeMap<String, BTreeSet<String>>,
+    after: &BTreeMap<String, BTreeSet<String>>,
+    what: &str,
+) {
+    for (name, uris) in before {
+        let kept = after
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: {name} is gone"));
+        let lost: Vec<&String> = uris.difference(kept).collect();
+        assert!(lost.is_empty(), "{what}: {name} lost {lost:?}");
+    }
+}
+
 fn claimants_of(conflict: &Value) -> Vec<(String, Vec<String>)> {
     conflict["claims"]
         .as_array()
@@ -187,7 +222,13 @@ async fn both_datasets_merge_in_either_order_into_the_same_state() {
 
     // LLM-Stats, then Epoch AI, then both again.
     llm_stats(&first);
+    let after_llm_stats = release_sources(&first).await;
     let merging = epoch(&first);
+    assert_no_source_lost(
+        &after_llm_stats,
+        &release_sources(&first).await,
+        "Epoch after LLM-Stats",
+    );
     assert!(
         count(&merging, "releases", "updated") > 0,
         "Epoch's releases merge into LLM-Stats' ones: {merging:#}"
@@ -197,7 +238,13 @@ async fn both_datasets_merge_in_either_order_into_the_same_state() {
 
     // The reverse order.
     epoch(&second);
+    let after_epoch = release_sources(&second).await;
     llm_stats(&second);
+    assert_no_source_lost(
+        &after_epoch,
+        &release_sources(&second).await,
+        "LLM-Stats after Epoch",
+    );
     assert_nothing_changed(&epoch(&second), "Epoch again, reverse order");
     assert_nothing_changed(&llm_stats(&second), "LLM-Stats again, reverse order");
 
