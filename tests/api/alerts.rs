@@ -1,5 +1,6 @@
 //! Alerts are neither lost nor suppressed: a lead that changes back and
 //! forth is announced every time, and long commitment ids do not collide.
+//! The evaluator's work per tick follows what changed, not what is stored.
 
 use std::time::Duration;
 
@@ -128,4 +129,80 @@ async fn long_commitment_ids_that_share_a_prefix_get_an_alert_each() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 6, "{names:?}");
+}
+
+/// The `boards=N` of the evaluator's log lines among `lines`.
+fn boards_evaluated(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter(|l| l.contains("leaderboards evaluated"))
+        .filter_map(|l| l.split("boards=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_evaluates_the_leaderboards_of_changed_benchmarks_only() {
+    let s = evaluating_server().await;
+    let mut c = s.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "m", &["lab"]).await;
+    create_release(&mut c, "m", "r1", release("R1")).await;
+    create_release(&mut c, "m", "r2", release("R2")).await;
+    for (i, benchmark) in ["gpqa", "mmlu", "aime"].into_iter().enumerate() {
+        create_benchmark(&mut c, benchmark, ScoreScale::Percent, "science").await;
+        let name = format!("benchmarks/{benchmark}");
+        create_result(
+            &mut c,
+            &format!("r1-{i}"),
+            result("models/m/releases/r1", &name, 50.0),
+        )
+        .await;
+    }
+    for _ in 0..100 {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM leaders")
+            .fetch_one(&s.pool().await)
+            .await
+            .unwrap();
+        if n == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Quiet: ticks (every 0.2 s) with nothing changed evaluate nothing.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let _ = s.new_lines();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let quiet = s.new_lines();
+    assert_eq!(boards_evaluated(&quiet), Vec::<u64>::new(), "{quiet:#?}");
+
+    // One new result: the next tick evaluates its benchmark alone, and its
+    // new leader is announced.
+    create_result(
+        &mut c,
+        "r2-mmlu",
+        result("models/m/releases/r2", "benchmarks/mmlu", 60.0),
+    )
+    .await;
+    until_leader_of(&s, "benchmarks/mmlu", "models/m/releases/r2").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let evaluated = boards_evaluated(&s.new_lines());
+    assert_eq!(evaluated, vec![1], "one board, once");
+    assert_eq!(until_alerts(&s, 1).await.len(), 1);
+}
+
+async fn until_leader_of(s: &TestServer, benchmark: &str, release: &str) {
+    for _ in 0..100 {
+        let leader: Option<(String,)> =
+            sqlx::query_as("SELECT release FROM leaders WHERE benchmark = $1")
+                .bind(benchmark)
+                .fetch_optional(&s.pool().await)
+                .await
+                .unwrap();
+        if leader.is_some_and(|(r,)| r == release) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{release} never led {benchmark}");
 }

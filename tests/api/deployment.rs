@@ -190,6 +190,13 @@ async fn shutdown_ends_within_the_grace_period_with_a_snapshot_and_an_evaluation
         .execute(&mut *blocker)
         .await
         .unwrap();
+    // A tick evaluates the boards whose results changed: give it one.
+    create_result(
+        &mut c,
+        "r2",
+        result("models/line/releases/v1", "benchmarks/bench", 60.0),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (waiting,): (i64,) = sqlx::query_as(

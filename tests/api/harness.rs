@@ -229,6 +229,13 @@ impl TestServer {
         }
     }
 
+    /// The log lines the server printed since start or the previous call
+    /// (after those returned with the startup log).
+    #[allow(dead_code)]
+    pub fn new_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// The server's process id (the benchmark reads its memory).
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {

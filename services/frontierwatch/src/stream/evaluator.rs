@@ -5,6 +5,13 @@
 //! Every replica runs it; a transaction-scoped advisory lock lets one at a
 //! time do the work, and each alert's unique key makes it appear exactly
 //! once even if two evaluations overlap.
+//!
+//! Leaders are evaluated for the benchmarks whose results (or whose own
+//! definition) changed since this replica's previous evaluation, read from
+//! the change log, so that a tick costs what changed, not what is stored.
+//! The first tick of a replica, and a tick whose cursor the pruner
+//! overtook, evaluate every benchmark. An unchanged board has the same
+//! leader, so skipping it raises no fewer alerts.
 
 use std::time::Duration;
 
@@ -17,6 +24,9 @@ use crate::domain::analytics::cadence;
 use crate::error::ApiError;
 use crate::storage::Store;
 use crate::storage::analytics as queries;
+use crate::storage::changes;
+use crate::stream::hub::PAGE;
+use prost::Name as _;
 
 /// 0x4657_0002: the advisory lock key of the evaluator.
 const LOCK: i64 = 1_180_106_754;
@@ -26,23 +36,24 @@ pub fn spawn(store: Store, interval: Duration, mut shutdown: watch::Receiver<boo
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cursor = None;
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
                 _ = ticks.tick() => {}
             }
-            match evaluate(&store).await {
+            match evaluate(&store, &mut cursor).await {
                 Ok(Evaluation::Skipped) => {
                     metrics::counter!(crate::metrics::EVALUATOR_RUNS, "outcome" => "skipped_locked")
                         .increment(1);
                 }
-                Ok(Evaluation::Done(raised)) => {
+                Ok(Evaluation::Done { raised, boards }) => {
                     metrics::counter!(crate::metrics::EVALUATOR_RUNS, "outcome" => "evaluated")
                         .increment(1);
                     metrics::gauge!(crate::metrics::EVALUATOR_LAST_SUCCESS)
                         .set(Utc::now().timestamp_millis() as f64 / 1000.0);
-                    if raised > 0 {
-                        tracing::info!(raised, "alerts raised");
+                    if boards > 0 {
+                        tracing::info!(boards, raised, "leaderboards evaluated");
                     }
                 }
                 Err(error) => {
@@ -60,12 +71,15 @@ pub fn spawn(store: Store, interval: Duration, mut shutdown: watch::Receiver<boo
 pub enum Evaluation {
     /// Another replica holds the lock.
     Skipped,
-    /// Evaluated; this many alerts raised.
-    Done(u64),
+    /// Evaluated: alerts raised, and the benchmarks whose leaderboards
+    /// were computed.
+    Done { raised: u64, boards: u64 },
 }
 
-/// One evaluation, if this replica gets the lock.
-pub async fn evaluate(store: &Store) -> Result<Evaluation, ApiError> {
+/// One evaluation, if this replica gets the lock. `cursor` is the change
+/// log's head at this replica's previous evaluation (none before the
+/// first); it advances to the head read now.
+pub async fn evaluate(store: &Store, cursor: &mut Option<i64>) -> Result<Evaluation, ApiError> {
     let pool = store.pool();
     let mut lock = pool.begin().await.map_err(ApiError::Unavailable)?;
     let (acquired,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
@@ -76,11 +90,55 @@ pub async fn evaluate(store: &Store) -> Result<Evaluation, ApiError> {
     if !acquired {
         return Ok(Evaluation::Skipped);
     }
-    let mut raised = 0;
-    raised += missed_windows(store).await?;
-    raised += new_leaders(store).await?;
+    // The head first: a change committed while this pass runs is read by
+    // the next one (at worst a board is evaluated twice).
+    let head = changes::head(pool).await?;
+    let benchmarks = match *cursor {
+        Some(after) => changed_benchmarks(store, after, head).await?,
+        None => None,
+    };
+    let benchmarks = match benchmarks {
+        Some(changed) => changed,
+        None => queries::benchmarks_with_results(pool).await?,
+    };
+    let mut raised = missed_windows(store).await?;
+    raised += new_leaders(store, &benchmarks).await?;
     lock.commit().await.map_err(ApiError::Unavailable)?;
-    Ok(Evaluation::Done(raised))
+    *cursor = Some(head);
+    Ok(Evaluation::Done {
+        raised,
+        boards: benchmarks.len() as u64,
+    })
+}
+
+/// The benchmarks with a change to one of their results, or to their own
+/// definition, after `after` up to `head`; none when the log no longer
+/// holds everything after `after` (then every benchmark is evaluated).
+async fn changed_benchmarks(
+    store: &Store,
+    mut after: i64,
+    head: i64,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let result_type = frontierwatch_proto::v1::BenchmarkResult::full_name();
+    let benchmark_type = frontierwatch_proto::v1::Benchmark::full_name();
+    let mut changed = std::collections::BTreeSet::new();
+    while after < head {
+        let records = match changes::read_after(store.pool(), after, PAGE).await {
+            Ok(records) => records,
+            Err(ApiError::CursorExpired { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some(last) = records.last() else { break };
+        after = last.seq;
+        for record in records {
+            if record.resource_type == result_type {
+                changed.extend(record.benchmark);
+            } else if record.resource_type == benchmark_type {
+                changed.insert(record.resource_name);
+            }
+        }
+    }
+    Ok(Some(changed.into_iter().collect()))
 }
 
 /// Counts an alert raised, by its kind.
@@ -126,10 +184,10 @@ async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
     Ok(raised)
 }
 
-async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
+async fn new_leaders(store: &Store, benchmarks: &[String]) -> Result<u64, ApiError> {
     let mut raised = 0;
-    for benchmark in queries::benchmarks_with_results(store.pool()).await? {
-        let board = analytics::leaderboard(
+    for benchmark in benchmarks {
+        let board = match analytics::leaderboard(
             store,
             GetLeaderboardRequest {
                 benchmark: benchmark.clone(),
@@ -137,7 +195,13 @@ async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
                 ..Default::default()
             },
         )
-        .await?;
+        .await
+        {
+            Ok(board) => board,
+            // Deleted since it changed: no board, no leader.
+            Err(ApiError::NotFound { .. }) => continue,
+            Err(error) => return Err(error),
+        };
         for section in board.sections {
             let Some(leader) = section.rows.first() else {
                 continue;
@@ -171,7 +235,7 @@ async fn new_leaders(store: &Store) -> Result<u64, ApiError> {
             };
             if queries::record_leader(
                 store.pool(),
-                &benchmark,
+                benchmark,
                 &section.settings_key,
                 &leader.release,
                 announce,
