@@ -132,14 +132,14 @@ fn fuzz_dir(dataset: &str, rounds: usize, cells: usize, plan: impl Fn(&Path) -> 
 fn mutated_copies_of_every_dataset_plan_without_a_panic_and_only_well_formed_names() {
     let mut rows = 0;
     rows += fuzz_dir("llm_stats", 12, 400, |dir| {
-        llm_stats::plan(dir, &mut Resolver::empty()).unwrap_or_default()
+        llm_stats::plan(dir, &mut Resolver::default()).unwrap_or_default()
     });
     rows += fuzz_dir("fmti", 12, 400, |dir| {
-        fmti::plan(dir, &mut Resolver::empty()).unwrap_or_default()
+        fmti::plan(dir, &mut Resolver::default()).unwrap_or_default()
     });
     rows += fuzz_dir("epoch_models", 6, 800, |dir| {
         let file = dir.join("notable_ai_models_accessed_2026-01-26.csv");
-        epoch::plan(&file, &mut Resolver::empty()).unwrap_or_default()
+        epoch::plan(&file, &mut Resolver::default()).unwrap_or_default()
     });
     assert!(rows > 10_000, "{rows} rows planned or reported");
 }

@@ -143,6 +143,34 @@ pub fn name_of(resource: &import_item::Resource) -> String {
     }
 }
 
+/// Every item of a List, a page of 1000 at a time: `call` makes the List
+/// call for a page token (retried like every idempotent call), `items`
+/// takes a response apart into its items and the next page token.
+pub async fn every_page<R, T, F, Fut>(
+    client: &Client,
+    call: F,
+    items: impl Fn(R) -> (Vec<T>, String),
+) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(frontierwatch_client::RawClient, String) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .idempotent(|raw| call(raw, token.clone()))
+            .await
+            .map_err(fail)?;
+        let (mut got, next) = items(page);
+        all.append(&mut got);
+        if next.is_empty() {
+            return Ok(all);
+        }
+        token = next;
+    }
+}
+
 /// A source entry for a dataset row.
 pub fn dataset_source(uri: String, publisher: &str) -> FactSource {
     FactSource {

@@ -24,7 +24,6 @@ use frontierwatch_client::proto::{ListReleasesRequest, Release, import_item::Res
 
 use super::resolve::key;
 use super::{Merge, Plan};
-use crate::status::fail;
 
 /// How far apart two sources' dates of one release may be, in days: an
 /// announcement and the API release a week later are one release.
@@ -125,29 +124,23 @@ fn agree(a: &[NaiveDate], b: &[NaiveDate]) -> Option<bool> {
 impl Releases {
     /// Loads every stored release.
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
-        let mut releases = Self::default();
-        let mut token = String::new();
-        loop {
-            let request = ListReleasesRequest {
-                parent: "models/-".to_owned(),
-                page_size: 1000,
-                page_token: token.clone(),
-                ..Default::default()
-            };
-            let page = client
-                .idempotent(|mut c| {
-                    let request = request.clone();
-                    async move { c.list_releases(request).await }
+        let stored = super::every_page(
+            client,
+            |mut c, page_token| async move {
+                c.list_releases(ListReleasesRequest {
+                    parent: "models/-".to_owned(),
+                    page_size: 1000,
+                    page_token,
+                    ..Default::default()
                 })
                 .await
-                .map_err(fail)?;
-            for release in &page.releases {
-                releases.learn(release);
-            }
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
+            },
+            |page| (page.releases, page.next_page_token),
+        )
+        .await?;
+        let mut releases = Self::default();
+        for release in &stored {
+            releases.learn(release);
         }
         Ok(releases)
     }

@@ -8,7 +8,6 @@ use frontierwatch_client::names::slug;
 use frontierwatch_client::proto::{ListOrganizationsRequest, Organization, import_item};
 
 use super::Plan;
-use crate::status::fail;
 
 /// Spellings known to name one organization, canonical name first. They are
 /// stored as aliases on the organization when it is created.
@@ -40,6 +39,7 @@ pub fn key(text: &str) -> String {
 }
 
 /// Organization names known to the server and to this import.
+#[derive(Default)]
 pub struct Resolver {
     by_key: HashMap<String, String>,
     /// Organizations this import has stated a claim about.
@@ -47,42 +47,24 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// A resolver that knows no organization yet.
-    #[cfg(test)]
-    pub fn empty() -> Self {
-        Self {
-            by_key: HashMap::new(),
-            claimed: HashSet::new(),
-        }
-    }
-
     /// Loads every organization's display name, aliases and id.
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
-        let mut resolver = Self {
-            by_key: HashMap::new(),
-            claimed: HashSet::new(),
-        };
-        let mut token = String::new();
-        loop {
-            let request = ListOrganizationsRequest {
-                page_size: 1000,
-                page_token: token.clone(),
-                ..Default::default()
-            };
-            let page = client
-                .idempotent(|mut c| {
-                    let request = request.clone();
-                    async move { c.list_organizations(request).await }
+        let organizations = super::every_page(
+            client,
+            |mut c, page_token| async move {
+                c.list_organizations(ListOrganizationsRequest {
+                    page_size: 1000,
+                    page_token,
+                    ..Default::default()
                 })
                 .await
-                .map_err(fail)?;
-            for org in page.organizations {
-                resolver.learn(&org);
-            }
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
+            },
+            |page| (page.organizations, page.next_page_token),
+        )
+        .await?;
+        let mut resolver = Self::default();
+        for org in &organizations {
+            resolver.learn(org);
         }
         Ok(resolver)
     }
