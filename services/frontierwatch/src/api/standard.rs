@@ -155,13 +155,12 @@ pub async fn update<T: Resource>(
     let paths = update_mask.map(|m| m.paths).unwrap_or_default();
     let name = patch.name().to_owned();
     let etag = patch.etag().to_owned();
-    // What a person writes settles those fields against every source.
-    let decided = mask::decided_fields(&patch, &paths)?;
     store
-        .update(&name, &etag, decided, move |current: &T| {
-            let updated = mask::apply(current, &patch, &paths)?;
-            validate(&updated)?;
-            Ok(updated)
+        .update(&name, &etag, move |current: &T| {
+            let masked = mask::apply(current, &patch, &paths)?;
+            validate(&masked.updated)?;
+            // What a person writes settles those fields against every source.
+            Ok((masked.updated, masked.fields))
         })
         .await
 }

@@ -9,12 +9,19 @@ use crate::error::ApiError;
 /// Fields a caller can never write.
 const OUTPUT_ONLY: &[&str] = &["name", "create_time", "update_time", "etag", "conflicts"];
 
+/// A masked update: the new state, and the top-level fields it writes
+/// (what a person's update decides: `settings.shots` decides `settings`).
+pub struct Masked<T> {
+    pub updated: T,
+    pub fields: Vec<String>,
+}
+
 /// Applies `patch` to `current` under `paths`.
 ///
 /// An empty mask means every field set in `patch`; `*` means every mutable
 /// field. Paths may reach into nested messages (`settings.shots`). Immutable
 /// fields may be named only with their current value.
-pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T, ApiError> {
+pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<Masked<T>, ApiError> {
     let mut violations = Violations::under("update_mask");
     let desc = descriptor::<T>()?;
     let mut target = to_dynamic(current)?;
@@ -41,7 +48,14 @@ pub fn apply<T: Resource>(current: &T, patch: &T, paths: &[String]) -> Result<T,
         immutable.add(field, "is immutable once created");
     }
     immutable.into_result()?;
-    Ok(updated)
+    let mut fields: Vec<String> = Vec::new();
+    for path in &paths {
+        let top = path.split('.').next().unwrap_or_default();
+        if !fields.iter().any(|f| f == top) {
+            fields.push(top.to_owned());
+        }
+    }
+    Ok(Masked { updated, fields })
 }
 
 /// The paths an update writes: those of the mask, every field set in the
@@ -69,22 +83,6 @@ fn effective_paths(
     } else {
         paths.to_vec()
     }
-}
-
-/// The top-level fields an update under `paths` writes: what a person's
-/// update decides (`settings.shots` decides `settings`).
-pub fn decided_fields<T: Resource>(patch: &T, paths: &[String]) -> Result<Vec<String>, ApiError> {
-    let desc = descriptor::<T>()?;
-    let source = to_dynamic(patch)?;
-    let mut ignored = Violations::default();
-    let mut fields: Vec<String> = Vec::new();
-    for path in effective_paths(&desc, &source, paths, &mut ignored) {
-        let top = path.split('.').next().unwrap_or_default().to_owned();
-        if !OUTPUT_ONLY.contains(&top.as_str()) && !fields.contains(&top) {
-            fields.push(top);
-        }
-    }
-    Ok(fields)
 }
 
 fn copy_path(

@@ -223,26 +223,20 @@ impl Store {
 
     /// Reads a resource for update, lets `change` compute its new state from
     /// the current one, and stores it, all in one transaction.
-    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     ///
-    /// `decided` names the top-level fields the caller writes: on a resource
+    /// `change` also names the top-level fields it writes: on a resource
     /// that sources describe, they settle those fields (see
     /// `domain::claims`).
-    pub async fn update<T, F>(
-        &self,
-        name: &str,
-        etag: &str,
-        decided: Vec<String>,
-        change: F,
-    ) -> Result<T, ApiError>
+    #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
+    pub async fn update<T, F>(&self, name: &str, etag: &str, change: F) -> Result<T, ApiError>
     where
         T: Resource,
-        F: FnOnce(&T) -> Result<T, ApiError> + Send,
+        F: FnOnce(&T) -> Result<(T, Vec<String>), ApiError> + Send,
     {
         let _timer = Timer::query("update");
         let mut tx = self.begin(name).await?;
         let current: T = lock_current(&mut tx, name, etag).await?;
-        let updated = change(&current)?;
+        let (updated, decided) = change(&current)?;
         let mut updated = settle(&mut tx, updated, &decided).await?;
         let now = Utc::now();
         updated.set_meta(Meta {
@@ -442,9 +436,12 @@ async fn settle<T: Resource>(
     updated: T,
     decided: &[String],
 ) -> Result<T, ApiError> {
+    if decided.is_empty() {
+        return Ok(updated);
+    }
     let name = updated.name().to_owned();
     let mut known = stored_claims::load::<T>(conn, &name).await?;
-    if known.is_empty() || decided.is_empty() {
+    if known.is_empty() {
         return Ok(updated);
     }
     let mut fields: Vec<String> = known
