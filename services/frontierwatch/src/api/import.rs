@@ -26,7 +26,7 @@ pub async fn import(
         ));
     }
     let _timer = crate::metrics::Timer::query("import");
-    let source = request.source;
+    let source = request.source.as_ref();
     let mut batch = store.begin_import().await?;
     let mut outcomes = Vec::with_capacity(request.items.len());
     for item in request.items {
@@ -39,32 +39,20 @@ pub async fn import(
                 ..Default::default()
             },
             Some(import_item::Resource::Organization(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
+                one(&mut batch, line, r, source).await?
             }
-            Some(import_item::Resource::Model(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
-            }
-            Some(import_item::Resource::Release(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
-            }
-            Some(import_item::Resource::Benchmark(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
-            }
+            Some(import_item::Resource::Model(r)) => one(&mut batch, line, r, source).await?,
+            Some(import_item::Resource::Release(r)) => one(&mut batch, line, r, source).await?,
+            Some(import_item::Resource::Benchmark(r)) => one(&mut batch, line, r, source).await?,
             Some(import_item::Resource::BenchmarkResult(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
+                one(&mut batch, line, r, source).await?
             }
-            Some(import_item::Resource::Disclosure(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
-            }
-            Some(import_item::Resource::Indicator(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
-            }
+            Some(import_item::Resource::Disclosure(r)) => one(&mut batch, line, r, source).await?,
+            Some(import_item::Resource::Indicator(r)) => one(&mut batch, line, r, source).await?,
             Some(import_item::Resource::TransparencyIndex(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
+                one(&mut batch, line, r, source).await?
             }
-            Some(import_item::Resource::Commitment(r)) => {
-                one(&mut batch, line, r, source.as_ref()).await?
-            }
+            Some(import_item::Resource::Commitment(r)) => one(&mut batch, line, r, source).await?,
         };
         outcomes.push(outcome);
     }

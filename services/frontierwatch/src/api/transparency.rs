@@ -94,15 +94,16 @@ pub async fn transparency(
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
     store.get::<Organization>(&r.organization).await?;
-    let scored = scored(store, &r.index, today_or(as_of)).await?;
+    let on = today_or(as_of);
+    let scored = scored(store, &r.index, on).await?;
     if let Scored::Edition(edition) = &scored
         && let Some(published) = edition.edition_date.as_ref().and_then(to_naive_date)
-        && published > today_or(as_of)
+        && published > on
     {
         return Err(ApiError::IndexNotYetPublished {
             name: edition.name.clone(),
             published: published.to_string(),
-            as_of: today_or(as_of).to_string(),
+            as_of: on.to_string(),
         });
     }
     let edition = match &scored {
