@@ -12,6 +12,7 @@ mod datasets;
 mod deployment;
 mod fixtures;
 mod fuzz;
+mod group_commit;
 mod harness;
 mod kinds;
 mod limits;

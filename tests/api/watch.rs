@@ -542,3 +542,101 @@ async fn invalid_watch_requests_name_the_field() {
         assert_invalid(&err, field);
     }
 }
+
+/// The follower hands a batch only to the watchers whose filter names
+/// what the batch carries (and to those that name nothing): 49 watchers of
+/// other benchmarks are never woken by results on a benchmark of their
+/// own, however many there are. Counted by the server's own metric of
+/// batches handed to watchers, against the transactions in the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_reaches_only_the_watchers_whose_filter_it_concerns() {
+    let s = server_with(&fresh_database().await, fast_bookmarks()).await;
+    let mut c = s.client().await;
+    scaffold(&mut c).await;
+    for i in 1..50 {
+        create_benchmark(&mut c, &format!("other-{i}"), ScoreScale::Percent, "coding").await;
+    }
+    let filtered = |field: &str, name: &str| {
+        let mut request = WatchRequest::default();
+        match field {
+            "benchmark" => request.benchmark = name.into(),
+            "model" => request.model = name.into(),
+            _ => request.organization = name.into(),
+        }
+        request
+    };
+    let mut others = Vec::new();
+    for i in 1..50 {
+        let request = filtered("benchmark", &format!("benchmarks/other-{i}"));
+        others.push(Recorder::start(&mut c, request).await.unwrap());
+    }
+    let concerned = [
+        Recorder::start(&mut c, filtered("benchmark", "benchmarks/bench"))
+            .await
+            .unwrap(),
+        Recorder::start(&mut c, filtered("model", "models/line"))
+            .await
+            .unwrap(),
+        Recorder::start(&mut c, filtered("organization", "organizations/lab"))
+            .await
+            .unwrap(),
+        Recorder::start(&mut c, WatchRequest::default()).await.unwrap(),
+    ];
+    let start = head(&s).await;
+    // Every watch has sent its first bookmark: all are registered.
+    for recorder in concerned.iter().chain(&others) {
+        assert!(recorder.wait_for(start, Duration::from_secs(10)).await);
+    }
+    let dispatched = || {
+        let addr = s.metrics_addr.expect("the metrics address is logged");
+        let samples = crate::metrics::parse(&crate::metrics::get(addr, "/metrics").1);
+        crate::metrics::value(&samples, "frontierwatch_watch_batches_dispatched_total", &[])
+    };
+    let before = dispatched();
+    for i in 0..10 {
+        create_result(
+            &mut c,
+            &format!("r{i}"),
+            result("models/line/releases/v1", "benchmarks/bench", 50.0 + f64::from(i)),
+        )
+        .await;
+    }
+    let end = head(&s).await;
+    for recorder in &concerned {
+        assert!(recorder.wait_for(end, Duration::from_secs(10)).await);
+    }
+    // The follower has handed out everything up to `end` once the
+    // concerned watchers have it; the others' bookmarks follow.
+    for recorder in &others {
+        assert!(recorder.wait_for(end, Duration::from_secs(10)).await);
+    }
+    let after = dispatched();
+    let truth = truth(&s.pool().await).await;
+    let transactions: std::collections::BTreeSet<i64> = truth
+        .iter()
+        .filter(|t| t.seq > start && t.seq <= end)
+        .map(|t| t.tx_id)
+        .collect();
+    assert!(transactions.len() >= 10, "{transactions:?}");
+    // A batch holds one transaction or more: each reached at most the
+    // four concerned watchers (49 more if every watcher were woken).
+    let handed = after - before;
+    assert!(
+        handed >= 4.0 && handed <= 4.0 * transactions.len() as f64,
+        "{handed} batches handed to watchers for {} transactions",
+        transactions.len()
+    );
+    for recorder in concerned {
+        let messages = recorder.stop();
+        // Everything written in the window concerns all four.
+        let got = validate(&messages, &truth, start, |_| true);
+        assert!(got >= 10, "{got} results delivered");
+    }
+    for recorder in others {
+        let messages = recorder.stop();
+        assert!(
+            messages.iter().all(|m| matches!(m, Msg::Bookmark { .. })),
+            "{messages:?}"
+        );
+    }
+}

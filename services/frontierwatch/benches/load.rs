@@ -18,7 +18,8 @@
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench load` (environment:
 //! `LOAD_SECONDS` per step, default 3; `LOAD_REPORT_DIR`, default
-//! `services/frontierwatch/benches/report`). Needs `pgbench` and `psql`
+//! `services/frontierwatch/benches/report`; `LOAD_CLIENTS`, a comma-separated
+//! subset of the sweep, for profiling one step). Needs `pgbench` and `psql`
 //! (PostgreSQL's client tools) and a TrueType font (DejaVu Sans, Debian's
 //! fonts-dejavu-core) for the plots' text.
 
@@ -43,6 +44,15 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use harness::TestServer;
 
 const CLIENTS: &[usize] = &[1, 2, 4, 8, 16, 32];
+
+/// The client counts to sweep: `LOAD_CLIENTS`, or all of [`CLIENTS`].
+fn sweep() -> Vec<usize> {
+    std::env::var("LOAD_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| CLIENTS.to_vec())
+}
 /// The client count whose latency distributions are plotted.
 const PLOTTED: usize = 16;
 const BULK_ROWS: usize = 10_000;
@@ -435,7 +445,7 @@ async fn main() {
         label: "pgbench INSERT",
         runs: Vec::new(),
     };
-    for &n in CLIENTS {
+    for &n in &sweep() {
         eprintln!("creates and pgbench, {n} clients");
         let run = drive(clients(&server, n).await, step, |c: &mut Client, i| {
             let c = c.clone();
@@ -467,7 +477,7 @@ async fn main() {
         label: "tonic floor (Health/Check)",
         runs: Vec::new(),
     };
-    for &n in CLIENTS {
+    for &n in &sweep() {
         eprintln!("gets and the floor, {n} clients");
         let run = drive(clients(&server, n).await, step, |c: &mut Client, _| {
             let c = c.clone();
@@ -639,7 +649,7 @@ async fn main() {
         BULK_ROWS as f64 / import_seconds,
         copy_seconds / import_seconds
     );
-    let plotted = CLIENTS.iter().position(|&n| n == PLOTTED).unwrap_or(0);
+    let plotted = sweep().iter().position(|&n| n == PLOTTED).unwrap_or(0);
     if register_font() {
         plot_throughput(
             &report_dir.join("throughput.png"),

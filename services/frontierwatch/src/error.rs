@@ -72,6 +72,8 @@ pub enum ApiError {
     WatchLimitPerToken { token: String, limit: usize },
     #[error("the server is shutting down; {}", resume_hint(*resume_after))]
     ShuttingDown { resume_after: Option<i64> },
+    #[error("the write conflicted with a concurrent write; retry it")]
+    Contention(#[source] sqlx::Error),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -255,6 +257,10 @@ impl From<ApiError> for Status {
                     Code::Unavailable,
                     info("SERVER_SHUTTING_DOWN", &resume_metadata(seq.as_deref())),
                 )
+            }
+            ApiError::Contention(cause) => {
+                tracing::info!(error = %cause, "write lost to a concurrent one");
+                (Code::Aborted, info("CONCURRENT_WRITE_CONFLICT", &[]))
             }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");

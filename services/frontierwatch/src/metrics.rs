@@ -61,6 +61,8 @@ metrics_table! {
         "Change events sent to watchers (snapshot entries not included).";
     WATCH_BYTES = "frontierwatch_watch_bytes_sent_total" Counter []
         "Bytes of watch messages sent (encoded protobuf, all message kinds).";
+    WATCH_DISPATCHED = "frontierwatch_watch_batches_dispatched_total" Counter []
+        "Batches of change records the follower handed to watchers: one per batch and watcher whose filter names what the batch carries (or nothing); watchers it cannot concern are not counted.";
     WATCH_LAG = "frontierwatch_watch_lag_sequences" Histogram []
         "At each message sent to a watcher: the change log's head minus the watcher's delivered sequence.";
     WATCHES_ENDED = "frontierwatch_watches_ended_total" Counter ["reason"]
@@ -81,6 +83,8 @@ metrics_table! {
         "Wait for a connection to begin a write transaction (main) or a snapshot (snapshot).";
     QUERY_SECONDS = "frontierwatch_db_query_seconds" Histogram ["operation"]
         "Storage operations by kind (get, list, create, create_batch, update, delete, import), connection wait included.";
+    WRITE_BATCH = "frontierwatch_db_write_batch_size" Histogram []
+        "Single-resource creates committed together in one transaction by the group committer.";
     EVALUATOR_LAST_SUCCESS = "frontierwatch_evaluator_last_success_timestamp_seconds" Gauge []
         "Unix time of the last alert evaluation that finished on this replica.";
     EVALUATOR_RUNS = "frontierwatch_evaluator_runs_total" Counter ["outcome"]
@@ -103,6 +107,9 @@ const LAG_BUCKETS: &[f64] = &[
     0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 100000.0,
 ];
 
+/// Buckets for the group committer's batch sizes.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -110,6 +117,9 @@ pub fn handle() -> &'static PrometheusHandle {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WATCH_LAG.into()), LAG_BUCKETS))
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(WRITE_BATCH.into()), BATCH_BUCKETS)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -245,6 +255,11 @@ impl Timer {
             label: ("pool", pool),
         }
     }
+}
+
+/// Records how many writes one group-committed transaction took.
+pub fn observe_write_batch(writes: usize) {
+    metrics::histogram!(WRITE_BATCH).record(writes as f64);
 }
 
 impl Drop for Timer {

@@ -34,6 +34,9 @@ pub fn map_db_error(error: sqlx::Error, operation: Operation, name: &str) -> Api
                     name: name.to_owned(),
                 };
             }
+            // 40P01 deadlock_detected, 40001 serialization_failure: the
+            // write lost to a concurrent one and may be retried.
+            (Some("40P01" | "40001"), _) => return ApiError::Contention(error),
             // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions
             (Some(code), _) if code == "57P01" || code == "57P03" || code.starts_with("08") => {
                 return ApiError::Unavailable(error);

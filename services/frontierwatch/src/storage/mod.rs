@@ -5,6 +5,7 @@ pub mod changes;
 mod claims;
 pub mod error;
 pub mod filter;
+mod group;
 mod resources;
 pub mod tokens;
 

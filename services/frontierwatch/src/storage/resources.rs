@@ -14,6 +14,7 @@ use super::claims as stored_claims;
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
 use super::filter::PageTokenKey;
+use super::group::{GroupCommit, Written};
 use super::timestamp;
 use crate::domain::claims::{self, Authority, Claim};
 use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim, reflect};
@@ -25,6 +26,8 @@ use crate::metrics::Timer;
 pub struct Store {
     pool: PgPool,
     page_token_key: PageTokenKey,
+    /// The group committer of single-resource creates.
+    writes: GroupCommit,
 }
 
 /// The kinds of change the log records.
@@ -80,7 +83,11 @@ impl Store {
                 .fetch_one(&pool)
                 .await
                 .map_err(error)?;
+        // A few committers, leaving most of the pool to reads and to the
+        // writes that run alone.
+        let committers = (pool.options().get_max_connections() / 3).clamp(1, 4);
         Ok(Self {
+            writes: GroupCommit::start(pool.clone(), committers as usize),
             pool,
             page_token_key: PageTokenKey(key),
         })
@@ -142,6 +149,9 @@ impl Store {
 
     /// Creates a resource whose name is already set. With a request id, a
     /// retry returns the first call's response and writes nothing.
+    ///
+    /// The create is group-committed (`storage::group`): it may share its
+    /// transaction with concurrent creates, each in a savepoint of its own.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %resource.name()))]
     pub async fn create<T: Resource>(
         &self,
@@ -156,29 +166,11 @@ impl Store {
             return Ok(previous);
         }
         stamp_new(&mut resource);
-        let mut tx = self.begin(&name).await?;
-        if !insert_new(&mut tx, &resource).await? {
-            drop(tx);
-            // A concurrent retry of this very request may have created it.
-            if let Some(request_id) = request_id
-                && let Some(previous) = replay::<T>(&self.pool, request_id, &name).await?
-            {
-                return Ok(previous);
-            }
-            return Err(ApiError::AlreadyExists { name });
-        }
-        if let Some(request_id) = request_id
-            && !record_request_id(&mut tx, request_id, &resource).await?
-        {
-            // A concurrent call with the same id won: answer as it did.
-            drop(tx);
-            return replay::<T>(&self.pool, request_id, &name)
-                .await?
-                .ok_or_else(|| ApiError::AlreadyExists { name: name.clone() });
-        }
-        append_change(&mut tx, &resource, ChangeKind::Created).await?;
-        commit(tx, &name).await?;
-        Ok(resource)
+        self.writes
+            .write(name, move |conn| {
+                Box::pin(create_in(conn, resource, request_id))
+            })
+            .await
     }
 
     /// Creates several resources, whose names are set, in one transaction:
@@ -465,6 +457,36 @@ async fn settle<T: Resource>(
     known.push(settlement.clone());
     stored_claims::save(conn, &name, &[&settlement]).await?;
     claims::merge(&name, &known)
+}
+
+/// One create, within a transaction it may share. The request id is
+/// recorded first: a concurrent call with the same id that committed (or
+/// wrote earlier in this transaction) makes this one its replay, and
+/// nothing is written.
+async fn create_in<T: Resource>(
+    conn: &mut PgConnection,
+    resource: T,
+    request_id: Option<Uuid>,
+) -> Result<Written<T>, ApiError> {
+    let name = resource.name().to_owned();
+    if let Some(request_id) = request_id
+        && !record_request_id(conn, request_id, &resource).await?
+    {
+        let previous = replay::<T>(&mut *conn, request_id, &name)
+            .await?
+            .ok_or(ApiError::AlreadyExists { name })?;
+        return Ok(Written {
+            changes: Vec::new(),
+            answer: previous,
+        });
+    }
+    if !insert_new(conn, &resource).await? {
+        return Err(ApiError::AlreadyExists { name });
+    }
+    Ok(Written {
+        changes: vec![PendingChange::of(&resource, ChangeKind::Created)],
+        answer: resource,
+    })
 }
 
 /// Stamps a new resource's output-only metadata; its name is already set.
@@ -761,6 +783,8 @@ pub(super) struct PendingChange {
     organizations: Vec<String>,
     model: Option<String>,
     benchmark: Option<String>,
+    /// The token whose call made the change.
+    actor: Option<String>,
 }
 
 /// The kinds of change, for other storage modules.
@@ -785,6 +809,7 @@ impl PendingChange {
             organizations,
             model,
             benchmark,
+            actor: super::changes::current_actor(),
         }
     }
 
@@ -811,6 +836,7 @@ impl PendingChange {
             organizations,
             model,
             benchmark,
+            actor: super::changes::current_actor(),
         }
     }
 }
@@ -838,7 +864,7 @@ pub(super) async fn append_changes_public(
 /// A record's organizations include the developers of its model line.
 /// They travel as one comma-joined text per record (resource names never
 /// contain commas), since PostgreSQL arrays cannot be ragged.
-async fn append_changes(
+pub(super) async fn append_changes(
     conn: &mut PgConnection,
     changes: &[PendingChange],
 ) -> Result<(), ApiError> {
@@ -855,11 +881,11 @@ async fn append_changes(
                 COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
                   || COALESCE((SELECT r.organizations FROM resources r \
                                 WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
-                c.model, c.benchmark, $8 \
+                c.model, c.benchmark, c.actor \
            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
-                       $6::text[], $7::text[]) \
+                       $6::text[], $7::text[], $8::text[]) \
                 WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
-                                     model, benchmark, ord) \
+                                     model, benchmark, actor, ord) \
           ORDER BY c.ord",
     )
     .bind(column(|c| Some(c.name.clone())))
@@ -874,7 +900,7 @@ async fn append_changes(
     .bind(column(|c| Some(c.organizations.join(","))))
     .bind(column(|c| c.model.clone()))
     .bind(column(|c| c.benchmark.clone()))
-    .bind(super::changes::current_actor())
+    .bind(column(|c| c.actor.clone()))
     .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;

@@ -4,6 +4,7 @@
 
 use frontierwatch_proto::v1::{ChangeKind, ResourceType, WatchRequest};
 
+use super::hub::Route;
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
 use crate::storage::changes::{ChangeRecord, SnapshotFilter};
@@ -96,6 +97,20 @@ impl WatchFilter {
                 .benchmark
                 .as_ref()
                 .is_none_or(|b| record.benchmark.as_ref() == Some(b))
+    }
+
+    /// The dimension the replica's index of watchers serves this filter by:
+    /// the most selective one it names.
+    pub fn route(&self) -> Route {
+        if let Some(benchmark) = &self.benchmark {
+            Route::Benchmark(benchmark.clone())
+        } else if let Some(model) = &self.model {
+            Route::Model(model.clone())
+        } else if let Some(organization) = &self.organization {
+            Route::Organization(organization.clone())
+        } else {
+            Route::All
+        }
     }
 
     /// The same filter as a snapshot query (change kinds do not apply).

@@ -2,17 +2,25 @@
 //!
 //! The durable table is the truth. A single LISTEN connection wakes the
 //! follower, which reads every record after its cursor in sequence order
-//! and broadcasts it to the watchers of this replica. A reconnect of the
-//! listener, or a missed notification, is covered by a catch-up read after
-//! reconnecting and by a fallback poll that bounds the delay.
+//! and hands each batch to the watchers of this replica that it may
+//! concern. A reconnect of the listener, or a missed notification, is
+//! covered by a catch-up read after reconnecting and by a fallback poll
+//! that bounds the delay.
+//!
+//! Watchers are indexed by what their filter names (see [`Route`]): a
+//! batch goes to the watchers of each organization, model line and
+//! benchmark its records carry, and to the watchers that filter on none of
+//! them; a watcher whose filter no record can match is never woken, so the
+//! cost of a batch follows the watchers it concerns, not every watcher.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord};
@@ -21,7 +29,7 @@ use crate::storage::changes::{self, ChangeRecord};
 pub const CHANNEL: &str = "frontierwatch_changes";
 /// Records read per round trip.
 pub const PAGE: i64 = 1000;
-/// Batches buffered for watchers; a watcher further behind catches up from
+/// Batches queued per watcher; a watcher further behind catches up from
 /// the table instead, so memory stays bounded.
 const BUFFERED_BATCHES: usize = 256;
 
@@ -45,10 +53,179 @@ pub enum Broadcast {
 /// One broadcast, shared by every watcher.
 pub type Batch = Arc<Broadcast>;
 
+/// Which batches a watcher is handed: the one dimension of its filter
+/// that the index serves. A record matches a filter only if it carries the
+/// filter's benchmark, model line and organization, so a watcher indexed
+/// under any one of them misses nothing it would match.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Every batch: the filter names no organization, model or benchmark.
+    All,
+    Organization(String),
+    Model(String),
+    Benchmark(String),
+}
+
+/// A watcher's queue of batches, filled by the follower.
+#[derive(Debug, Default)]
+struct Mailbox {
+    queue: Mutex<VecDeque<Batch>>,
+    /// Batches were dropped because the queue was full: the watcher reads
+    /// the table instead.
+    lagged: AtomicBool,
+    notify: Notify,
+}
+
+impl Mailbox {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Batch>> {
+        // A panic while holding the lock leaves a queue of whole batches.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, batch: &Batch) {
+        {
+            let mut queue = self.queue();
+            if queue.len() >= BUFFERED_BATCHES {
+                queue.clear();
+                self.lagged.store(true, Ordering::Release);
+            } else {
+                queue.push_back(batch.clone());
+            }
+        }
+        self.notify.notify_one();
+    }
+}
+
+type Subscribers = HashMap<u64, Arc<Mailbox>>;
+
+/// Every watcher of the replica, by route.
+#[derive(Debug, Default)]
+struct Registry {
+    all: Subscribers,
+    organizations: HashMap<String, Subscribers>,
+    models: HashMap<String, Subscribers>,
+    benchmarks: HashMap<String, Subscribers>,
+}
+
+impl Registry {
+    fn slot(&mut self, route: &Route) -> &mut Subscribers {
+        match route {
+            Route::All => &mut self.all,
+            Route::Organization(o) => self.organizations.entry(o.clone()).or_default(),
+            Route::Model(m) => self.models.entry(m.clone()).or_default(),
+            Route::Benchmark(b) => self.benchmarks.entry(b.clone()).or_default(),
+        }
+    }
+
+    fn remove(&mut self, route: &Route, id: u64) {
+        fn drop_from(map: &mut HashMap<String, Subscribers>, key: &str, id: u64) {
+            if let Some(subscribers) = map.get_mut(key) {
+                subscribers.remove(&id);
+                if subscribers.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+        match route {
+            Route::All => {
+                self.all.remove(&id);
+            }
+            Route::Organization(o) => drop_from(&mut self.organizations, o, id),
+            Route::Model(m) => drop_from(&mut self.models, m, id),
+            Route::Benchmark(b) => drop_from(&mut self.benchmarks, b, id),
+        }
+    }
+
+    /// Hands a batch to every watcher it may concern; returns how many.
+    fn dispatch(&self, batch: &Batch) -> usize {
+        let mut reached: HashSet<u64> = HashSet::new();
+        let mut hand = |subscribers: &Subscribers| {
+            for (id, mailbox) in subscribers {
+                if reached.insert(*id) {
+                    mailbox.push(batch);
+                }
+            }
+        };
+        hand(&self.all);
+        match &**batch {
+            Broadcast::Records(records) => {
+                for record in records {
+                    for org in &record.organizations {
+                        if let Some(subscribers) = self.organizations.get(org) {
+                            hand(subscribers);
+                        }
+                    }
+                    let mut keyed = |map: &HashMap<String, Subscribers>, key: &Option<String>| {
+                        if let Some(subscribers) = key.as_ref().and_then(|k| map.get(k)) {
+                            hand(subscribers);
+                        }
+                    };
+                    keyed(&self.models, &record.model);
+                    keyed(&self.benchmarks, &record.benchmark);
+                }
+            }
+            // Every watcher must learn of a gap or a reset.
+            Broadcast::Gap | Broadcast::Reset { .. } => {
+                for map in [&self.organizations, &self.models, &self.benchmarks] {
+                    map.values().for_each(&mut hand);
+                }
+            }
+        }
+        reached.len()
+    }
+}
+
+/// What a watcher's subscription yields.
+pub enum Received {
+    Batch(Batch),
+    /// Batches were dropped while the watcher was behind: read the table.
+    Lagged,
+}
+
+/// A watcher's place in the hub's index; leaving it on drop.
+#[derive(Debug)]
+pub struct Subscription {
+    hub: Arc<Hub>,
+    route: Route,
+    id: u64,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Subscription {
+    /// The next batch handed to this watcher, waiting for one. Cancel safe:
+    /// nothing is taken from the queue unless it is returned.
+    pub async fn recv(&self) -> Received {
+        loop {
+            if let Some(received) = self.try_recv() {
+                return received;
+            }
+            self.mailbox.notify.notified().await;
+        }
+    }
+
+    /// The next batch handed to this watcher, if one is queued.
+    pub fn try_recv(&self) -> Option<Received> {
+        if self.mailbox.lagged.swap(false, Ordering::AcqRel) {
+            self.mailbox.queue().clear();
+            return Some(Received::Lagged);
+        }
+        self.mailbox.queue().pop_front().map(Received::Batch)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.registry().remove(&self.route, self.id);
+    }
+}
+
 /// The replica's change-log follower.
 #[derive(Debug)]
 pub struct Hub {
-    sender: broadcast::Sender<Batch>,
+    registry: Mutex<Registry>,
+    next_id: AtomicU64,
+    /// The highest sequence handed to watchers: every batch up to it is in
+    /// the mailboxes of the watchers it concerns.
     head: AtomicI64,
 }
 
@@ -75,9 +252,9 @@ impl Hub {
                 }
             }
         };
-        let (sender, _) = broadcast::channel(BUFFERED_BATCHES);
         let hub = Arc::new(Hub {
-            sender,
+            registry: Mutex::default(),
+            next_id: AtomicU64::new(0),
             head: AtomicI64::new(head),
         });
         metrics::gauge!(crate::metrics::CHANGE_HEAD).set(head as f64);
@@ -85,12 +262,35 @@ impl Hub {
         Some(hub)
     }
 
-    /// A receiver of every batch broadcast from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
-        self.sender.subscribe()
+    /// A subscription to every batch from now on that `route` may match.
+    pub fn subscribe(self: &Arc<Self>, route: Route) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mailbox = Arc::new(Mailbox::default());
+        self.registry()
+            .slot(&route)
+            .insert(id, Arc::clone(&mailbox));
+        Subscription {
+            hub: Arc::clone(self),
+            route,
+            id,
+            mailbox,
+        }
     }
 
-    /// The highest sequence broadcast so far.
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a batch to the watchers it concerns.
+    fn send(&self, batch: Broadcast) {
+        let batch = Arc::new(batch);
+        let reached = self.registry().dispatch(&batch);
+        metrics::counter!(crate::metrics::WATCH_DISPATCHED).increment(reached as u64);
+    }
+
+    /// The highest sequence handed to watchers so far. A watcher that has
+    /// taken every batch queued for it after reading this has been handed
+    /// everything up to it that concerns it.
     pub fn head(&self) -> i64 {
         self.head.load(Ordering::Acquire)
     }
@@ -114,8 +314,8 @@ impl Hub {
                         pruned_through,
                         "change-log follower fell behind the retention window"
                     );
+                    self.send(Broadcast::Gap);
                     self.set_head(pruned_through);
-                    let _ = self.sender.send(Arc::new(Broadcast::Gap));
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -125,9 +325,9 @@ impl Hub {
             };
             let last_seq = last.seq;
             let full = records.len() as i64 >= PAGE;
+            // Handed out before the head moves (see `head`).
+            self.send(Broadcast::Records(records));
             self.set_head(last_seq);
-            // No receivers is fine: nobody watches on this replica now.
-            let _ = self.sender.send(Arc::new(Broadcast::Records(records)));
             if !full {
                 return Ok(());
             }
@@ -145,8 +345,8 @@ impl Hub {
                 head,
                 "the change log's head went backwards; ending every watch"
             );
+            self.send(Broadcast::Reset { known, head });
             self.set_head(head);
-            let _ = self.sender.send(Arc::new(Broadcast::Reset { known, head }));
         }
         Ok(())
     }

@@ -127,7 +127,7 @@ impl Watches {
         let token_permit = token.map(|t| self.token_permit(t)).transpose()?;
         // Subscribe before reading where to start, so nothing committed in
         // between is missed (what is seen twice is skipped by sequence).
-        let live = self.hub.subscribe();
+        let live = self.hub.subscribe(filter.route());
         let start = if request.snapshot {
             Start::Snapshot
         } else {

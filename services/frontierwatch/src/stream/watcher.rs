@@ -13,12 +13,12 @@ use frontierwatch_proto::v1::{
     Bookmark, ChangeEvent, ResourceType, SnapshotResource, WatchResponse, watch_response,
 };
 use prost::Message as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tonic::Status;
 
 use super::filter::{WatchFilter, change_kind};
 use super::frames::{self, WATCHER_BUFFER_BYTES};
-use super::hub::{Batch, Broadcast, PAGE};
+use super::hub::{Broadcast, PAGE, Received, Subscription};
 use crate::domain::names::KindInfo;
 use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord, Snapshot};
@@ -99,7 +99,7 @@ struct Sink {
 enum Next {
     Shutdown,
     Gone,
-    Live(Result<Batch, broadcast::error::RecvError>),
+    Live(Received),
     Bookmark,
 }
 
@@ -154,7 +154,8 @@ pub struct Watch {
     pub snapshot_pool: sqlx::PgPool,
     pub filter: WatchFilter,
     pub start: Start,
-    pub live: broadcast::Receiver<Batch>,
+    /// The batches of the replica's follower that may match the filter.
+    pub live: Subscription,
     pub settings: WatchSettings,
     pub shutdown: watch::Receiver<bool>,
     /// The replica's and the token's share of open watches.
@@ -244,31 +245,43 @@ impl Watch {
                     }));
                 }
                 Next::Gone => return Err(Stop::Gone),
-                Next::Live(Ok(batch)) => match &*batch {
-                    Broadcast::Records(records) => self.deliver(sink, cursor, records).await?,
-                    // The table holds what the follower skipped, or tells
-                    // that this watcher's cursor expired.
-                    Broadcast::Gap => self.catch_up(sink, cursor).await?,
-                    Broadcast::Reset { known, head } => {
-                        return Err(Stop::Ended(ApiError::LogReset {
-                            known: *known,
-                            head: *head,
-                        }));
+                Next::Live(received) => self.take(sink, cursor, received).await?,
+                Next::Bookmark => {
+                    // Every batch up to the follower's head that concerns
+                    // this watcher is queued for it once the head is read:
+                    // after those, nothing up to the head is left to send.
+                    let head = self.hub.head();
+                    while let Some(received) = self.live.try_recv() {
+                        self.take(sink, cursor, received).await?;
                     }
-                },
-                Next::Live(Err(broadcast::error::RecvError::Lagged(missed))) => {
-                    tracing::debug!(
-                        missed,
-                        "watcher lagged behind the hub; catching up from the table"
-                    );
-                    self.catch_up(sink, cursor).await?;
+                    *cursor = (*cursor).max(head);
+                    sink.send(bookmark(*cursor, false), Some(*cursor)).await?;
                 }
-                Next::Live(Err(broadcast::error::RecvError::Closed)) => {
-                    return Err(Stop::Ended(ApiError::ShuttingDown {
-                        resume_after: Some(*cursor),
-                    }));
-                }
-                Next::Bookmark => sink.send(bookmark(*cursor, false), Some(*cursor)).await?,
+            }
+        }
+    }
+
+    /// Sends what one batch of the follower holds for this watcher.
+    async fn take(
+        &mut self,
+        sink: &Sink,
+        cursor: &mut i64,
+        received: Received,
+    ) -> Result<(), Stop> {
+        match received {
+            Received::Batch(batch) => match &*batch {
+                Broadcast::Records(records) => self.deliver(sink, cursor, records).await,
+                // The table holds what the follower skipped, or tells that
+                // this watcher's cursor expired.
+                Broadcast::Gap => self.catch_up(sink, cursor).await,
+                Broadcast::Reset { known, head } => Err(Stop::Ended(ApiError::LogReset {
+                    known: *known,
+                    head: *head,
+                })),
+            },
+            Received::Lagged => {
+                tracing::debug!("watcher lagged behind the hub; catching up from the table");
+                self.catch_up(sink, cursor).await
             }
         }
     }
