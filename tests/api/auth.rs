@@ -381,3 +381,87 @@ async fn fwatch_creates_lists_and_revokes_tokens() {
         .expect_err("revoked at once");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
+
+/// A replica remembers valid tokens for a few seconds rather than reading
+/// them on every call, yet a revocation through another replica is refused
+/// there well within that time (the revocation is notified), and a token
+/// remembered shortly before its expiry is refused once it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_through_one_replica_is_refused_by_another_at_once() {
+    let a = TestServer::start().await;
+    let b = TestServer::start_with(ServerOptions {
+        database_url: Some(a.database_url.clone()),
+        ..Default::default()
+    })
+    .await
+    .expect("a second replica starts");
+    let mut admin = TokenServiceClient::new(a.auth_channel().await);
+    let reader = make_token(&mut admin, "remembered", TokenRole::Reader).await;
+    let soon = std::time::SystemTime::now() + Duration::from_millis(1500);
+    let expiring = admin
+        .create_token(CreateTokenRequest {
+            token_id: "expiring-soon".into(),
+            token: Some(Token {
+                role: TokenRole::Reader as i32,
+                expire_time: Some(soon.into()),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("made")
+        .into_inner()
+        .secret;
+    let on_b = |secret: String| {
+        let b = &b;
+        async move {
+            let mut client = frontier_watch_service_client::FrontierWatchServiceClient::new(
+                b.channel_with(Some(&secret)).await,
+            );
+            client
+                .list_organizations(ListOrganizationsRequest::default())
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
+        }
+    };
+    // Both are valid, and now remembered by b.
+    for _ in 0..3 {
+        assert_eq!(on_b(reader.clone()).await, Ok(()));
+        assert_eq!(on_b(expiring.clone()).await, Ok(()));
+    }
+    admin
+        .revoke_token(RevokeTokenRequest {
+            name: "tokens/remembered".into(),
+        })
+        .await
+        .expect("revoked");
+    let revoked = std::time::Instant::now();
+    let refused = |secret: String, within: Duration| {
+        let on_b = &on_b;
+        async move {
+            let deadline = std::time::Instant::now() + within;
+            while std::time::Instant::now() < deadline {
+                if on_b(secret.clone()).await == Err(Code::Unauthenticated) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            false
+        }
+    };
+    // Well within the five seconds b would otherwise remember it.
+    assert!(
+        refused(reader, Duration::from_secs(2)).await,
+        "b still accepts a token revoked through a"
+    );
+    assert!(revoked.elapsed() < Duration::from_secs(4));
+    // The expiring token was remembered less than a second before its
+    // expiry (the revocation above made b forget it; it is read again
+    // here): refused right after it expires.
+    assert_eq!(on_b(expiring.clone()).await, Ok(()));
+    let left = soon
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(100)).await;
+    assert_eq!(on_b(expiring).await, Err(Code::Unauthenticated));
+}

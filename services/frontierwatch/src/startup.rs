@@ -306,6 +306,8 @@ impl Application {
         // Set when shutdown starts: ends open watches, then the server.
         let (draining_tx, mut draining) = tokio::sync::watch::channel(false);
         let pool = store.pool().clone();
+        // Revocations reach this replica's memory of tokens.
+        tokio::spawn(store.tokens().clone().listen(draining.clone()));
         // Known before serving: see `Hub::start`.
         let Some(hub) = Hub::start(
             pool.clone(),
@@ -418,7 +420,7 @@ impl Application {
                     FrontierWatchServiceServer::new(FrontierWatch::new(store.clone(), watches))
                         .max_decoding_message_size(limits.max_request_bytes)
                         .max_encoding_message_size(MAX_RESPONSE_BYTES),
-                    store.pool().clone(),
+                    store.tokens().clone(),
                     config.anonymous_reads,
                 ),
                 limits,
@@ -426,7 +428,7 @@ impl Application {
             .add_service(Guard::new(
                 Authenticated::new(
                     TokenServiceServer::new(Tokens::new(store.clone())),
-                    store.pool().clone(),
+                    store.tokens().clone(),
                     false,
                 ),
                 limits,

@@ -11,13 +11,12 @@
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use sqlx::PgPool;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 
 use crate::storage::changes::ACTOR;
-use crate::storage::tokens::{self, Principal, Role};
+use crate::storage::tokens::{Checker, Principal, Role};
 
 /// The role a method needs.
 pub fn required_role(service: &str, method: &str) -> Role {
@@ -37,15 +36,15 @@ pub fn required_role(service: &str, method: &str) -> Role {
 #[derive(Debug, Clone)]
 pub struct Authenticated<S> {
     inner: S,
-    pool: PgPool,
+    checker: Checker,
     anonymous_reads: bool,
 }
 
 impl<S> Authenticated<S> {
-    pub fn new(inner: S, pool: PgPool, anonymous_reads: bool) -> Self {
+    pub fn new(inner: S, checker: Checker, anonymous_reads: bool) -> Self {
         Self {
             inner,
-            pool,
+            checker,
             anonymous_reads,
         }
     }
@@ -94,7 +93,7 @@ where
         if needed == Role::Reader && self.anonymous_reads {
             return Box::pin(inner.call(request));
         }
-        let pool = self.pool.clone();
+        let checker = self.checker.clone();
         let secret = bearer(&request);
         Box::pin(async move {
             let deny = |status: tonic::Status, role: &'static str| {
@@ -115,7 +114,7 @@ where
                     "anonymous",
                 );
             };
-            let principal = match tokens::authenticate(&pool, &secret).await {
+            let principal = match checker.authenticate(&secret).await {
                 Ok(Some(principal)) => principal,
                 Ok(None) => {
                     return deny(

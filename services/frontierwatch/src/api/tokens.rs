@@ -123,7 +123,7 @@ async fn list(store: &Store, r: ListTokensRequest) -> Result<ListTokensResponse,
 
 async fn revoke(store: &Store, r: RevokeTokenRequest) -> Result<Token, ApiError> {
     check_name(&r.name)?;
-    let row = tokens::revoke(store.pool(), &r.name).await?;
+    let row = tokens::revoke(store.tokens(), &r.name).await?;
     tracing::info!(token = %row.name, "token revoked");
     Ok(to_proto(row))
 }

@@ -28,6 +28,7 @@ pub struct Store {
     page_token_key: PageTokenKey,
     /// The group committer of single-resource creates.
     writes: GroupCommit,
+    tokens: super::tokens::Checker,
 }
 
 /// The kinds of change the log records.
@@ -88,6 +89,7 @@ impl Store {
         let committers = (pool.options().get_max_connections() / 3).clamp(1, 4);
         Ok(Self {
             writes: GroupCommit::start(pool.clone(), committers as usize),
+            tokens: super::tokens::Checker::new(pool.clone()),
             pool,
             page_token_key: PageTokenKey(key),
         })
@@ -96,6 +98,11 @@ impl Store {
     /// The key page tokens are authenticated with.
     pub fn page_token_key(&self) -> &PageTokenKey {
         &self.page_token_key
+    }
+
+    /// The check of bearer tokens, shared by every service of the replica.
+    pub fn tokens(&self) -> &super::tokens::Checker {
+        &self.tokens
     }
 
     /// The pool, for health checks and tests.

@@ -1,9 +1,16 @@
 //! Bearer tokens: made, listed, revoked, and checked on every call. Only a
 //! SHA-256 hash of each secret is stored.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::error::{Operation, map_db_error};
@@ -132,30 +139,167 @@ pub async fn list(pool: &PgPool, after: &str, limit: i64) -> Result<Vec<TokenRow
     .map_err(|e| map_db_error(e, Operation::Read, "tokens"))
 }
 
-/// Revokes a token (a second revocation keeps the first time).
-pub async fn revoke(pool: &PgPool, name: &str) -> Result<TokenRow, ApiError> {
+/// The NOTIFY channel a revocation signals, in its own transaction: every
+/// replica forgets the principals it remembered.
+pub const REVOCATIONS: &str = "frontierwatch_token_revocations";
+
+/// Revokes a token (a second revocation keeps the first time). Every
+/// replica's [`Checker`] forgets what it remembered: this one before
+/// answering, the others when the notification reaches them.
+pub async fn revoke(checker: &Checker, name: &str) -> Result<TokenRow, ApiError> {
+    let mut tx = checker.pool.begin().await.map_err(write_error(name))?;
     let row: Option<TokenRow> = sqlx::query_as(
         "UPDATE tokens SET revoke_time = COALESCE(revoke_time, now()) WHERE name = $1 \
          RETURNING name, role, create_time, expire_time, revoke_time",
     )
     .bind(name)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(write_error(name))?;
-    row.ok_or_else(|| ApiError::NotFound {
-        name: name.to_owned(),
-    })
+    let Some(row) = row else {
+        return Err(ApiError::NotFound {
+            name: name.to_owned(),
+        });
+    };
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(REVOCATIONS)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error(name))?;
+    tx.commit().await.map_err(write_error(name))?;
+    checker.forget_all();
+    Ok(row)
 }
 
-/// The principal of a secret, if it names a live token.
-pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principal>, ApiError> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT name, role FROM tokens WHERE secret_hash = $1 \
-            AND revoke_time IS NULL AND (expire_time IS NULL OR expire_time > now())",
-    )
-    .bind(hash(secret))
-    .fetch_optional(pool)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Read, "tokens"))?;
-    Ok(row.and_then(|(name, role)| Role::parse(&role).map(|role| Principal { name, role })))
+/// How long a replica trusts a principal it read, at most: the bound on a
+/// revocation whose notification was lost without the listener noticing.
+const REMEMBERED: Duration = Duration::from_secs(5);
+/// Principals remembered at most; past it, all are forgotten.
+const REMEMBERED_MAX: usize = 10_000;
+
+/// The principals a replica remembers, and how many times it forgot them
+/// all: a read that began before a revocation was heard is not remembered.
+#[derive(Debug, Default)]
+struct Memory {
+    generation: u64,
+    principals: HashMap<Vec<u8>, (Principal, Instant)>,
+}
+
+/// Checks secrets against the stored tokens, remembering the principals of
+/// valid ones for a few seconds while this replica hears revocations
+/// (the check is otherwise a database round trip on every call, the same
+/// as the call's own work for a Get).
+#[derive(Debug, Clone)]
+pub struct Checker {
+    pool: PgPool,
+    remembered: Arc<Mutex<Memory>>,
+    /// Revocations are heard: remembering is safe.
+    listening: Arc<AtomicBool>,
+}
+
+impl Checker {
+    /// A checker that remembers nothing until [`Checker::listen`] runs.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            remembered: Arc::default(),
+            listening: Arc::default(),
+        }
+    }
+
+    fn remembered(&self) -> MutexGuard<'_, Memory> {
+        self.remembered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget_all(&self) {
+        let mut memory = self.remembered();
+        memory.principals.clear();
+        memory.generation += 1;
+    }
+
+    /// The principal of a secret, if it names a live token.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>, ApiError> {
+        let hash = hash(secret);
+        let now = Instant::now();
+        let generation = {
+            let memory = self.remembered();
+            if let Some((principal, until)) = memory.principals.get(&hash)
+                && *until > now
+            {
+                return Ok(Some(principal.clone()));
+            }
+            memory.generation
+        };
+        let row: Option<(String, String, Option<f64>)> = sqlx::query_as(
+            "SELECT name, role, extract(epoch FROM expire_time - now())::float8 FROM tokens \
+              WHERE secret_hash = $1 \
+                AND revoke_time IS NULL AND (expire_time IS NULL OR expire_time > now())",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Read, "tokens"))?;
+        let Some((name, role, expires_in)) = row else {
+            return Ok(None);
+        };
+        let Some(role) = Role::parse(&role) else {
+            return Ok(None);
+        };
+        let principal = Principal { name, role };
+        if self.listening.load(Ordering::Acquire) {
+            // Never past the token's own expiry.
+            let left = expires_in.map_or(REMEMBERED, |s| {
+                Duration::try_from_secs_f64(s).map_or(Duration::ZERO, |d| d.min(REMEMBERED))
+            });
+            let mut memory = self.remembered();
+            // A revocation heard since the read may concern this token.
+            if memory.generation == generation {
+                if memory.principals.len() >= REMEMBERED_MAX {
+                    memory.principals.clear();
+                }
+                memory.principals.insert(hash, (principal.clone(), now + left));
+            }
+        }
+        Ok(Some(principal))
+    }
+
+    /// Hears revocations until shutdown: a notification, a reconnect (when
+    /// notifications may have been lost) or a lost listener forgets every
+    /// principal, and nothing is remembered while not listening.
+    pub async fn listen(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let connected = async {
+                let mut listener = PgListener::connect_with(&self.pool).await?;
+                listener.listen(REVOCATIONS).await?;
+                Ok::<_, sqlx::Error>(listener)
+            };
+            let listener = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                connected = connected => connected,
+            };
+            if let Ok(mut listener) = listener {
+                self.forget_all();
+                self.listening.store(true, Ordering::Release);
+                loop {
+                    let heard = tokio::select! {
+                        _ = shutdown.wait_for(|s| *s) => return,
+                        heard = listener.try_recv() => heard,
+                    };
+                    self.forget_all();
+                    match heard {
+                        Ok(Some(_)) => {}
+                        // Reconnected: whatever was missed is forgotten.
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.listening.store(false, Ordering::Release);
+            self.forget_all();
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
 }
