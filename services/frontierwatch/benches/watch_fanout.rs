@@ -4,10 +4,19 @@
 //!   one replica at a steady write rate, against a baseline of 1 watcher at
 //!   the same rate in the same run, reported as a ratio;
 //! - the server's memory per idle watcher (resident set growth while 1,000
-//!   idle watches are open, divided by 1,000).
+//!   idle watches are open, divided by 1,000);
+//! - the shape real subscribers have: FILTERED watchers (10,000) each
+//!   filtered to one of BENCHMARKS benchmarks (1,000), plus FIREHOSE
+//!   unfiltered ones (100), at FILTERED_RATE result creates per second
+//!   (1,000) from WRITERS concurrent writers (16): commit-to-delivery p50
+//!   and p99 over every delivery, memory per watcher, and the server's CPU
+//!   per committed event, side by side with the same run plus as many
+//!   watchers again filtered to benchmarks nobody writes (the ratio is 1.0
+//!   when watchers an event does not concern cost it nothing).
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench watch_fanout`
-//! (environment: WATCHERS, RATE per second, SECONDS).
+//! (environment: WATCHERS, RATE per second, SECONDS, and the names above;
+//! SHAPE=firehose or SHAPE=filtered runs one part only).
 
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
@@ -43,15 +52,25 @@ async fn watchers(
     request: WatchRequest,
     latencies: Arc<Mutex<Vec<f64>>>,
 ) -> (Vec<tokio::task::JoinHandle<()>>, Vec<Client>) {
+    open_all(server, vec![request; n], latencies).await
+}
+
+/// Opens watches, one per request, spread over connections of 100 streams.
+async fn open_all(
+    server: &TestServer,
+    requests: Vec<WatchRequest>,
+    latencies: Arc<Mutex<Vec<f64>>>,
+) -> (Vec<tokio::task::JoinHandle<()>>, Vec<Client>) {
+    let n = requests.len();
     let mut clients = Vec::new();
     for _ in 0..n.div_ceil(100) {
         clients.push(server.client().await);
     }
     let mut tasks = Vec::new();
-    for i in 0..n {
+    for (i, request) in requests.into_iter().enumerate() {
         let mut client = clients[i / 100].clone();
         let mut stream = client
-            .watch(request.clone())
+            .watch(request)
             .await
             .expect("watch opens")
             .into_inner();
@@ -122,9 +141,193 @@ async fn measure(
     (percentile(&all, 0.5), percentile(&all, 0.99), all.len())
 }
 
+/// The server's CPU time so far (user and system), in seconds.
+fn cpu_seconds(server: &TestServer) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap_or_default();
+    // Fields after the command name, which ends with the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5), in USER_HZ (100).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Result creates at `rate` per second for `seconds`, spread over
+/// `writers` concurrent clients, each on one of `benchmarks` benchmarks.
+async fn paced_results(
+    server: &TestServer,
+    rate: u64,
+    seconds: u64,
+    writers: u64,
+    benchmarks: u64,
+    label: &str,
+) -> u64 {
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let mut c = server.client().await;
+        let label = label.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let each = rate * seconds / writers;
+            let mut ticks =
+                tokio::time::interval(Duration::from_secs_f64(writers as f64 / rate as f64));
+            for i in 0..each {
+                ticks.tick().await;
+                let n = i * writers + w;
+                c.create_benchmark_result(CreateBenchmarkResultRequest {
+                    benchmark_result_id: format!("{label}-{n}"),
+                    benchmark_result: Some(BenchmarkResult {
+                        release: "models/line/releases/v1".into(),
+                        benchmark: format!("benchmarks/b{}", n % benchmarks),
+                        score: (n % 100) as f64,
+                        raw_value: format!("{}", n % 100),
+                        verification: VerificationStatus::SelfReported as i32,
+                        evaluator_relation: EvaluatorRelation::FirstParty as i32,
+                        publish_date: Some(Date { year: 2025, month: 7, day: 1 }),
+                        provenance: Some(Provenance {
+                            sources: vec![Source {
+                                uri: "https://example.com/result".into(),
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                })
+                .await
+                .expect("a result is created");
+            }
+            each
+        }));
+    }
+    let mut written = 0;
+    for t in tasks {
+        written += t.await.unwrap_or(0);
+    }
+    written
+}
+
+/// The filtered shape, and the same with idle watchers added.
+async fn filtered_shape(server: &TestServer) {
+    let benchmarks = env("BENCHMARKS", 1000);
+    let filtered = env("FILTERED", 10_000) as usize;
+    let firehose = env("FIREHOSE", 100) as usize;
+    let rate = env("FILTERED_RATE", 1000);
+    let seconds = env("SECONDS", 10);
+    let writers = env("WRITERS", 16);
+    println!(
+        "filtered shape: {filtered} watchers over {benchmarks} benchmarks + {firehose} firehose, \
+         {rate} result creates/s from {writers} writers for {seconds} s"
+    );
+    let mut c = server.client().await;
+    c.create_organization(CreateOrganizationRequest {
+        organization_id: "lab".into(),
+        organization: Some(Organization {
+            display_name: "Lab".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("an organization");
+    c.create_model(CreateModelRequest {
+        model_id: "line".into(),
+        model: Some(Model {
+            display_name: "Line".into(),
+            developers: vec!["organizations/lab".into()],
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("a model");
+    c.create_release(CreateReleaseRequest {
+        parent: "models/line".into(),
+        release_id: "v1".into(),
+        release: Some(Release {
+            display_name: "Line v1".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("a release");
+    for b in 0..benchmarks {
+        c.create_benchmark(CreateBenchmarkRequest {
+            benchmark_id: format!("b{b}"),
+            benchmark: Some(Benchmark {
+                display_name: format!("B{b}"),
+                scale: ScoreScale::Percent as i32,
+                direction: ScoreDirection::HigherIsBetter as i32,
+                category: "coding".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("a benchmark");
+    }
+    let mut rows = Vec::new();
+    for (label, idle) in [("shape", 0), ("shape + idle", filtered)] {
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let mut requests: Vec<WatchRequest> = (0..firehose).map(|_| WatchRequest::default()).collect();
+        requests.extend((0..filtered).map(|i| WatchRequest {
+            benchmark: format!("benchmarks/b{}", i as u64 % benchmarks),
+            ..Default::default()
+        }));
+        requests.extend((0..idle).map(|i| WatchRequest {
+            benchmark: format!("benchmarks/idle-{i}"),
+            ..Default::default()
+        }));
+        let watches = requests.len();
+        let before = server.memory_kib("VmRSS");
+        let (tasks, clients) = open_all(server, requests, latencies.clone()).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = server.memory_kib("VmRSS");
+        let cpu = cpu_seconds(server);
+        let tag = if idle == 0 { "s" } else { "i" };
+        let written = paced_results(server, rate, seconds, writers, benchmarks, tag).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cpu = cpu_seconds(server) - cpu;
+        for t in &tasks {
+            t.abort();
+        }
+        drop(clients);
+        let mut all = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        all.sort_by(f64::total_cmp);
+        let per_watch = after.saturating_sub(before) as f64 * 1024.0 / watches as f64;
+        println!(
+            "{label}: {watches} watches, {written} events, {} deliveries: p50 {:.2} ms p99 {:.2} ms; \
+             server CPU {:.0} us per event; {:.0} bytes per open watch",
+            all.len(),
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            cpu * 1e6 / written as f64,
+            per_watch
+        );
+        rows.push(cpu * 1e6 / written as f64);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!(
+        "ratio of server CPU per event (with {filtered} idle watchers added / without): {:.2}x",
+        rows[1] / rows[0]
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
+    let shape = std::env::var("SHAPE").unwrap_or_default();
+    if shape != "firehose" {
+        let server = TestServer::start().await;
+        filtered_shape(&server).await;
+        if shape == "filtered" {
+            return;
+        }
+    }
     let n = env("WATCHERS", 1000) as usize;
     let rate = env("RATE", 50);
     let seconds = env("SECONDS", 10);

@@ -8,16 +8,19 @@
 //! every write queued when they become free, run each in a savepoint of one
 //! transaction (a refused write rolls back alone and the others go on),
 //! append all their change records in one statement, commit once, and only
-//! then answer every caller. At low load a committer is free when a write
-//! arrives, so the write runs alone, without a savepoint, as before.
+//! then answer every caller. At low load a slot is free and nothing waits
+//! when a write arrives, so the write runs alone in its caller's task,
+//! without a savepoint, as before.
 
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use sqlx::{Connection, PgConnection, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::Instrument;
 
 use super::changes::ACTOR;
@@ -53,34 +56,99 @@ struct Job {
     reply: oneshot::Sender<Result<Answer, ApiError>>,
 }
 
-/// The queue of writes and the committers that drain it.
-#[derive(Clone, Debug)]
-pub(super) struct GroupCommit {
-    queue: mpsc::UnboundedSender<Job>,
-}
-
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Job")
     }
 }
 
-impl GroupCommit {
-    /// Starts `committers` tasks over `pool`; they end when the last
-    /// handle is dropped.
-    pub(super) fn start(pool: PgPool, committers: usize) -> Self {
-        let (queue, receiver) = mpsc::unbounded_channel();
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..committers.max(1) {
-            tokio::spawn(committer(pool.clone(), Arc::clone(&receiver)));
+/// The queue of writes and the committer slots that drain it.
+#[derive(Clone, Debug)]
+pub(super) struct GroupCommit {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    queue: std::sync::Mutex<VecDeque<Job>>,
+    /// One permit per transaction that may be writing at once.
+    slots: Arc<Semaphore>,
+}
+
+impl Inner {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the next batch: every queued write, up to [`MAX_BATCH`].
+    fn take(&self) -> Vec<Job> {
+        let mut queue = self.queue();
+        let n = queue.len().min(MAX_BATCH);
+        queue.drain(..n).collect()
+    }
+
+    /// Starts a committer for the queue while writes wait and a slot is
+    /// free. Called after every enqueue and every release of a slot, so a
+    /// queued write always finds one.
+    fn kick(self: &Arc<Self>) {
+        while !self.queue().is_empty() {
+            let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+                return;
+            };
+            let inner = Arc::clone(self);
+            tokio::spawn(async move {
+                loop {
+                    let mut batch = inner.take();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    batch.sort_by(|a, b| a.key.cmp(&b.key));
+                    crate::metrics::observe_write_batch(batch.len());
+                    commit_batch(&inner.pool, batch).await;
+                }
+                drop(slot);
+                inner.kick();
+            });
         }
-        Self { queue }
+    }
+}
+
+/// A slot held by a write that runs alone in its caller's task: released,
+/// also when the caller goes away, with a look at the queue.
+struct Alone {
+    inner: Arc<Inner>,
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        drop(self.slot.take());
+        self.inner.kick();
+    }
+}
+
+impl GroupCommit {
+    /// Group commit over `pool`, with at most `committers` transactions
+    /// writing at once.
+    pub(super) fn start(pool: PgPool, committers: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                queue: std::sync::Mutex::default(),
+                slots: Arc::new(Semaphore::new(committers.max(1))),
+            }),
+        }
     }
 
     /// Runs `work` in a committed transaction, perhaps shared with other
     /// writes, and answers once that transaction has committed. `work`
     /// must leave the connection usable unless it fails; its change
     /// records are appended after every write of the transaction.
+    ///
+    /// With nothing queued and a slot free, the write runs alone in the
+    /// caller's task, as a write without group commit would. Otherwise it
+    /// queues, and a committer takes it with every write queued beside it.
     ///
     /// `key` is the name the work writes. Each transaction runs its writes
     /// in name order, so two transactions that write the same names (a
@@ -93,6 +161,20 @@ impl GroupCommit {
             + Send
             + 'static,
     {
+        let inner = &self.inner;
+        let alone = if inner.queue().is_empty() {
+            Arc::clone(&inner.slots).try_acquire_owned().ok()
+        } else {
+            None
+        };
+        if let Some(slot) = alone {
+            crate::metrics::observe_write_batch(1);
+            let _alone = Alone {
+                inner: Arc::clone(inner),
+                slot: Some(slot),
+            };
+            return write_alone(&inner.pool, work).await;
+        }
         let (reply, answer) = oneshot::channel();
         let work: Work = Box::new(move |conn| {
             Box::pin(async move {
@@ -103,16 +185,14 @@ impl GroupCommit {
                 })
             })
         });
-        let job = Job {
+        inner.queue().push_back(Job {
             key,
             work,
             span: tracing::Span::current(),
             actor: super::changes::current_actor(),
             reply,
-        };
-        if self.queue.send(job).is_err() {
-            return Err(stopped());
-        }
+        });
+        inner.kick();
         let answer = answer.await.map_err(|_| stopped())??;
         answer
             .downcast::<T>()
@@ -121,7 +201,26 @@ impl GroupCommit {
     }
 }
 
-/// The committers are gone (the server is stopping, or one panicked).
+/// One write in a transaction of its own.
+async fn write_alone<T, F>(pool: &PgPool, work: F) -> Result<T, ApiError>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> Borrowing<'c, Result<Written<T>, ApiError>>,
+{
+    let timer = crate::metrics::Timer::acquire("main");
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, "a write"))?;
+    drop(timer);
+    let written = work(&mut tx).await?;
+    super::resources::append_changes(&mut tx, &written.changes).await?;
+    tx.commit()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, "a write"))?;
+    Ok(written.answer)
+}
+
+/// The committer dropped the write (it panicked).
 fn stopped() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("the group committer stopped"))
 }
@@ -131,28 +230,6 @@ fn shared_failure() -> ApiError {
     ApiError::Unavailable(sqlx::Error::Protocol(
         "the shared write transaction failed".into(),
     ))
-}
-
-async fn committer(pool: PgPool, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
-    loop {
-        let batch = {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch.sort_by(|a, b| a.key.cmp(&b.key));
-            batch
-        };
-        crate::metrics::observe_write_batch(batch.len());
-        commit_batch(&pool, batch).await;
-    }
 }
 
 /// Runs one job's work as its caller, in the caller's span.
