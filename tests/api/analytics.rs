@@ -844,3 +844,79 @@ async fn a_benchmarks_canonical_settings_come_first_and_rows_carry_display_names
     assert_eq!(grouped.sections[0].rows[0].release_display_name, "Line D");
     assert_eq!(grouped.sections[0].rows[0].model_display_name, "Model line");
 }
+
+/// Sections come in one order whichever way the board is built (ranked in
+/// the database, or per model line in the server): the largest section
+/// first, by all its rows, not by the rows a small limit shows.
+#[tokio::test]
+async fn sections_are_ordered_alike_with_and_without_grouping_whatever_the_limit() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    create_benchmark(&mut c, "gpqa", ScoreScale::Percent, "reasoning").await;
+    // Three model lines with a 5-shot result each; two with a 0-shot one.
+    // "shots=0" sorts before "shots=5", so only the size puts 5-shot first.
+    for (i, line) in ["l1", "l2", "l3"].iter().enumerate() {
+        create_model(&mut c, line, &["lab"]).await;
+        create_release(&mut c, line, "v1", release(&format!("{line} v1"))).await;
+        let release = format!("models/{line}/releases/v1");
+        let score = 60.0 + i as f64;
+        result_on(
+            &mut c,
+            &format!("{line}-five"),
+            &release,
+            score,
+            5,
+            date(2025, 7, 1),
+            VerificationStatus::SelfReported,
+            EvaluatorRelation::FirstParty,
+        )
+        .await;
+        if i < 2 {
+            result_on(
+                &mut c,
+                &format!("{line}-zero"),
+                &release,
+                score - 10.0,
+                0,
+                date(2025, 7, 1),
+                VerificationStatus::SelfReported,
+                EvaluatorRelation::FirstParty,
+            )
+            .await;
+        }
+    }
+    let mut orders = Vec::new();
+    for grouping in [
+        LeaderboardGrouping::Unspecified,
+        LeaderboardGrouping::ModelBest,
+        LeaderboardGrouping::ModelLatest,
+    ] {
+        for limit in [1, 2, 0] {
+            let board = c
+                .get_leaderboard(GetLeaderboardRequest {
+                    benchmark: "benchmarks/gpqa".into(),
+                    grouping: grouping as i32,
+                    limit,
+                    ..Default::default()
+                })
+                .await
+                .expect("a leaderboard")
+                .into_inner();
+            let order: Vec<(String, usize)> = board
+                .sections
+                .iter()
+                .map(|s| (s.settings_key.clone(), s.rows.len()))
+                .collect();
+            orders.push((grouping, limit, order));
+        }
+    }
+    for (grouping, limit, order) in &orders {
+        let keys: Vec<&str> = order.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys.len(), 2, "{grouping:?} limit {limit}: {order:?}");
+        assert!(
+            keys[0].contains("shots=5") && keys[1].contains("shots=0"),
+            "{grouping:?} limit {limit}: the 5-shot section has three rows and comes first: {order:?}"
+        );
+    }
+}

@@ -85,17 +85,30 @@ async fn concurrent_creates_share_transactions_and_each_is_answered_alone() {
             let mut client = client.clone();
             let barrier = barrier.clone();
             // The retried requests are sent twice, by two callers.
-            let (_, req) = request(rounds, if i < CALLERS { i } else { (i - CALLERS) * 4 + 3 });
+            let (_, req) = request(
+                rounds,
+                if i < CALLERS {
+                    i
+                } else {
+                    (i - CALLERS) * 4 + 3
+                },
+            );
             calls.push(tokio::spawn(async move {
                 barrier.wait().await;
-                let answer = client.create_model(req.clone()).await.map(|r| r.into_inner());
+                let answer = client
+                    .create_model(req.clone())
+                    .await
+                    .map(|r| r.into_inner());
                 (req, answer)
             }));
         }
         for call in calls {
             let (req, answer) = call.await.unwrap();
             let wanted = format!("models/{}", req.model_id);
-            match (req.model_id.as_str(), &req.model.as_ref().unwrap().developers[0]) {
+            match (
+                req.model_id.as_str(),
+                &req.model.as_ref().unwrap().developers[0],
+            ) {
                 ("taken", _) => {
                     let status = answer.expect_err("a taken name is refused");
                     assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
@@ -119,16 +132,20 @@ async fn concurrent_creates_share_transactions_and_each_is_answered_alone() {
         }
     }
     let (sum, count) = batch_stats(&server);
-    assert!(sum > count, "no transaction held two creates: {sum} creates in {count}");
+    assert!(
+        sum > count,
+        "no transaction held two creates: {sum} creates in {count}"
+    );
 
     // Exactly the valid creates are stored, once each; nothing of the
     // refused ones is.
     let pool = server.pool().await;
-    let stored: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM resources WHERE kind = 'model' AND name <> 'models/taken'")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let stored: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM resources WHERE kind = 'model' AND name <> 'models/taken'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     let stored: BTreeSet<String> = stored.into_iter().map(|(n,)| n).collect();
     assert_eq!(stored, created);
     assert_eq!(created.len(), rounds * CALLERS / 2);
@@ -136,13 +153,24 @@ async fn concurrent_creates_share_transactions_and_each_is_answered_alone() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(ids as usize, rounds * CALLERS / 4, "one recorded answer per request id");
+    assert_eq!(
+        ids as usize,
+        rounds * CALLERS / 4,
+        "one recorded answer per request id"
+    );
 
     // The stream has every create exactly once, grouped as committed.
     let truth = truth(&pool).await;
     let head = truth.last().map_or(0, |t| t.seq);
-    assert_eq!(truth.iter().filter(|t| t.seq > start).count(), created.len());
-    assert!(watcher.wait_for(head, std::time::Duration::from_secs(10)).await);
+    assert_eq!(
+        truth.iter().filter(|t| t.seq > start).count(),
+        created.len()
+    );
+    assert!(
+        watcher
+            .wait_for(head, std::time::Duration::from_secs(10))
+            .await
+    );
     let got = validate(&watcher.stop(), &truth, start, |_| true);
     assert_eq!(got, created.len());
 }

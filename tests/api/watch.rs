@@ -580,7 +580,9 @@ async fn a_batch_reaches_only_the_watchers_whose_filter_it_concerns() {
         Recorder::start(&mut c, filtered("organization", "organizations/lab"))
             .await
             .unwrap(),
-        Recorder::start(&mut c, WatchRequest::default()).await.unwrap(),
+        Recorder::start(&mut c, WatchRequest::default())
+            .await
+            .unwrap(),
     ];
     let start = head(&s).await;
     // Every watch has sent its first bookmark: all are registered.
@@ -590,14 +592,22 @@ async fn a_batch_reaches_only_the_watchers_whose_filter_it_concerns() {
     let dispatched = || {
         let addr = s.metrics_addr.expect("the metrics address is logged");
         let samples = crate::metrics::parse(&crate::metrics::get(addr, "/metrics").1);
-        crate::metrics::value(&samples, "frontierwatch_watch_batches_dispatched_total", &[])
+        crate::metrics::value(
+            &samples,
+            "frontierwatch_watch_batches_dispatched_total",
+            &[],
+        )
     };
     let before = dispatched();
     for i in 0..10 {
         create_result(
             &mut c,
             &format!("r{i}"),
-            result("models/line/releases/v1", "benchmarks/bench", 50.0 + f64::from(i)),
+            result(
+                "models/line/releases/v1",
+                "benchmarks/bench",
+                50.0 + f64::from(i),
+            ),
         )
         .await;
     }

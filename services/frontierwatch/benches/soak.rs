@@ -50,7 +50,11 @@ fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
         return 0.0;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -64,7 +68,12 @@ fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
             continue;
         }
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         total += (tick(11) + tick(12)) / 100.0;
     }
     total
@@ -79,11 +88,23 @@ struct Minute {
     latencies: Vec<u32>,
 }
 
+/// One minute of the report: ops/s, p99 ms, server and PostgreSQL CPU
+/// ms per op, server RSS MiB.
+type Row = (f64, f64, f64, f64, f64);
+
+/// A line of the drift table: its label, what it measures, its goal.
+type Goal = (&'static str, fn(&Row) -> f64, &'static str);
+
 /// One client's own resources: name and last etag, oldest first.
 type Owned = VecDeque<(String, String)>;
 
 /// Runs one operation of the mix; returns whether it wrote.
-async fn one(c: &mut Client, owned: &mut Owned, id: &str, pick: u64) -> Result<bool, tonic::Status> {
+async fn one(
+    c: &mut Client,
+    owned: &mut Owned,
+    id: &str,
+    pick: u64,
+) -> Result<bool, tonic::Status> {
     let slot = pick % 100;
     if slot < 30 || owned.is_empty() {
         let org = c
@@ -116,7 +137,6 @@ async fn one(c: &mut Client, owned: &mut Owned, id: &str, pick: u64) -> Result<b
                     update_mask: Some(FieldMask {
                         paths: vec!["display_name".into()],
                     }),
-                    ..Default::default()
                 })
                 .await?
                 .into_inner();
@@ -125,12 +145,8 @@ async fn one(c: &mut Client, owned: &mut Owned, id: &str, pick: u64) -> Result<b
         }
         50..60 => {
             let (name, etag) = owned.pop_front().unwrap_or_default();
-            c.delete_organization(DeleteOrganizationRequest {
-                name,
-                etag,
-                ..Default::default()
-            })
-            .await?;
+            c.delete_organization(DeleteOrganizationRequest { name, etag })
+                .await?;
             Ok(true)
         }
         60..85 => {
@@ -170,8 +186,9 @@ async fn run(
     prefix: &str,
 ) -> Vec<Minute> {
     let minutes = duration.as_secs().div_ceil(60).max(1) as usize;
-    let stats: Arc<Mutex<Vec<Minute>>> =
-        Arc::new(Mutex::new((0..minutes).map(|_| Minute::default()).collect()));
+    let stats: Arc<Mutex<Vec<Minute>>> = Arc::new(Mutex::new(
+        (0..minutes).map(|_| Minute::default()).collect(),
+    ));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for k in 0..clients {
@@ -182,9 +199,8 @@ async fn run(
             let mut owned = Owned::new();
             let mut state = 0x9e37_79b9_7f4a_7c15 ^ (k + 1);
             let mut ticks = (rate > 0).then(|| {
-                let mut t = tokio::time::interval(Duration::from_secs_f64(
-                    clients as f64 / rate as f64,
-                ));
+                let mut t =
+                    tokio::time::interval(Duration::from_secs_f64(clients as f64 / rate as f64));
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                 t
             });
@@ -294,7 +310,7 @@ async fn main() {
     }
 
     let is_postgres = |_: u32, comm: &str| comm == "postgres";
-    let is_server = |pid: u32, _: &str| pid == server_pid;
+    let is_server = move |pid: u32, _: &str| pid == server_pid;
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -385,19 +401,18 @@ async fn main() {
         rows.push(row);
     }
     let window = ((minutes / 3).clamp(1, 5)) as usize;
-    let mean = |rows: &[(f64, f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64, f64)) -> f64| {
+    let mean = |rows: &[Row], f: fn(&Row) -> f64| {
         rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
     };
     let first = &rows[..window.min(rows.len())];
     let last = &rows[rows.len().saturating_sub(window)..];
-    let drift = |f: fn(&(f64, f64, f64, f64, f64)) -> f64| {
-        (mean(last, f) / mean(first, f) - 1.0) * 100.0
-    };
+    let drift =
+        |f: fn(&(f64, f64, f64, f64, f64)) -> f64| (mean(last, f) / mean(first, f) - 1.0) * 100.0;
     let errors: u64 = stats.iter().map(|m| m.errors).sum();
     let _ = writeln!(md, "\n## First {window} min against last {window} min\n");
     let _ = writeln!(md, "| measure | first | last | drift | goal |");
     let _ = writeln!(md, "|---|---|---|---|---|");
-    let goals: [(&str, fn(&(f64, f64, f64, f64, f64)) -> f64, &str); 5] = [
+    let goals: [Goal; 5] = [
         ("ops/s held", |r| r.0, "the rate"),
         ("p99 ms", |r| r.1, "< 10%"),
         ("server CPU ms/op", |r| r.2, "flat"),

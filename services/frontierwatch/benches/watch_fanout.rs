@@ -150,7 +150,12 @@ fn cpu_seconds(server: &TestServer) -> f64 {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat(5), in USER_HZ (100).
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -185,13 +190,16 @@ async fn paced_results(
                         raw_value: format!("{}", n % 100),
                         verification: VerificationStatus::SelfReported as i32,
                         evaluator_relation: EvaluatorRelation::FirstParty as i32,
-                        publish_date: Some(Date { year: 2025, month: 7, day: 1 }),
+                        publish_date: Some(Date {
+                            year: 2025,
+                            month: 7,
+                            day: 1,
+                        }),
                         provenance: Some(Provenance {
                             sources: vec![Source {
                                 uri: "https://example.com/result".into(),
                                 ..Default::default()
                             }],
-                            ..Default::default()
                         }),
                         ..Default::default()
                     }),
@@ -273,7 +281,8 @@ async fn filtered_shape(server: &TestServer) {
     let mut rows = Vec::new();
     for (label, idle) in [("shape", 0), ("shape + idle", filtered)] {
         let latencies = Arc::new(Mutex::new(Vec::new()));
-        let mut requests: Vec<WatchRequest> = (0..firehose).map(|_| WatchRequest::default()).collect();
+        let mut requests: Vec<WatchRequest> =
+            (0..firehose).map(|_| WatchRequest::default()).collect();
         requests.extend((0..filtered).map(|i| WatchRequest {
             benchmark: format!("benchmarks/b{}", i as u64 % benchmarks),
             ..Default::default()

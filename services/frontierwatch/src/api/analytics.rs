@@ -36,7 +36,41 @@ fn direction_of(benchmark: &Benchmark) -> ScoreDirection {
     ScoreDirection::try_from(benchmark.direction).unwrap_or(ScoreDirection::Unspecified)
 }
 
+/// A validated leaderboard question: what the request asks, typed. The
+/// alert evaluator asks it directly ([`LeaderboardQuery::leaders_of`]).
+#[derive(Debug, Clone)]
+pub struct LeaderboardQuery {
+    pub benchmark: String,
+    pub as_of: Option<NaiveDate>,
+    pub include_disputed: bool,
+    /// Only results of this evaluator relation (its enum value's name).
+    pub relation: Option<&'static str>,
+    pub grouping: LeaderboardGrouping,
+    /// Rows per section.
+    pub limit: usize,
+}
+
+impl LeaderboardQuery {
+    /// The leader of each section of a benchmark's board today.
+    pub fn leaders_of(benchmark: &str) -> Self {
+        Self {
+            benchmark: benchmark.to_owned(),
+            as_of: None,
+            include_disputed: false,
+            relation: None,
+            grouping: LeaderboardGrouping::Unspecified,
+            limit: 1,
+        }
+    }
+}
+
+/// GetLeaderboard: the request validated, then answered.
 pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Leaderboard, ApiError> {
+    board(store, &leaderboard_query(r)?).await
+}
+
+/// Validates a GetLeaderboard request.
+fn leaderboard_query(r: GetLeaderboardRequest) -> Result<LeaderboardQuery, ApiError> {
     let mut v = Violations::default();
     if r.benchmark.is_empty() {
         v.add("benchmark", "is required");
@@ -63,19 +97,35 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
         v.add("limit", "must be between 0 and 1000");
     }
     v.into_result()?;
-    let limit = if r.limit == 0 { 100 } else { r.limit as usize };
-    let benchmark: Benchmark = store.get(&r.benchmark).await?;
-    let direction = direction_of(&benchmark);
-    let filter = ResultFilter {
+    Ok(LeaderboardQuery {
+        benchmark: r.benchmark,
         as_of,
         include_disputed: r.include_disputed,
         relation,
+        grouping,
+        limit: if r.limit == 0 { 100 } else { r.limit as usize },
+    })
+}
+
+/// A benchmark's leaderboard: sections by evaluation settings, the largest
+/// first (then by settings key), the benchmark's canonical settings before
+/// all; rows by score with competition ranks.
+pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, ApiError> {
+    let limit = q.limit;
+    let grouping = q.grouping;
+    let benchmark: Benchmark = store.get(&q.benchmark).await?;
+    let direction = direction_of(&benchmark);
+    let filter = ResultFilter {
+        as_of: q.as_of,
+        include_disputed: q.include_disputed,
+        relation: q.relation,
     };
+    let name = q.benchmark.clone();
     if grouping == LeaderboardGrouping::Unspecified {
         // Ranked in the database: only the rows shown leave it.
         let ranked = queries::top_results(
             store.pool(),
-            &r.benchmark,
+            &name,
             &filter,
             direction == ScoreDirection::LowerIsBetter,
             limit as i64,
@@ -112,11 +162,11 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
             b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key))
         });
         let sections = sections.into_iter().map(|(_, s)| s).collect();
-        return finish_leaderboard(store, r.benchmark, &benchmark, sections).await;
+        return finish_leaderboard(store, name, &benchmark, sections).await;
     }
     let rows = queries::best_results(
         store.pool(),
-        &r.benchmark,
+        &name,
         &filter,
         direction == ScoreDirection::LowerIsBetter,
     )
@@ -194,15 +244,14 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
             }
             section.rows.push(leaderboard_row(row, rank, tied, &data)?);
         }
-        sections.push(section);
+        sections.push((rows.len(), section));
     }
-    sections.sort_by(|a, b| {
-        b.rows
-            .len()
-            .cmp(&a.rows.len())
-            .then_with(|| a.settings_key.cmp(&b.settings_key))
-    });
-    finish_leaderboard(store, r.benchmark, &benchmark, sections).await
+    // The same order as the ranked-in-the-database path: by the size of
+    // the whole section, not of the rows shown.
+    sections
+        .sort_by(|(a, sa), (b, sb)| b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key)));
+    let sections = sections.into_iter().map(|(_, s)| s).collect();
+    finish_leaderboard(store, name, &benchmark, sections).await
 }
 
 /// The benchmark's canonical section first, when it names one and has

@@ -167,11 +167,8 @@ impl Store {
     ) -> Result<T, ApiError> {
         let _timer = Timer::query("create");
         let name = resource.name().to_owned();
-        if let Some(request_id) = request_id
-            && let Some(previous) = replay::<T>(&self.pool, request_id, &name).await?
-        {
-            return Ok(previous);
-        }
+        // A retry is recognised inside the write (`create_in`), by the
+        // request id it records first: no read before every first attempt.
         stamp_new(&mut resource);
         self.writes
             .write(name, move |conn| {

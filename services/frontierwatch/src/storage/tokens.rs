@@ -257,7 +257,9 @@ impl Checker {
                 if memory.principals.len() >= REMEMBERED_MAX {
                     memory.principals.clear();
                 }
-                memory.principals.insert(hash, (principal.clone(), now + left));
+                memory
+                    .principals
+                    .insert(hash, (principal.clone(), now + left));
             }
         }
         Ok(Some(principal))

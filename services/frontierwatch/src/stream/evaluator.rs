@@ -16,10 +16,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use frontierwatch_proto::v1::{Alert, AlertKind, GetLeaderboardRequest, WindowStatus};
+use frontierwatch_proto::v1::{Alert, AlertKind, WindowStatus};
 use tokio::sync::watch;
 
-use crate::api::analytics;
+use crate::api::analytics::{self, LeaderboardQuery};
 use crate::domain::analytics::cadence;
 use crate::error::ApiError;
 use crate::storage::Store;
@@ -187,16 +187,7 @@ async fn missed_windows(store: &Store) -> Result<u64, ApiError> {
 async fn new_leaders(store: &Store, benchmarks: &[String]) -> Result<u64, ApiError> {
     let mut raised = 0;
     for benchmark in benchmarks {
-        let board = match analytics::leaderboard(
-            store,
-            GetLeaderboardRequest {
-                benchmark: benchmark.clone(),
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        {
+        let board = match analytics::board(store, &LeaderboardQuery::leaders_of(benchmark)).await {
             Ok(board) => board,
             // Deleted since it changed: no board, no leader.
             Err(ApiError::NotFound { .. }) => continue,
