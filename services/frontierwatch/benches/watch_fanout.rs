@@ -18,6 +18,9 @@
 //! (environment: WATCHERS, RATE per second, SECONDS, and the names above;
 //! SHAPE=firehose or SHAPE=filtered runs one part only).
 
+#[path = "../../../tests/api/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
@@ -183,26 +186,11 @@ async fn paced_results(
                 let n = i * writers + w;
                 c.create_benchmark_result(CreateBenchmarkResultRequest {
                     benchmark_result_id: format!("{label}-{n}"),
-                    benchmark_result: Some(BenchmarkResult {
-                        release: "models/line/releases/v1".into(),
-                        benchmark: format!("benchmarks/b{}", n % benchmarks),
-                        score: (n % 100) as f64,
-                        raw_value: format!("{}", n % 100),
-                        verification: VerificationStatus::SelfReported as i32,
-                        evaluator_relation: EvaluatorRelation::FirstParty as i32,
-                        publish_date: Some(Date {
-                            year: 2025,
-                            month: 7,
-                            day: 1,
-                        }),
-                        provenance: Some(Provenance {
-                            sources: vec![Source {
-                                uri: "https://example.com/result".into(),
-                                ..Default::default()
-                            }],
-                        }),
-                        ..Default::default()
-                    }),
+                    benchmark_result: Some(fixtures::result(
+                        "models/line/releases/v1",
+                        &format!("benchmarks/b{}", n % benchmarks),
+                        (n % 100) as f64,
+                    )),
                     request_id: String::new(),
                 })
                 .await
@@ -252,17 +240,7 @@ async fn filtered_shape(server: &TestServer) {
     })
     .await
     .expect("a model");
-    c.create_release(CreateReleaseRequest {
-        parent: "models/line".into(),
-        release_id: "v1".into(),
-        release: Some(Release {
-            display_name: "Line v1".into(),
-            ..Default::default()
-        }),
-        request_id: String::new(),
-    })
-    .await
-    .expect("a release");
+    fixtures::create_release(&mut c, "line", "v1", fixtures::release("Line v1")).await;
     for b in 0..benchmarks {
         c.create_benchmark(CreateBenchmarkRequest {
             benchmark_id: format!("b{b}"),
@@ -331,7 +309,17 @@ async fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     let shape = std::env::var("SHAPE").unwrap_or_default();
     if shape != "firehose" {
-        let server = TestServer::start().await;
+        // Room for the shape and as many idle watchers again, all under
+        // the harness's one token.
+        let server = TestServer::start_with(harness::ServerOptions {
+            env: vec![
+                ("FRONTIERWATCH_MAX_WATCHES".into(), "50000".into()),
+                ("FRONTIERWATCH_MAX_WATCHES_PER_TOKEN".into(), "50000".into()),
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("the server starts");
         filtered_shape(&server).await;
         if shape == "filtered" {
             return;

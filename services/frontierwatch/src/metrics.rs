@@ -131,6 +131,26 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every few seconds.
+/// The recorder keeps each sample until upkeep runs, which a scrape also
+/// does; without this, a replica nobody scrapes (or scrapes rarely) would
+/// hold every sample since its start: several per call, one per watch
+/// message.
+pub fn keep_up() {
+    let handle = handle();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(UPKEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
 fn describe() {
     for metric in METRICS {
         match metric.kind {

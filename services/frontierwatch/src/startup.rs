@@ -219,7 +219,7 @@ impl Application {
     /// the listen address.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // Installed first, so that nothing recorded from here on is lost.
-        crate::metrics::handle();
+        crate::metrics::keep_up();
         let Database {
             url,
             pool,
