@@ -306,13 +306,13 @@ impl Application {
         // Set when shutdown starts: ends open watches, then the server.
         let (draining_tx, mut draining) = tokio::sync::watch::channel(false);
         let pool = store.pool().clone();
-        // Revocations reach this replica's memory of tokens.
-        tokio::spawn(store.tokens().clone().listen(draining.clone()));
-        // Known before serving: see `Hub::start`.
-        let Some(hub) = Hub::start(
+        // Known before serving: see `Hub::start`. Its LISTEN connection also
+        // brings revocations to this replica's memory of tokens.
+        let Some(hub) = Hub::start_hearing(
             pool.clone(),
             seconds(config.change_poll_seconds),
             draining.clone(),
+            Some(store.tokens().clone()),
         )
         .await
         else {

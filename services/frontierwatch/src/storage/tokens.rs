@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::error::{Operation, map_db_error};
@@ -198,7 +196,8 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker that remembers nothing until [`Checker::listen`] runs.
+    /// A checker that remembers nothing until told it is listening
+    /// ([`Checker::set_listening`]).
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
@@ -265,43 +264,12 @@ impl Checker {
         Ok(Some(principal))
     }
 
-    /// Hears revocations until shutdown: a notification, a reconnect (when
-    /// notifications may have been lost) or a lost listener forgets every
-    /// principal, and nothing is remembered while not listening.
-    pub async fn listen(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let connected = async {
-                let mut listener = PgListener::connect_with(&self.pool).await?;
-                listener.listen(REVOCATIONS).await?;
-                Ok::<_, sqlx::Error>(listener)
-            };
-            let listener = tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return,
-                connected = connected => connected,
-            };
-            if let Ok(mut listener) = listener {
-                self.forget_all();
-                self.listening.store(true, Ordering::Release);
-                loop {
-                    let heard = tokio::select! {
-                        _ = shutdown.wait_for(|s| *s) => return,
-                        heard = listener.try_recv() => heard,
-                    };
-                    self.forget_all();
-                    match heard {
-                        Ok(Some(_)) => {}
-                        // Reconnected: whatever was missed is forgotten.
-                        Ok(None) => {}
-                        Err(_) => break,
-                    }
-                }
-            }
-            self.listening.store(false, Ordering::Release);
-            self.forget_all();
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+    /// Told by the replica's one LISTEN connection (`stream::hub`), which
+    /// also listens for revocations: every principal is forgotten at each
+    /// call, on a revocation, a (re)connect or a lost connection; while
+    /// not `listening`, nothing is remembered.
+    pub fn set_listening(&self, listening: bool) {
+        self.forget_all();
+        self.listening.store(listening, Ordering::Release);
     }
 }

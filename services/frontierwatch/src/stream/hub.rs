@@ -24,6 +24,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::ApiError;
 use crate::storage::changes::{self, ChangeRecord};
+use crate::storage::tokens::{Checker, REVOCATIONS};
 
 /// The NOTIFY channel the change log's trigger signals.
 pub const CHANNEL: &str = "frontierwatch_changes";
@@ -238,7 +239,19 @@ impl Hub {
     pub async fn start(
         pool: PgPool,
         poll_interval: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Option<Arc<Hub>> {
+        Self::start_hearing(pool, poll_interval, shutdown, None).await
+    }
+
+    /// [`Hub::start`], with the replica's check of tokens told on the same
+    /// LISTEN connection (one per replica) of every revocation, and of
+    /// whether it is listening at all.
+    pub async fn start_hearing(
+        pool: PgPool,
+        poll_interval: Duration,
         mut shutdown: watch::Receiver<bool>,
+        tokens: Option<Checker>,
     ) -> Option<Arc<Hub>> {
         let head = loop {
             match changes::head(&pool).await {
@@ -258,7 +271,7 @@ impl Hub {
             head: AtomicI64::new(head),
         });
         metrics::gauge!(crate::metrics::CHANGE_HEAD).set(head as f64);
-        tokio::spawn(follow(hub.clone(), pool, poll_interval, shutdown));
+        tokio::spawn(follow(hub.clone(), pool, poll_interval, shutdown, tokens));
         Some(hub)
     }
 
@@ -367,7 +380,13 @@ async fn follow(
     pool: PgPool,
     poll_interval: Duration,
     mut shutdown: watch::Receiver<bool>,
+    tokens: Option<Checker>,
 ) {
+    let hearing = |listening: bool| {
+        if let Some(tokens) = &tokens {
+            tokens.set_listening(listening);
+        }
+    };
     let mut poll = tokio::time::interval(poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = Duration::from_millis(100);
@@ -380,10 +399,12 @@ async fn follow(
                     metrics::counter!(crate::metrics::LISTENER_RECONNECTS).increment(1);
                 }
                 connected_before = true;
+                hearing(true);
                 Some(listener)
             }
             Err(error) => {
                 tracing::warn!(%error, "change-log listener cannot connect; polling until it can");
+                hearing(false);
                 None
             }
         };
@@ -394,13 +415,20 @@ async fn follow(
                 _ = shutdown.wait_for(|s| *s) => return,
                 wake = recv(&mut listener) => match wake {
                     Wake::Notified => false,
+                    Wake::Revoked => {
+                        hearing(true);
+                        continue;
+                    }
                     Wake::Reconnected => {
                         metrics::counter!(crate::metrics::LISTENER_RECONNECTS).increment(1);
                         tracing::info!("change-log listener reconnected; catching up");
+                        // Revocations may have been missed too.
+                        hearing(true);
                         true
                     }
                     Wake::Lost(error) => {
                         tracing::warn!(error, "change-log listener lost; reconnecting");
+                        hearing(false);
                         break;
                     }
                 },
@@ -422,14 +450,16 @@ async fn follow(
 
 async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, REVOCATIONS]).await?;
     Ok(listener)
 }
 
 /// Why the follower woke.
 enum Wake {
-    /// A notification arrived.
+    /// A notification of new changes arrived.
     Notified,
+    /// A token was revoked.
+    Revoked,
     /// The listener reconnected silently; notifications may have been lost.
     Reconnected,
     /// The listener is gone (or never connected); connect again.
@@ -439,6 +469,7 @@ enum Wake {
 async fn recv(listener: &mut Option<PgListener>) -> Wake {
     match listener {
         Some(listener) => match listener.try_recv().await {
+            Ok(Some(notification)) if notification.channel() == REVOCATIONS => Wake::Revoked,
             Ok(Some(_)) => Wake::Notified,
             Ok(None) => Wake::Reconnected,
             Err(error) => Wake::Lost(error.to_string()),
