@@ -8,7 +8,7 @@ use prost::Message as _;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::error::{Operation, map_db_error};
-use super::resources::{ChangeKindPublic, PendingChange, append_changes_public};
+use super::resources::{ChangeKindPublic, PendingChange, append_changes};
 use crate::error::ApiError;
 
 fn read_error(e: sqlx::Error) -> ApiError {
@@ -358,7 +358,7 @@ async fn raise_in(
         (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32)
             .then(|| alert.subject.clone()),
     );
-    append_changes_public(tx, &[change]).await?;
+    append_changes(tx, &[change]).await?;
     Ok(true)
 }
 

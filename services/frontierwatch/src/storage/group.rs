@@ -13,11 +13,10 @@
 //! without a savepoint, as before.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
-use std::collections::VecDeque;
 
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -25,7 +24,7 @@ use tracing::Instrument;
 
 use super::changes::ACTOR;
 use super::error::{Operation, map_db_error};
-use super::resources::PendingChange;
+use super::resources::{PendingChange, append_changes, begin_write, commit};
 use crate::error::ApiError;
 
 /// The most writes one transaction takes.
@@ -206,17 +205,10 @@ async fn write_alone<T, F>(pool: &PgPool, work: F) -> Result<T, ApiError>
 where
     F: for<'c> FnOnce(&'c mut PgConnection) -> Borrowing<'c, Result<Written<T>, ApiError>>,
 {
-    let timer = crate::metrics::Timer::acquire("main");
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, "a write"))?;
-    drop(timer);
+    let mut tx = begin_write(pool, "a write").await?;
     let written = work(&mut tx).await?;
-    super::resources::append_changes(&mut tx, &written.changes).await?;
-    tx.commit()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, "a write"))?;
+    append_changes(&mut tx, &written.changes).await?;
+    commit(tx, "a write").await?;
     Ok(written.answer)
 }
 
@@ -247,11 +239,10 @@ async fn run(
 }
 
 async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
-    let timer = crate::metrics::Timer::acquire("main");
-    let mut tx = match pool.begin().await {
+    let mut tx = match begin_write(pool, "a write").await {
         Ok(tx) => tx,
-        Err(e) => {
-            let mut error = Some(map_db_error(e, Operation::Write, "a write"));
+        Err(error) => {
+            let mut error = Some(error);
             for job in batch {
                 let _ = job
                     .reply
@@ -260,7 +251,6 @@ async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
             return;
         }
     };
-    drop(timer);
     let alone = batch.len() == 1;
     let mut changes = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());
@@ -321,11 +311,8 @@ async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
     }
     let outcome = match broken {
         Some(error) => Err(error),
-        None => match super::resources::append_changes(&mut tx, &changes).await {
-            Ok(()) => tx
-                .commit()
-                .await
-                .map_err(|e| map_db_error(e, Operation::Write, "a write")),
+        None => match append_changes(&mut tx, &changes).await {
+            Ok(()) => commit(tx, "a write").await,
             Err(error) => Err(error),
         },
     };

@@ -271,12 +271,19 @@ impl Store {
     }
 
     async fn begin(&self, name: &str) -> Result<Transaction<'static, Postgres>, ApiError> {
-        let _timer = Timer::acquire("main");
-        self.pool
-            .begin()
-            .await
-            .map_err(|e| map_db_error(e, Operation::Write, name))
+        begin_write(&self.pool, name).await
     }
+}
+
+/// Begins a writing transaction, timing the wait for its connection.
+pub(super) async fn begin_write(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let _timer = Timer::acquire("main");
+    pool.begin()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))
 }
 
 /// What an import did with one item.
@@ -853,14 +860,6 @@ async fn append_change<T: Resource>(
     append_changes(conn, &[PendingChange::of(resource, kind)]).await
 }
 
-/// Appends change records, for other storage modules.
-pub(super) async fn append_changes_public(
-    conn: &mut PgConnection,
-    changes: &[PendingChange],
-) -> Result<(), ApiError> {
-    append_changes(conn, changes).await
-}
-
 /// Appends change records in one statement, whatever their number; the
 /// caller makes this the last statement of its transaction (the sequence
 /// lock is held from here to commit, so for one statement's time).
@@ -911,7 +910,7 @@ pub(super) async fn append_changes(
     Ok(())
 }
 
-async fn commit(tx: Transaction<'static, Postgres>, name: &str) -> Result<(), ApiError> {
+pub(super) async fn commit(tx: Transaction<'static, Postgres>, name: &str) -> Result<(), ApiError> {
     tx.commit()
         .await
         .map_err(|e| map_db_error(e, Operation::Write, name))

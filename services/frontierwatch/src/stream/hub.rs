@@ -109,70 +109,77 @@ struct Registry {
 }
 
 impl Registry {
-    fn slot(&mut self, route: &Route) -> &mut Subscribers {
+    /// The map and key a keyed route is filed under; `None` for `All`.
+    fn keyed(&mut self, route: &Route) -> Option<(&mut HashMap<String, Subscribers>, String)> {
         match route {
-            Route::All => &mut self.all,
-            Route::Organization(o) => self.organizations.entry(o.clone()).or_default(),
-            Route::Model(m) => self.models.entry(m.clone()).or_default(),
-            Route::Benchmark(b) => self.benchmarks.entry(b.clone()).or_default(),
+            Route::All => None,
+            Route::Organization(o) => Some((&mut self.organizations, o.clone())),
+            Route::Model(m) => Some((&mut self.models, m.clone())),
+            Route::Benchmark(b) => Some((&mut self.benchmarks, b.clone())),
         }
     }
 
+    fn insert(&mut self, route: &Route, id: u64, mailbox: Arc<Mailbox>) {
+        let subscribers = match self.keyed(route) {
+            Some((map, key)) => map.entry(key).or_default(),
+            None => &mut self.all,
+        };
+        subscribers.insert(id, mailbox);
+    }
+
     fn remove(&mut self, route: &Route, id: u64) {
-        fn drop_from(map: &mut HashMap<String, Subscribers>, key: &str, id: u64) {
-            if let Some(subscribers) = map.get_mut(key) {
-                subscribers.remove(&id);
-                if subscribers.is_empty() {
-                    map.remove(key);
+        match self.keyed(route) {
+            Some((map, key)) => {
+                if let Some(subscribers) = map.get_mut(&key) {
+                    subscribers.remove(&id);
+                    if subscribers.is_empty() {
+                        map.remove(&key);
+                    }
                 }
             }
-        }
-        match route {
-            Route::All => {
+            None => {
                 self.all.remove(&id);
             }
-            Route::Organization(o) => drop_from(&mut self.organizations, o, id),
-            Route::Model(m) => drop_from(&mut self.models, m, id),
-            Route::Benchmark(b) => drop_from(&mut self.benchmarks, b, id),
         }
     }
 
     /// Hands a batch to every watcher it may concern; returns how many.
+    /// Each watcher is filed under one route, so handing each route's
+    /// watchers once hands each watcher once.
     fn dispatch(&self, batch: &Batch) -> usize {
-        let mut reached: HashSet<u64> = HashSet::new();
+        let mut reached = 0;
         let mut hand = |subscribers: &Subscribers| {
-            for (id, mailbox) in subscribers {
-                if reached.insert(*id) {
-                    mailbox.push(batch);
-                }
+            for mailbox in subscribers.values() {
+                mailbox.push(batch);
             }
+            reached += subscribers.len();
         };
         hand(&self.all);
+        let maps = [&self.organizations, &self.models, &self.benchmarks];
         match &**batch {
             Broadcast::Records(records) => {
+                // The keys the records carry, each once however many
+                // records carry it: (which map, key).
+                let mut keys: HashSet<(usize, &str)> = HashSet::new();
                 for record in records {
-                    for org in &record.organizations {
-                        if let Some(subscribers) = self.organizations.get(org) {
-                            hand(subscribers);
-                        }
+                    keys.extend(record.organizations.iter().map(|o| (0, o.as_str())));
+                    keys.extend(record.model.as_deref().map(|m| (1, m)));
+                    keys.extend(record.benchmark.as_deref().map(|b| (2, b)));
+                }
+                for (map, key) in keys {
+                    if let Some(subscribers) = maps[map].get(key) {
+                        hand(subscribers);
                     }
-                    let mut keyed = |map: &HashMap<String, Subscribers>, key: &Option<String>| {
-                        if let Some(subscribers) = key.as_ref().and_then(|k| map.get(k)) {
-                            hand(subscribers);
-                        }
-                    };
-                    keyed(&self.models, &record.model);
-                    keyed(&self.benchmarks, &record.benchmark);
                 }
             }
             // Every watcher must learn of a gap or a reset.
             Broadcast::Gap | Broadcast::Reset { .. } => {
-                for map in [&self.organizations, &self.models, &self.benchmarks] {
+                for map in maps {
                     map.values().for_each(&mut hand);
                 }
             }
         }
-        reached.len()
+        reached
     }
 }
 
@@ -279,9 +286,7 @@ impl Hub {
     pub fn subscribe(self: &Arc<Self>, route: Route) -> Subscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mailbox = Arc::new(Mailbox::default());
-        self.registry()
-            .slot(&route)
-            .insert(id, Arc::clone(&mailbox));
+        self.registry().insert(&route, id, Arc::clone(&mailbox));
         Subscription {
             hub: Arc::clone(self),
             route,
