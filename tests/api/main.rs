@@ -4,6 +4,7 @@
 mod alerts;
 mod analytics;
 mod auth;
+mod batch_create;
 mod change_log;
 mod cli;
 mod cli_analytics;
@@ -14,6 +15,7 @@ mod fixtures;
 mod fuzz;
 mod group_commit;
 mod harness;
+mod imports;
 mod kinds;
 mod limits;
 mod list_plans;

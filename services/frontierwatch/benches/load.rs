@@ -7,8 +7,9 @@
 //! - Gets by name against the tonic floor: a bare tonic server of our own
 //!   with one unary method (`grpc.health.v1.Health/Check`);
 //! - a List of 50 against a Get by name, one client, one call at a time;
-//! - bulk: `ImportResources` of 10,000 organizations against `COPY` (psql
-//!   `\copy`) of the same rows into a table shaped like `resources`.
+//! - bulk: `ImportResources` of 10,000 organizations, and
+//!   `BatchCreateBenchmarkResults` of 10,000 results, each against `COPY`
+//!   (psql `\copy`) of the same rows into a table shaped like `resources`.
 //!
 //! Creates and Gets sweep 1, 2, 4, 8, 16 and 32 clients, each client on a
 //! connection of its own, through the client crate. The report is a
@@ -57,6 +58,8 @@ fn sweep() -> Vec<usize> {
 const PLOTTED: usize = 16;
 const BULK_ROWS: usize = 10_000;
 const BULK_BATCH: usize = 500;
+/// Results per BatchCreateBenchmarkResults call (the most one call takes).
+const RESULT_BATCH: usize = 1000;
 
 /// What one workload did at one client count.
 struct Run {
@@ -409,7 +412,8 @@ async fn main() {
         &url,
         "CREATE TABLE load_insert (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES); \
          CREATE SEQUENCE load_seq; \
-         CREATE TABLE load_copy (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES);",
+         CREATE TABLE load_copy (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES); \
+         CREATE TABLE load_copy_results (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES);",
     );
     let setup = Client::connect(server.connect_options()).await.unwrap();
     setup
@@ -580,6 +584,71 @@ async fn main() {
     );
     let copy_seconds = started.elapsed().as_secs_f64();
 
+    // Bulk: BatchCreateBenchmarkResults against COPY of the same rows.
+    eprintln!("bulk: BatchCreateBenchmarkResults and COPY of {BULK_ROWS} results");
+    let mut raw = server.client().await;
+    fixtures::create_model(&mut raw, "bulk-line", &["lab"]).await;
+    fixtures::create_release(&mut raw, "bulk-line", "v1", fixtures::release("V1")).await;
+    fixtures::create_benchmark(&mut raw, "bulk-bench", ScoreScale::Percent, "coding").await;
+    let scored = |i: usize| BenchmarkResult {
+        settings: Some(EvaluationSettings {
+            shots: Some((i % 5) as i32),
+            ..Default::default()
+        }),
+        ..fixtures::result(
+            "models/bulk-line/releases/v1",
+            "benchmarks/bulk-bench",
+            (i % 1000) as f64 / 10.0,
+        )
+    };
+    let requests: Vec<CreateBenchmarkResultRequest> = (0..BULK_ROWS)
+        .map(|i| CreateBenchmarkResultRequest {
+            benchmark_result_id: format!("bulk-{i}"),
+            benchmark_result: Some(scored(i)),
+            request_id: String::new(),
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in requests.chunks(RESULT_BATCH) {
+        raw.batch_create_benchmark_results(BatchCreateBenchmarkResultsRequest {
+            requests: batch.to_vec(),
+        })
+        .await
+        .expect("a batch create succeeds");
+    }
+    let batch_seconds = started.elapsed().as_secs_f64();
+    let mut text = String::new();
+    for i in 0..BULK_ROWS {
+        let stored = BenchmarkResult {
+            name: format!("benchmarkResults/bulk-{i}"),
+            etag: "0123456789abcdef".into(),
+            ..scored(i)
+        };
+        let hex: String = prost::Message::encode_to_vec(&stored)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let _ = writeln!(
+            text,
+            "benchmarkResults/bulk-{i},benchmark_result,\\x{hex},e,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z,\
+             models/bulk-line/releases/v1,models/bulk-line,benchmarks/bulk-bench,{},shots={};cot=-;tools=-;pass@k=-;harness=-;judge=-,2025-07-10,\
+             VERIFICATION_STATUS_SELF_REPORTED,EVALUATOR_RELATION_FIRST_PARTY",
+            stored.score,
+            i % 5
+        );
+    }
+    std::fs::write(&csv, text).unwrap();
+    let started = Instant::now();
+    psql(
+        &url,
+        &format!(
+            "\\copy load_copy_results (name, kind, data, etag, create_time, update_time, release, model, \
+             benchmark, score, settings_key, event_date, status, relation) FROM '{}' WITH (FORMAT csv)",
+            csv.display()
+        ),
+    );
+    let copy_results_seconds = started.elapsed().as_secs_f64();
+
     // The report.
     let mut out = String::new();
     let _ = writeln!(out, "# Load report\n");
@@ -648,6 +717,29 @@ async fn main() {
         "| ImportResources, batches of {BULK_BATCH}, one client | {BULK_ROWS} | {import_seconds:.3} | {:.0} | {:.2}× |\n",
         BULK_ROWS as f64 / import_seconds,
         copy_seconds / import_seconds
+    );
+    let _ = writeln!(
+        out,
+        "## Bulk: BatchCreateBenchmarkResults against COPY (goal ≥ 0.3×)\n"
+    );
+    let _ = writeln!(out, "| work | rows | seconds | rows/s | ratio |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| psql `\\copy` of results into a table shaped like `resources` (baseline) | {BULK_ROWS} | {copy_results_seconds:.3} | {:.0} | 1.00× |",
+        BULK_ROWS as f64 / copy_results_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| BatchCreateBenchmarkResults, batches of {RESULT_BATCH}, one client | {BULK_ROWS} | {batch_seconds:.3} | {:.0} | {:.2}× |\n",
+        BULK_ROWS as f64 / batch_seconds,
+        copy_results_seconds / batch_seconds
+    );
+    let _ = writeln!(
+        out,
+        "Both bulk baselines load a table with the same columns and indexes as \
+         `resources`, with no references, claims or change records; the server \
+         writes all three, in one transaction per call.\n"
     );
     let plotted = sweep().iter().position(|&n| n == PLOTTED).unwrap_or(0);
     if register_font() {

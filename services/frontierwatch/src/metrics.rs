@@ -93,6 +93,8 @@ metrics_table! {
         "Alerts raised by this replica's evaluator, by alert kind.";
     IMPORT_ITEMS = "frontierwatch_import_items_total" Counter ["kind", "outcome"]
         "Imported items by resource kind and outcome: created, updated, unchanged, rejected.";
+    IMPORT_BATCHES = "frontierwatch_import_batches_total" Counter ["path"]
+        "ImportResources calls by how they were written: set_based (decided in memory, a few statements), item_by_item (memory could not decide the batch: a savepoint per item).";
     AUTH_DENIED = "frontierwatch_auth_denied_total" Counter ["grpc_code", "role"]
         "Calls refused by authentication or authorization, by code and the caller's role: anonymous, invalid (unknown, expired or revoked token), unchecked (the token could not be checked), reader, writer, admin.";
 }
@@ -287,6 +289,11 @@ impl Drop for Timer {
         metrics::histogram!(self.name, self.label.0 => self.label.1)
             .record(self.started.elapsed().as_secs_f64());
     }
+}
+
+/// Counts an import written along `path` (set_based or item_by_item).
+pub fn import_batch(path: &'static str) {
+    metrics::counter!(IMPORT_BATCHES, "path" => path).increment(1);
 }
 
 /// Counts a watch ended (or refused) by the server for `reason`.

@@ -1,19 +1,44 @@
 //! ImportResources: batches keyed by name, one transaction each; every item
 //! is created, kept, merged with what other sources state, or rejected with
 //! its reason.
+//!
+//! A batch is written set-based (`storage::bulk`): what the database holds
+//! for it read up front, each item decided in memory, everything written in
+//! a few statements. A batch that memory cannot decide goes item by item,
+//! each item in a savepoint, with the same outcomes.
 
 use frontierwatch_proto::v1::{
-    ImportOutcome, ImportResourcesRequest, ImportResourcesResponse, ImportResult, Source,
-    import_item,
+    ImportItem, ImportOutcome, ImportResourcesRequest, ImportResourcesResponse, ImportResult,
+    Source, import_item,
 };
 
 use super::standard::validate;
-use crate::domain::{Resource, claims};
+use crate::domain::Resource;
+use crate::domain::claims::{self, Authority};
 use crate::error::ApiError;
-use crate::storage::{ImportBatch, Imported, Store};
+use crate::storage::bulk::Keys;
+use crate::storage::{Imported, Store};
 
 /// The most items one call may carry.
 pub const MAX_ITEMS: usize = 5000;
+
+/// Runs `$body` with `$r` bound to the resource an item holds, whatever its
+/// kind: the one place that lists the importable kinds.
+macro_rules! each_resource {
+    ($resource:expr, $r:ident => $body:expr) => {
+        match $resource {
+            import_item::Resource::Organization($r) => $body,
+            import_item::Resource::Model($r) => $body,
+            import_item::Resource::Release($r) => $body,
+            import_item::Resource::Benchmark($r) => $body,
+            import_item::Resource::BenchmarkResult($r) => $body,
+            import_item::Resource::Disclosure($r) => $body,
+            import_item::Resource::Indicator($r) => $body,
+            import_item::Resource::TransparencyIndex($r) => $body,
+            import_item::Resource::Commitment($r) => $body,
+        }
+    };
+}
 
 pub async fn import(
     store: &Store,
@@ -27,36 +52,28 @@ pub async fn import(
     }
     let _timer = crate::metrics::Timer::query("import");
     let source = request.source.as_ref();
-    let mut batch = store.begin_import().await?;
-    let mut outcomes = Vec::with_capacity(request.items.len());
-    for item in request.items {
-        let line = item.line;
-        let outcome = match item.resource {
-            None => ImportOutcome {
-                line,
-                result: ImportResult::Rejected as i32,
-                reason: "the item holds no resource".to_owned(),
-                ..Default::default()
-            },
-            Some(import_item::Resource::Organization(r)) => {
-                one(&mut batch, line, r, source).await?
-            }
-            Some(import_item::Resource::Model(r)) => one(&mut batch, line, r, source).await?,
-            Some(import_item::Resource::Release(r)) => one(&mut batch, line, r, source).await?,
-            Some(import_item::Resource::Benchmark(r)) => one(&mut batch, line, r, source).await?,
-            Some(import_item::Resource::BenchmarkResult(r)) => {
-                one(&mut batch, line, r, source).await?
-            }
-            Some(import_item::Resource::Disclosure(r)) => one(&mut batch, line, r, source).await?,
-            Some(import_item::Resource::Indicator(r)) => one(&mut batch, line, r, source).await?,
-            Some(import_item::Resource::TransparencyIndex(r)) => {
-                one(&mut batch, line, r, source).await?
-            }
-            Some(import_item::Resource::Commitment(r)) => one(&mut batch, line, r, source).await?,
-        };
-        outcomes.push(outcome);
+    let items = request
+        .items
+        .into_iter()
+        .map(|item| Item::check(item, source))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut keys = Keys::default();
+    for item in &items {
+        if let Some(resource) = &item.resource {
+            each_resource!(resource, r => keys.add(r));
+        }
     }
-    batch.commit().await?;
+    let outcomes = match set_based(store, &keys, &items).await? {
+        Some(outcomes) => {
+            crate::metrics::import_batch("set_based");
+            outcomes
+        }
+        None => {
+            let outcomes = item_by_item(store, items).await?;
+            crate::metrics::import_batch("item_by_item");
+            outcomes
+        }
+    };
     for outcome in &outcomes {
         let kind = frontierwatch_proto::v1::ResourceType::try_from(outcome.resource_type)
             .ok()
@@ -74,43 +91,126 @@ pub async fn import(
     Ok(ImportResourcesResponse { outcomes })
 }
 
-async fn one<T: Resource>(
-    batch: &mut ImportBatch,
+/// An item after the checks that need no database.
+struct Item {
     line: i64,
-    resource: T,
-    source: Option<&Source>,
-) -> Result<ImportOutcome, ApiError> {
-    let name = resource.name().to_owned();
-    let resource_type = T::KIND as i32;
-    let rejected = |reason: String| ImportOutcome {
-        line,
-        name: name.clone(),
-        resource_type,
-        result: ImportResult::Rejected as i32,
-        reason,
-    };
-    if !T::KIND.is_valid_name(&name) {
-        return Ok(rejected(format!(
+    name: String,
+    resource_type: i32,
+    /// The resource to import; `None` when the item is rejected already.
+    resource: Option<import_item::Resource>,
+    claimant: (String, Authority),
+    /// Why the item is rejected, when it is.
+    rejected: Option<String>,
+}
+
+impl Item {
+    fn check(item: ImportItem, source: Option<&Source>) -> Result<Self, ApiError> {
+        let Some(resource) = item.resource else {
+            return Ok(Item {
+                line: item.line,
+                name: String::new(),
+                resource_type: 0,
+                resource: None,
+                claimant: (String::new(), 0),
+                rejected: Some("the item holds no resource".to_owned()),
+            });
+        };
+        let (name, resource_type, problem, claimant) = each_resource!(&resource, r => {
+            let problem = problem(r);
+            let claimant = match problem {
+                None => claims::claimant(r, source)?,
+                Some(_) => (String::new(), 0),
+            };
+            (r.name().to_owned(), kind_of(r), problem, claimant)
+        });
+        Ok(Item {
+            line: item.line,
+            name,
+            resource_type,
+            resource: problem.is_none().then_some(resource),
+            claimant,
+            rejected: problem,
+        })
+    }
+
+    fn outcome(&self, imported: Imported) -> ImportOutcome {
+        let (result, reason) = match imported {
+            Imported::Created => (ImportResult::Created, String::new()),
+            Imported::Unchanged => (ImportResult::Unchanged, String::new()),
+            Imported::Updated => (ImportResult::Updated, String::new()),
+            Imported::Rejected(reason) => (ImportResult::Rejected, reason),
+        };
+        ImportOutcome {
+            line: self.line,
+            name: self.name.clone(),
+            resource_type: self.resource_type,
+            result: result as i32,
+            reason,
+        }
+    }
+
+    fn rejection(&self) -> Option<ImportOutcome> {
+        self.rejected
+            .as_ref()
+            .map(|reason| self.outcome(Imported::Rejected(reason.clone())))
+    }
+}
+
+fn kind_of<T: Resource>(_: &T) -> i32 {
+    T::KIND as i32
+}
+
+/// Why a resource cannot be imported whatever the database holds.
+fn problem<T: Resource>(resource: &T) -> Option<String> {
+    if !T::KIND.is_valid_name(resource.name()) {
+        return Some(format!(
             "invalid: {}.name must be a resource name of the form {}",
             T::FIELD,
             T::KIND.pattern()
-        )));
+        ));
     }
-    if let Err(error) = validate(&resource) {
-        return Ok(rejected(error.reason_text()));
+    validate(resource).err().map(|e| e.reason_text())
+}
+
+/// The batch written set-based; `None` when it must go item by item
+/// (nothing is written then).
+async fn set_based(
+    store: &Store,
+    keys: &Keys,
+    items: &[Item],
+) -> Result<Option<Vec<ImportOutcome>>, ApiError> {
+    if !keys.set_based() {
+        return Ok(None);
     }
-    let claimant = claims::claimant(&resource, source)?;
-    let (result, reason) = match batch.import(resource, claimant).await? {
-        Imported::Created => (ImportResult::Created, String::new()),
-        Imported::Unchanged => (ImportResult::Unchanged, String::new()),
-        Imported::Updated => (ImportResult::Updated, String::new()),
-        Imported::Rejected(reason) => (ImportResult::Rejected, reason),
-    };
-    Ok(ImportOutcome {
-        line,
-        name,
-        resource_type,
-        result: result as i32,
-        reason,
-    })
+    let mut batch = store.begin_bulk_import(keys).await?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(resource) = &item.resource else {
+            outcomes.extend(item.rejection());
+            continue;
+        };
+        let decided = each_resource!(resource, r => batch.import(r, item.claimant.clone())?);
+        match decided {
+            Some(imported) => outcomes.push(item.outcome(imported)),
+            None => return Ok(None),
+        }
+    }
+    Ok(batch.commit().await?.then_some(outcomes))
+}
+
+/// The batch item by item, each item in a savepoint of one transaction.
+async fn item_by_item(store: &Store, items: Vec<Item>) -> Result<Vec<ImportOutcome>, ApiError> {
+    let mut batch = store.begin_import().await?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for mut item in items {
+        let Some(resource) = item.resource.take() else {
+            outcomes.extend(item.rejection());
+            continue;
+        };
+        let claimant = item.claimant.clone();
+        let imported = each_resource!(resource, r => batch.import(r, claimant).await?);
+        outcomes.push(item.outcome(imported));
+    }
+    batch.commit().await?;
+    Ok(outcomes)
 }

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 
 /// A stored claim: claimant, authority, the fields a settlement decides,
 /// the encoded resource.
-type ClaimRow = (String, i16, Option<Vec<String>>, Vec<u8>);
+pub(super) type ClaimRow = (String, i16, Option<Vec<String>>, Vec<u8>);
 
 /// Every claim about a resource, in no particular order.
 pub async fn load<T: Resource>(
@@ -24,6 +24,14 @@ pub async fn load<T: Resource>(
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Read, name))?;
+    decode(name, rows)
+}
+
+/// Claims as stored, decoded.
+pub(super) fn decode<T: Resource>(
+    name: &str,
+    rows: Vec<ClaimRow>,
+) -> Result<Vec<Claim<T>>, ApiError> {
     rows.into_iter()
         .map(|(claimant, authority, fields, data)| {
             let resource = T::decode(data.as_slice()).map_err(|e| {

@@ -1,6 +1,7 @@
 //! All SQL of the service lives under this module.
 
 pub mod analytics;
+pub mod bulk;
 pub mod changes;
 mod claims;
 pub mod error;

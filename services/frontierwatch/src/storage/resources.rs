@@ -53,7 +53,7 @@ fn new_etag() -> String {
     format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
 }
 
-fn decode<T: Resource>(name: &str, bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn decode<T: Resource>(name: &str, bytes: &[u8]) -> Result<T, ApiError> {
     T::decode(bytes).map_err(|e| {
         ApiError::Internal(anyhow::Error::new(e).context(format!("stored {name} does not decode")))
     })
@@ -185,36 +185,8 @@ impl Store {
         items: Vec<(T, Option<Uuid>)>,
     ) -> Result<Vec<T>, ApiError> {
         let _timer = Timer::query("create_batch");
-        let mut tx = self.begin(T::KIND.field()).await?;
-        let mut results = Vec::with_capacity(items.len());
-        let mut created = Vec::new();
-        for (position, (mut resource, request_id)) in items.into_iter().enumerate() {
-            let at = |e: ApiError| e.at(&format!("requests[{position}]"));
-            let name = resource.name().to_owned();
-            if let Some(request_id) = request_id
-                && let Some(previous) =
-                    replay::<T>(&mut *tx, request_id, &name).await.map_err(at)?
-            {
-                results.push(previous);
-                continue;
-            }
-            stamp_new(&mut resource);
-            if !insert_new(&mut tx, &resource).await.map_err(at)? {
-                return Err(ApiError::AlreadyExists { name });
-            }
-            if let Some(request_id) = request_id {
-                record_request_id(&mut tx, request_id, &resource).await?;
-            }
-            created.push(results.len());
-            results.push(resource);
-        }
-        let changes: Vec<PendingChange> = created
-            .iter()
-            .map(|&i| PendingChange::of(&results[i], ChangeKind::Created))
-            .collect();
-        append_changes(&mut tx, &changes).await?;
-        commit(tx, T::KIND.field()).await?;
-        Ok(results)
+        let tx = self.begin(T::KIND.field()).await?;
+        super::bulk::create_all(tx, items).await
     }
 
     /// Reads a resource for update, lets `change` compute its new state from
@@ -260,6 +232,16 @@ impl Store {
             .map_err(|e| map_db_error(e, Operation::Delete, name))?;
         append_change(&mut tx, &current, ChangeKind::Deleted).await?;
         commit(tx, name).await
+    }
+
+    /// Starts a set-based import of the batch `keys` describes: one
+    /// transaction, what the database holds for the batch read up front
+    /// (`storage::bulk`).
+    pub async fn begin_bulk_import(
+        &self,
+        keys: &super::bulk::Keys,
+    ) -> Result<super::bulk::BulkImport, ApiError> {
+        super::bulk::BulkImport::begin(self.begin("an import").await?, keys).await
     }
 
     /// Starts an import batch: one transaction, a savepoint per item.
@@ -374,31 +356,62 @@ async fn import_one<T: Resource>(
         return Err(ApiError::AlreadyExists { name });
     }
     let current: T = decode(&name, &data)?;
-    let mut known = stored_claims::load::<T>(conn, &name).await?;
+    let known = stored_claims::load::<T>(conn, &name).await?;
+    let Some(merge) = merge_claim(&current, known, incoming)? else {
+        return Ok((Imported::Unchanged, None));
+    };
+    stored_claims::save(conn, &name, &merge.to_save.iter().collect::<Vec<_>>()).await?;
+    let Some(merged) = merge.merged else {
+        return Ok((Imported::Unchanged, None));
+    };
+    write_update(conn, &merged).await?;
+    let change = PendingChange::of(&merged, ChangeKind::Updated);
+    Ok((Imported::Updated, Some(change)))
+}
+
+/// What a claim imported into a stored resource changes.
+pub(super) struct Merge<T> {
+    /// The claims to store: the incoming one, and the stored resource's own
+    /// content when it becomes the first claim of a second source.
+    pub to_save: Vec<Claim<T>>,
+    /// The resource's new state, stamped, when its visible state changes.
+    pub merged: Option<T>,
+}
+
+/// Merges an incoming claim with the claims known about `current`; `None`
+/// when the claimant states exactly what it stated before. Refuses a merge
+/// that is invalid or changes an immutable field. Decides in memory: both
+/// the item-by-item import and the set-based one (`storage::bulk`) use it.
+pub(super) fn merge_claim<T: Resource>(
+    current: &T,
+    mut known: Vec<Claim<T>>,
+    incoming: Claim<T>,
+) -> Result<Option<Merge<T>>, ApiError> {
+    let name = current.name().to_owned();
     let mut to_save = Vec::new();
     if known.is_empty() {
         // Written by one writer so far: its content is the first claim.
-        let (who, weight) = claims::claimant(&current, None)?;
+        let (who, weight) = claims::claimant(current, None)?;
         if who != incoming.claimant {
             let recorded = Claim {
                 claimant: who,
                 authority: weight,
                 fields: None,
-                resource: claims::content(&current),
+                resource: claims::content(current),
             };
             to_save.push(recorded.clone());
             known.push(recorded);
         }
     }
     match known.iter_mut().find(|c| c.claimant == incoming.claimant) {
-        Some(same) if *same == incoming => return Ok((Imported::Unchanged, None)),
+        Some(same) if *same == incoming => return Ok(None),
         Some(same) => *same = incoming.clone(),
         None => known.push(incoming.clone()),
     }
     to_save.push(incoming);
     let mut merged = claims::merge(&name, &known)?;
     crate::domain::check(&merged)?;
-    if let Some(field) = reflect::changed_immutable(&current, &merged)?.first() {
+    if let Some(field) = reflect::changed_immutable(current, &merged)?.first() {
         return Err(ApiError::invalid(
             format!("{}.{field}", T::FIELD),
             format!(
@@ -407,9 +420,11 @@ async fn import_one<T: Resource>(
             ),
         ));
     }
-    stored_claims::save(conn, &name, &to_save.iter().collect::<Vec<_>>()).await?;
-    if state_of(&merged) == state_of(&current) {
-        return Ok((Imported::Unchanged, None));
+    if state_of(&merged) == state_of(current) {
+        return Ok(Some(Merge {
+            to_save,
+            merged: None,
+        }));
     }
     merged.set_meta(Meta {
         name: name.clone(),
@@ -417,9 +432,10 @@ async fn import_one<T: Resource>(
         update_time: Some(timestamp(Utc::now())),
         etag: new_etag(),
     });
-    write_update(conn, &merged).await?;
-    let change = PendingChange::of(&merged, ChangeKind::Updated);
-    Ok((Imported::Updated, Some(change)))
+    Ok(Some(Merge {
+        to_save,
+        merged: Some(merged),
+    }))
 }
 
 /// A resource's visible state, without the metadata every write renews.
@@ -501,7 +517,7 @@ async fn create_in<T: Resource>(
 }
 
 /// Stamps a new resource's output-only metadata; its name is already set.
-fn stamp_new<T: Resource>(resource: &mut T) {
+pub(super) fn stamp_new<T: Resource>(resource: &mut T) {
     let now = timestamp(Utc::now());
     resource.set_meta(Meta {
         name: resource.name().to_owned(),
@@ -588,7 +604,7 @@ async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resul
 }
 
 /// The creation time stamped on a new resource.
-fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
+pub(super) fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
     resource
         .create_time()
         .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
@@ -824,7 +840,7 @@ impl PendingChange {
         }
     }
 
-    fn of<T: Resource>(resource: &T, kind: ChangeKind) -> Self {
+    pub(super) fn of<T: Resource>(resource: &T, kind: ChangeKind) -> Self {
         let name = resource.name().to_owned();
         let index = resource.index();
         // What watchers filter on: the resource's organizations (including
