@@ -39,6 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
         .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())
         .build_transport(env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        // A small first encode buffer per response (see src/codec.rs).
+        .codec_path("crate::codec::Codec")
         .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/frontierwatch.v1.rs"));
 }
 
+pub mod codec;
 pub mod kinds;
 
 /// The encoded `FileDescriptorSet` of every `frontierwatch.v1` file, for

@@ -1,6 +1,8 @@
 //! Analytics benchmark, kept apart from the tests: loads 1,000,000 results
 //! across 10,000 releases (50 benchmarks, 3 evaluation settings each) and
-//! measures GetLeaderboard and CompareReleases latency (p50, p99), side by
+//! measures GetLeaderboard (with each of its options: as-of date, evaluator
+//! filter, disputed results, groupings) and CompareReleases latency (p50,
+//! p99), side by
 //! side with a baseline in the same run: GetBenchmark, a primary-key read
 //! through the same server, reported as ratios.
 //!
@@ -144,7 +146,50 @@ async fn main() {
     let mut c = server.client().await;
     let mut rng = Rng(42);
     let mut baseline = Vec::new();
-    let mut leaderboard = Vec::new();
+    // Every option of GetLeaderboard, each call with one of them.
+    let variants: Vec<(&str, GetLeaderboardRequest)> = vec![
+        ("GetLeaderboard", GetLeaderboardRequest::default()),
+        (
+            "  as of 2024-12-31",
+            GetLeaderboardRequest {
+                as_of: Some(Date {
+                    year: 2024,
+                    month: 12,
+                    day: 31,
+                }),
+                ..Default::default()
+            },
+        ),
+        (
+            "  first-party only",
+            GetLeaderboardRequest {
+                evaluators: EvaluatorFilter::FirstPartyOnly as i32,
+                ..Default::default()
+            },
+        ),
+        (
+            "  disputed included",
+            GetLeaderboardRequest {
+                include_disputed: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "  grouped: model best",
+            GetLeaderboardRequest {
+                grouping: LeaderboardGrouping::ModelBest as i32,
+                ..Default::default()
+            },
+        ),
+        (
+            "  grouped: model latest",
+            GetLeaderboardRequest {
+                grouping: LeaderboardGrouping::ModelLatest as i32,
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut leaderboard: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
     let mut compare = Vec::new();
     for _ in 0..calls {
         let b = format!("benchmarks/b{}", rng.next() % benchmarks as u64 + 1);
@@ -154,18 +199,20 @@ async fn main() {
             .expect("get");
         baseline.push(t.elapsed());
 
-        let t = Instant::now();
-        let board = c
-            .get_leaderboard(GetLeaderboardRequest {
-                benchmark: b,
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .expect("leaderboard")
-            .into_inner();
-        leaderboard.push(t.elapsed());
-        assert!(!board.sections.is_empty());
+        for (i, (_, options)) in variants.iter().enumerate() {
+            let t = Instant::now();
+            let board = c
+                .get_leaderboard(GetLeaderboardRequest {
+                    benchmark: b.clone(),
+                    limit: 100,
+                    ..options.clone()
+                })
+                .await
+                .expect("leaderboard")
+                .into_inner();
+            leaderboard[i].push(t.elapsed());
+            assert!(!board.sections.is_empty());
+        }
 
         let pick = |r: u64| {
             let i = r % releases as u64 + 1;
@@ -188,14 +235,17 @@ async fn main() {
         compare.push(t.elapsed());
     }
     let (b50, b99) = percentiles(baseline);
-    let (l50, l99) = percentiles(leaderboard);
+
     let (c50, c99) = percentiles(compare);
     println!("baseline GetBenchmark : p50 {b50:.2} ms  p99 {b99:.2} ms  ({calls} calls)");
-    println!(
-        "GetLeaderboard        : p50 {l50:.2} ms  p99 {l99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
-        l50 / b50,
-        l99 / b99
-    );
+    for ((label, _), samples) in variants.iter().zip(leaderboard) {
+        let (l50, l99) = percentiles(samples);
+        println!(
+            "{label:<24}: p50 {l50:.2} ms  p99 {l99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
+            l50 / b50,
+            l99 / b99
+        );
+    }
     println!(
         "CompareReleases (3)   : p50 {c50:.2} ms  p99 {c99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
         c50 / b50,
