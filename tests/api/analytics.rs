@@ -920,3 +920,96 @@ async fn sections_are_ordered_alike_with_and_without_grouping_whatever_the_limit
         );
     }
 }
+
+/// A lower-is-better board keeps each release's lowest score, and of two
+/// results with that score the earlier published; ties share a rank; the
+/// grouped path ranks alike.
+#[tokio::test]
+async fn a_lower_is_better_board_keeps_each_releases_lowest_score_and_its_earliest_result() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    gpqa_world(&mut c).await;
+    c.create_benchmark(CreateBenchmarkRequest {
+        benchmark_id: "errors".into(),
+        benchmark: Some(Benchmark {
+            display_name: "Error rate".into(),
+            scale: ScoreScale::Percent as i32,
+            direction: ScoreDirection::LowerIsBetter as i32,
+            category: "science".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("the benchmark is created");
+    use VerificationStatus::{Contested, SelfReported};
+    for (id, release, score, published, verification) in [
+        ("e1", "alpha-1", 30.0, date(2026, 1, 10), SelfReported),
+        ("e2", "alpha-1", 20.0, date(2026, 2, 10), SelfReported),
+        ("e3", "beta-1", 20.0, date(2026, 3, 12), SelfReported),
+        ("e4", "beta-1", 20.0, date(2026, 3, 10), SelfReported),
+        ("e5", "beta-1", 25.0, date(2026, 3, 1), SelfReported),
+        ("e6", "gamma-1", 50.0, date(2026, 3, 1), SelfReported),
+        ("e7", "delta-1", 10.0, date(2026, 4, 1), Contested),
+    ] {
+        let model = release.split('-').next().unwrap();
+        let mut r = result(
+            &format!("models/{model}/releases/{release}"),
+            "benchmarks/errors",
+            score,
+        );
+        r.settings = settings(5);
+        r.publish_date = Some(published);
+        r.verification = verification as i32;
+        create_result(&mut c, id, r).await;
+    }
+    let board = |grouping: LeaderboardGrouping, include_disputed: bool| {
+        let mut c = c.clone();
+        async move {
+            c.get_leaderboard(GetLeaderboardRequest {
+                benchmark: "benchmarks/errors".into(),
+                grouping: grouping as i32,
+                include_disputed,
+                ..Default::default()
+            })
+            .await
+            .expect("the board is read")
+            .into_inner()
+        }
+    };
+    let picked = |board: &Leaderboard| -> Vec<String> {
+        board.sections[0]
+            .rows
+            .iter()
+            .map(|r| r.benchmark_result.clone())
+            .collect()
+    };
+
+    let ranked = board(LeaderboardGrouping::Unspecified, false).await;
+    assert_eq!(ranked.direction, ScoreDirection::LowerIsBetter as i32);
+    assert_eq!(
+        rows(&ranked, "shots=5"),
+        vec![
+            (1, true, "alpha-1".into(), 20.0),
+            (1, true, "beta-1".into(), 20.0),
+            (3, false, "gamma-1".into(), 50.0),
+        ]
+    );
+    assert_eq!(
+        picked(&ranked),
+        [
+            "benchmarkResults/e2",
+            "benchmarkResults/e4",
+            "benchmarkResults/e6"
+        ]
+    );
+    let grouped = board(LeaderboardGrouping::ModelBest, false).await;
+    assert_eq!(rows(&grouped, "shots=5"), rows(&ranked, "shots=5"));
+    assert_eq!(picked(&grouped), picked(&ranked));
+
+    let disputed = board(LeaderboardGrouping::Unspecified, true).await;
+    assert_eq!(
+        rows(&disputed, "shots=5")[0],
+        (1, false, "delta-1".into(), 10.0)
+    );
+}

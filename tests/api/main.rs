@@ -3,6 +3,7 @@
 
 mod alerts;
 mod analytics;
+mod analytics_plans;
 mod auth;
 mod batch_create;
 mod change_log;

@@ -52,9 +52,6 @@ impl ResultFilter {
 
 const RESULT_COLUMNS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
 
-/// Like RESULT_COLUMNS, without the stored resource (left empty).
-const RESULT_KEYS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, ''::bytea AS data";
-
 /// The stored resources of some results, by name.
 pub async fn result_data(
     pool: &PgPool,
@@ -69,72 +66,78 @@ pub async fn result_data(
     Ok(rows.into_iter().collect())
 }
 
-/// Each release's best result per comparability key on a benchmark, without
-/// the stored resources: read the rows shown with [`result_data`].
+/// Starts a query with the CTE `best`: each release's best result per
+/// comparability key on a benchmark (the best score, then the earliest
+/// event date, undated last, then the name), without the stored resource
+/// (`data` is empty). Every result has a settings key; the partial index
+/// `resources_leaderboard_best` holds every column read, in the order
+/// DISTINCT ON keeps rows for a higher-is-better benchmark, so that read is
+/// an index-only scan with no sort. For lower-is-better, scanning that
+/// index backwards would also reverse the tie-breakers, so each release's
+/// results are grouped (in index order) and ordered within the group.
+///
+/// The statements are planned at each execution with their values
+/// (`persistent(false)`): a kept statement's generic plan guesses how many
+/// results an as-of date keeps (a third) and may then prefer reading the
+/// table and sorting to this index.
+fn with_best(
+    benchmark: &str,
+    filter: &ResultFilter,
+    lower_is_better: bool,
+) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(if lower_is_better {
+        "WITH best AS ( \
+           SELECT (array_agg(name ORDER BY score, event_date ASC NULLS LAST, name))[1] AS name, \
+                  release, min(model) AS model, benchmark, min(score) AS score, settings_key, \
+                  ''::bytea AS data \
+             FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL \
+              AND benchmark = "
+    } else {
+        "WITH best AS ( \
+           SELECT DISTINCT ON (settings_key, release) name, release, model, benchmark, score, \
+                  settings_key, ''::bytea AS data \
+             FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL \
+              AND benchmark = "
+    });
+    q.push_bind(benchmark.to_owned());
+    filter.push(&mut q);
+    q.push(if lower_is_better {
+        " GROUP BY benchmark, settings_key, release)"
+    } else {
+        " ORDER BY settings_key, release, score DESC, event_date ASC NULLS LAST, name)"
+    });
+    q
+}
+
+/// Each release's best result per comparability key on a benchmark, by
+/// key and release, without the stored resources: read the rows shown
+/// with [`result_data`].
 pub async fn best_results(
     pool: &PgPool,
     benchmark: &str,
     filter: &ResultFilter,
     lower_is_better: bool,
 ) -> Result<Vec<ResultRow>, ApiError> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT DISTINCT ON (coalesce(settings_key, 'default'), release) {RESULT_KEYS} \
-         FROM resources WHERE kind = 'benchmark_result' AND benchmark = "
-    ));
-    q.push_bind(benchmark.to_owned());
-    filter.push(&mut q);
-    q.push(" ORDER BY coalesce(settings_key, 'default'), release, score ");
-    q.push(if lower_is_better { "ASC" } else { "DESC" });
-    q.push(", event_date ASC NULLS LAST, name");
-    q.build_query_as().fetch_all(pool).await.map_err(read_error)
+    best_results_query(benchmark, filter, lower_is_better)
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)
 }
 
-/// One ranked row of a leaderboard section, ranked in the database.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RankedRow {
-    #[sqlx(flatten)]
-    pub row: ResultRow,
-    /// Competition rank within the section.
-    pub rank: i64,
-    /// Rows of the section with the same score.
-    pub same_score: i64,
-    /// Rows in the section.
-    pub section_size: i64,
-}
-
-/// The top `limit` releases per comparability key on a benchmark, ranked
-/// by their best score (competition ranks, ties counted), without the
-/// stored resources.
-pub async fn top_results(
-    pool: &PgPool,
+/// The statement of [`best_results`] (public for the plan tests).
+pub fn best_results_query(
     benchmark: &str,
     filter: &ResultFilter,
     lower_is_better: bool,
-    limit: i64,
-) -> Result<Vec<RankedRow>, ApiError> {
-    let direction = if lower_is_better { "ASC" } else { "DESC" };
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "WITH best AS ( \
-           SELECT DISTINCT ON (settings_key, release) {RESULT_KEYS}, event_date \
-             FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL AND benchmark = "
-    ));
-    q.push_bind(benchmark.to_owned());
-    filter.push(&mut q);
-    q.push(format!(
-        " ORDER BY settings_key, release, score {direction}, event_date ASC NULLS LAST, name), \
-         ranked AS ( \
-           SELECT *, rank() OVER (PARTITION BY settings_key ORDER BY score {direction}) AS rank, \
-                  count(*) OVER (PARTITION BY settings_key, score) AS same_score, \
-                  count(*) OVER (PARTITION BY settings_key) AS section_size \
-             FROM best) \
-         SELECT name, release, model, benchmark, score, settings_key, data, rank, same_score, section_size \
-           FROM ranked WHERE rank <= "
-    ));
-    q.push_bind(limit);
-    q.push(format!(
-        " ORDER BY settings_key, score {direction}, release"
-    ));
-    q.build_query_as().fetch_all(pool).await.map_err(read_error)
+) -> QueryBuilder<Postgres> {
+    let mut q = with_best(benchmark, filter, lower_is_better);
+    q.push(
+        " SELECT name, release, model, benchmark, score, settings_key, data FROM best \
+          ORDER BY settings_key, release",
+    );
+    q
 }
 
 /// Every result of some releases.

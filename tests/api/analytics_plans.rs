@@ -1,0 +1,117 @@
+//! A leaderboard reads every result of its benchmark (20,000 at a million
+//! results over 50 benchmarks). With every option, that read must be an
+//! index-only scan of `resources_leaderboard_best` that is never sorted: a
+//! sort of the benchmark's results was three quarters of a leaderboard's
+//! time. The server plans these statements with their values at each
+//! execution (a generic plan guesses an as-of date's selectivity and may
+//! sort instead), so that is the plan checked here.
+
+use frontierwatch_server::storage::analytics::{ResultFilter, best_results_query};
+use sqlx::Connection as _;
+
+use crate::harness::TestServer;
+
+/// The plan of `sql` executed with `args` (SQL literals), planned with them.
+async fn plan(conn: &mut sqlx::PgConnection, sql: &str, args: &[&str]) -> String {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE board AS {sql}")))
+        .execute(&mut *conn)
+        .await
+        .expect("the statement prepares");
+    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN EXECUTE board({})",
+        args.join(", ")
+    )))
+    .fetch_all(&mut *conn)
+    .await
+    .expect("explain");
+    sqlx::raw_sql("DEALLOCATE board")
+        .execute(&mut *conn)
+        .await
+        .expect("deallocate");
+    rows.into_iter()
+        .map(|(line,)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted() {
+    let s = TestServer::start().await;
+    let mut conn = sqlx::PgConnection::connect(&s.database_url)
+        .await
+        .expect("connects");
+    // 40,000 results over two benchmarks, 200 releases and 3 settings each,
+    // each stored in 300 bytes (as a real result is): how wide the table
+    // is decides whether reading it beats the index.
+    sqlx::raw_sql(
+        "INSERT INTO resources (name, kind, release, model, benchmark, organizations, status, \
+                                relation, event_date, score, settings_key, data, etag, \
+                                create_time, update_time) \
+         SELECT 'benchmarkResults/x' || i, 'benchmark_result', \
+                'models/m' || (i % 20) || '/releases/r' || (i % 200), 'models/m' || (i % 20), \
+                'benchmarks/b' || (i % 2), '{}', 'VERIFICATION_STATUS_SELF_REPORTED', \
+                'EVALUATOR_RELATION_FIRST_PARTY', date '2024-01-01' + (i % 700), \
+                (i % 1000) / 10.0, (ARRAY['default', 'shots=5', 'shots=0'])[i % 3 + 1], \
+                decode(repeat('0a', 300), 'hex'), 'e', now(), now() \
+           FROM generate_series(1, 40000) i",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("results are stored");
+    for statement in [
+        "VACUUM ANALYZE resources",
+        "SET plan_cache_mode = force_custom_plan",
+    ] {
+        sqlx::raw_sql(statement)
+            .execute(&mut conn)
+            .await
+            .expect("prepared");
+    }
+
+    let filters = [
+        ("no option", ResultFilter::default(), vec![]),
+        (
+            "as of a date",
+            ResultFilter {
+                as_of: chrono::NaiveDate::from_ymd_opt(2024, 6, 1),
+                ..Default::default()
+            },
+            vec!["'2024-06-01'"],
+        ),
+        (
+            "disputed included",
+            ResultFilter {
+                include_disputed: true,
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            "one evaluator relation",
+            ResultFilter {
+                relation: Some("EVALUATOR_RELATION_FIRST_PARTY"),
+                ..Default::default()
+            },
+            vec!["'EVALUATOR_RELATION_FIRST_PARTY'"],
+        ),
+    ];
+    for (option, filter, filter_args) in &filters {
+        for lower_is_better in [false, true] {
+            let mut args = vec!["'benchmarks/b1'"];
+            args.extend(filter_args.iter().copied());
+            let best = best_results_query("benchmarks/b1", filter, lower_is_better);
+            let plan = plan(&mut conn, best.sql().as_str(), &args).await;
+            let context = format!("{option}, lower is better: {lower_is_better}:\n{plan}");
+            assert!(
+                plan.contains("Index Only Scan using resources_leaderboard_best"),
+                "not an index-only scan of the leaderboard index: {context}"
+            );
+            assert!(
+                !plan
+                    .lines()
+                    .any(|l| l.contains("Sort Key: resources.") || l.contains("Sort Key: (")),
+                "the benchmark's results are sorted: {context}"
+            );
+        }
+    }
+}
