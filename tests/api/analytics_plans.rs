@@ -10,29 +10,7 @@ use frontierwatch_server::storage::analytics::{ResultFilter, best_results_query}
 use sqlx::Connection as _;
 
 use crate::harness::TestServer;
-
-/// The plan of `sql` executed with `args` (SQL literals), planned with them.
-async fn plan(conn: &mut sqlx::PgConnection, sql: &str, args: &[&str]) -> String {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE board AS {sql}")))
-        .execute(&mut *conn)
-        .await
-        .expect("the statement prepares");
-    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN EXECUTE board({})",
-        args.join(", ")
-    )))
-    .fetch_all(&mut *conn)
-    .await
-    .expect("explain");
-    sqlx::raw_sql("DEALLOCATE board")
-        .execute(&mut *conn)
-        .await
-        .expect("deallocate");
-    rows.into_iter()
-        .map(|(line,)| line)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use crate::list_plans::plan;
 
 #[tokio::test]
 async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted() {

@@ -16,14 +16,20 @@ async fn generic_plan(
     query: &ListQuery,
 ) -> String {
     let statement = query.statement(kind, None, 51);
-    let sql = statement.sql().as_str().to_owned();
+    let field = format!("'{}'", kind.field());
+    plan(conn, statement.sql().as_str(), &[&field, "'v'", "51"]).await
+}
+
+/// The plan of `sql` prepared and executed with `args` (SQL literals), as
+/// text: generic or custom as the session's `plan_cache_mode` says.
+pub async fn plan(conn: &mut sqlx::PgConnection, sql: &str, args: &[&str]) -> String {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE page AS {sql}")))
         .execute(&mut *conn)
         .await
         .expect("the statement prepares");
     let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN EXECUTE page('{}', 'v', 51)",
-        kind.field()
+        "EXPLAIN EXECUTE page({})",
+        args.join(", ")
     )))
     .fetch_all(&mut *conn)
     .await

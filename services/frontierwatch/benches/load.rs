@@ -9,7 +9,10 @@
 //! - a List of 50 against a Get by name, one client, one call at a time;
 //! - bulk: `ImportResources` of 10,000 organizations, and
 //!   `BatchCreateBenchmarkResults` of 10,000 results, each against `COPY`
-//!   (psql `\copy`) of the same rows into a table shaped like `resources`.
+//!   (psql `\copy`) of the same rows into a table shaped like `resources`;
+//! - the peer: creates, Gets and Lists of 50 against the MLflow Model
+//!   Registry's tracking server (installed from PyPI into
+//!   `target/mlflow-venv` at the first run) on the same PostgreSQL.
 //!
 //! Creates and Gets sweep 1, 2, 4, 8, 16 and 32 clients, each client on a
 //! connection of its own, through the client crate. The report is a
@@ -20,7 +23,8 @@
 //! Run: `cargo bench -p frontierwatch-server --bench load` (environment:
 //! `LOAD_SECONDS` per step, default 3; `LOAD_REPORT_DIR`, default
 //! `services/frontierwatch/benches/report`; `LOAD_CLIENTS`, a comma-separated
-//! subset of the sweep, for profiling one step). Needs `pgbench` and `psql`
+//! subset of the sweep, for profiling one step; `LOAD_PEER=0` leaves the
+//! peer out). Needs `pgbench` and `psql`
 //! (PostgreSQL's client tools) and a TrueType font (DejaVu Sans, Debian's
 //! fonts-dejavu-core) for the plots' text.
 
@@ -30,6 +34,8 @@ mod fixtures;
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "support/mlflow.rs"]
+mod mlflow;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -60,6 +66,9 @@ const BULK_ROWS: usize = 10_000;
 const BULK_BATCH: usize = 500;
 /// Results per BatchCreateBenchmarkResults call (the most one call takes).
 const RESULT_BATCH: usize = 1000;
+
+/// Concurrent clients of the comparison with the peer.
+const PEER_CLIENTS: usize = 16;
 
 /// What one workload did at one client count.
 struct Run {
@@ -136,6 +145,43 @@ async fn clients(server: &TestServer, n: usize) -> Vec<Client> {
         );
     }
     out
+}
+
+/// The write of the create workloads: an organization named `id`.
+async fn create_organization(c: Client, id: String) {
+    c.create_organization(
+        &id,
+        Organization {
+            display_name: format!("Load {id}"),
+            country: "US".into(),
+            website: "https://example.com".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a create succeeds");
+}
+
+/// The read of the get workloads.
+async fn get_organization(c: Client) {
+    c.get_organization("organizations/lab")
+        .await
+        .expect("a get succeeds");
+}
+
+/// The read of the list workloads: a page of 50.
+async fn list_organizations(c: Client) {
+    let page = c
+        .idempotent(|mut raw| async move {
+            raw.list_organizations(ListOrganizationsRequest {
+                page_size: 50,
+                ..Default::default()
+            })
+            .await
+        })
+        .await
+        .expect("a list succeeds");
+    assert_eq!(page.organizations.len(), 50);
 }
 
 /// The floor: a bare tonic server with one unary method, in this process.
@@ -452,20 +498,7 @@ async fn main() {
     for &n in &sweep() {
         eprintln!("creates and pgbench, {n} clients");
         let run = drive(clients(&server, n).await, step, |c: &mut Client, i| {
-            let c = c.clone();
-            async move {
-                c.create_organization(
-                    &format!("w{i:x}"),
-                    Organization {
-                        display_name: format!("Load {i}"),
-                        country: "US".into(),
-                        website: "https://example.com".into(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("a create succeeds");
-            }
+            create_organization(c.clone(), format!("w{i:x}"))
         })
         .await;
         creates.runs.push(run);
@@ -484,12 +517,7 @@ async fn main() {
     for &n in &sweep() {
         eprintln!("gets and the floor, {n} clients");
         let run = drive(clients(&server, n).await, step, |c: &mut Client, _| {
-            let c = c.clone();
-            async move {
-                c.get_organization("organizations/lab")
-                    .await
-                    .expect("a get succeeds");
-            }
+            get_organization(c.clone())
         })
         .await;
         gets.runs.push(run);
@@ -518,29 +546,10 @@ async fn main() {
     // A List of 50 against a Get, one client, one call at a time.
     let one = clients(&server, 1).await;
     let lists = drive(one.clone(), step, |c: &mut Client, _| {
-        let c = c.clone();
-        async move {
-            let page = c
-                .idempotent(|mut raw| async move {
-                    raw.list_organizations(ListOrganizationsRequest {
-                        page_size: 50,
-                        ..Default::default()
-                    })
-                    .await
-                })
-                .await
-                .expect("a list succeeds");
-            assert_eq!(page.organizations.len(), 50);
-        }
+        list_organizations(c.clone())
     })
     .await;
-    let single_gets = drive(one, step, |c: &mut Client, _| {
-        let c = c.clone();
-        async move {
-            c.get_organization("organizations/lab").await.unwrap();
-        }
-    })
-    .await;
+    let single_gets = drive(one, step, |c: &mut Client, _| get_organization(c.clone())).await;
 
     // Bulk: ImportResources against COPY of the same rows.
     eprintln!("bulk: ImportResources and COPY of {BULK_ROWS} rows");
@@ -649,6 +658,17 @@ async fn main() {
     );
     let copy_results_seconds = started.elapsed().as_secs_f64();
 
+    // The peer, on the same PostgreSQL, in the same run.
+    let peer = if std::env::var("LOAD_PEER").as_deref() == Ok("0") {
+        Err("skipped (LOAD_PEER=0)".to_owned())
+    } else {
+        eprintln!(
+            "peer: MLflow {} and the same operations here, {PEER_CLIENTS} clients",
+            mlflow::VERSION
+        );
+        peer_runs(&server, step, &scratch).await
+    };
+
     // The report.
     let mut out = String::new();
     let _ = writeln!(out, "# Load report\n");
@@ -741,6 +761,43 @@ async fn main() {
          `resources`, with no references, claims or change records; the server \
          writes all three, in one transaction per call.\n"
     );
+    let _ = writeln!(
+        out,
+        "## Ahead of the peer: the MLflow Model Registry (goal ≥ 20×)\n"
+    );
+    match &peer {
+        Ok(rows) => {
+            let _ = writeln!(
+                out,
+                "| operation, {PEER_CLIENTS} clients | Frontier Watch ops/s | p50 ms | MLflow {} ops/s | p50 ms | ratio |",
+                mlflow::VERSION
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|");
+            for (label, ours, theirs) in rows {
+                let _ = writeln!(
+                    out,
+                    "| {label} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1}× |",
+                    ours.rate(),
+                    ours.percentile_ms(0.5),
+                    theirs.rate(),
+                    theirs.percentile_ms(0.5),
+                    ours.rate() / theirs.rate()
+                );
+            }
+            let _ = writeln!(
+                out,
+                "\nMLflow's tracking server (`mlflow server`, its default workers) runs from \
+                 PyPI in `target/mlflow-venv` on a database of the same PostgreSQL; its REST \
+                 API is called over keep-alive HTTP/1.1 connections, one per client. Creates \
+                 are `registered-models/create` against `CreateOrganization`, gets \
+                 `registered-models/get` against `GetOrganization`, lists \
+                 `registered-models/search` of 50 against `ListOrganizations` of 50.\n"
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "(Not measured in this run: {why}.)\n");
+        }
+    }
     let plotted = sweep().iter().position(|&n| n == PLOTTED).unwrap_or(0);
     if register_font() {
         plot_throughput(
@@ -768,4 +825,110 @@ async fn main() {
     std::fs::write(report_dir.join("load.md"), &out).expect("the report writes");
     println!("{out}");
     let _ = std::fs::remove_dir_all(scratch);
+}
+
+/// Creates, Gets and Lists of 50 here and on the MLflow Model Registry,
+/// [`PEER_CLIENTS`] clients each: (operation, ours, theirs).
+async fn peer_runs(
+    server: &TestServer,
+    step: Duration,
+    scratch: &Path,
+) -> Result<Vec<(&'static str, Run, Run)>, String> {
+    use std::sync::Arc;
+    use tokio::sync::Mutex;
+
+    let peer = mlflow::Mlflow::start(
+        &harness::fresh_database().await,
+        &scratch.join("mlflow.log"),
+    )
+    .await?;
+    let connect = || async {
+        let mut out = Vec::with_capacity(PEER_CLIENTS);
+        for _ in 0..PEER_CLIENTS {
+            let http = mlflow::Http::connect(peer.addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.push(Arc::new(Mutex::new(http)));
+        }
+        Ok::<_, String>(out)
+    };
+    let call = |http: &mut Arc<Mutex<mlflow::Http>>,
+                method: &'static str,
+                path: String,
+                body: Option<String>| {
+        let http = http.clone();
+        async move {
+            let (status, answer) = http
+                .lock()
+                .await
+                .call(method, &path, body.as_deref())
+                .await
+                .expect("mlflow answers");
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        }
+    };
+    // What the gets and lists read, on both sides.
+    let mut setup = connect().await?;
+    for i in 0..50 {
+        call(
+            &mut setup[0],
+            "POST",
+            "/api/2.0/mlflow/registered-models/create".into(),
+            Some(format!(r#"{{"name": "listed-{i:02}"}}"#)),
+        )
+        .await;
+    }
+
+    let ours = drive(
+        clients(server, PEER_CLIENTS).await,
+        step,
+        |c: &mut Client, i| create_organization(c.clone(), format!("peer-{i:x}")),
+    )
+    .await;
+    let theirs = drive(connect().await?, step, move |h, i| {
+        call(
+            h,
+            "POST",
+            "/api/2.0/mlflow/registered-models/create".into(),
+            Some(format!(r#"{{"name": "peer-{i:x}"}}"#)),
+        )
+    })
+    .await;
+    let mut rows = vec![("create", ours, theirs)];
+
+    let ours = drive(
+        clients(server, PEER_CLIENTS).await,
+        step,
+        |c: &mut Client, _| get_organization(c.clone()),
+    )
+    .await;
+    let theirs = drive(connect().await?, step, move |h, _| {
+        call(
+            h,
+            "GET",
+            "/api/2.0/mlflow/registered-models/get?name=listed-00".into(),
+            None,
+        )
+    })
+    .await;
+    rows.push(("get", ours, theirs));
+
+    let ours = drive(
+        clients(server, PEER_CLIENTS).await,
+        step,
+        |c: &mut Client, _| list_organizations(c.clone()),
+    )
+    .await;
+    let theirs = drive(connect().await?, step, move |h, _| {
+        call(
+            h,
+            "GET",
+            "/api/2.0/mlflow/registered-models/search?max_results=50".into(),
+            None,
+        )
+    })
+    .await;
+    rows.push(("list of 50", ours, theirs));
+    drop(peer);
+    Ok(rows)
 }
