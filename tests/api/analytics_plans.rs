@@ -1,6 +1,7 @@
 //! A leaderboard reads every result of its benchmark (20,000 at a million
 //! results over 50 benchmarks). With every option, that read must be an
-//! index-only scan of `resources_leaderboard_best` that is never sorted: a
+//! index-only scan of `resources_leaderboard_best` whose rows go to no
+//! sort: a
 //! sort of the benchmark's results was three quarters of a leaderboard's
 //! time. The server plans these statements with their values at each
 //! execution (a generic plan guesses an as-of date's selectivity and may
@@ -77,6 +78,10 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
         for lower_is_better in [false, true] {
             let mut args = vec!["'benchmarks/b1'"];
             args.extend(filter_args.iter().copied());
+            if lower_is_better {
+                // The lowest scores are read first, with the same values.
+                args = args.repeat(2);
+            }
             let best = best_results_query("benchmarks/b1", filter, lower_is_better);
             let plan = plan(&mut conn, best.sql().as_str(), &args).await;
             let context = format!("{option}, lower is better: {lower_is_better}:\n{plan}");
@@ -85,11 +90,23 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
                 "not an index-only scan of the leaderboard index: {context}"
             );
             assert!(
-                !plan
-                    .lines()
-                    .any(|l| l.contains("Sort Key: resources.") || l.contains("Sort Key: (")),
+                !sorts_a_scan(&plan),
                 "the benchmark's results are sorted: {context}"
             );
         }
     }
+}
+
+/// Whether a sort in `plan` takes its rows straight from a scan of
+/// `resources` (a sort of what the scan kept, not of a few rows derived
+/// from it).
+fn sorts_a_scan(plan: &str) -> bool {
+    let lines: Vec<&str> = plan.lines().collect();
+    lines.iter().enumerate().any(|(i, line)| {
+        line.contains("Sort  (")
+            && lines[i + 1..]
+                .iter()
+                .find(|l| l.trim_start().starts_with("->"))
+                .is_some_and(|child| child.contains("Scan") && child.contains(" resources"))
+    })
 }

@@ -73,8 +73,10 @@ pub async fn result_data(
 /// `resources_leaderboard_best` holds every column read, in the order
 /// DISTINCT ON keeps rows for a higher-is-better benchmark, so that read is
 /// an index-only scan with no sort. For lower-is-better, scanning that
-/// index backwards would also reverse the tie-breakers, so each release's
-/// results are grouped (in index order) and ordered within the group.
+/// index backwards would also reverse the tie-breakers: each release's
+/// lowest score is found first (grouped in index order), then DISTINCT ON
+/// orders only the results that have it (measured at 20,000 results: 13 ms,
+/// against 15 to 19 ms for ordering every group in an aggregate).
 ///
 /// The statements are planned at each execution with their values
 /// (`persistent(false)`): a kept statement's generic plan guesses how many
@@ -85,24 +87,26 @@ fn with_best(
     filter: &ResultFilter,
     lower_is_better: bool,
 ) -> QueryBuilder<Postgres> {
-    let mut q = QueryBuilder::new(if lower_is_better {
-        "WITH best AS ( \
-           SELECT (array_agg(name ORDER BY score, event_date ASC NULLS LAST, name))[1] AS name, \
-                  release, min(model) AS model, benchmark, min(score) AS score, settings_key, \
-                  ''::bytea AS data \
-             FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL \
-              AND benchmark = "
-    } else {
-        "WITH best AS ( \
-           SELECT DISTINCT ON (settings_key, release) name, release, model, benchmark, score, \
-                  settings_key, ''::bytea AS data \
-             FROM resources WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL \
-              AND benchmark = "
-    });
+    const RESULTS: &str = "FROM resources WHERE kind = 'benchmark_result' \
+                           AND settings_key IS NOT NULL AND benchmark = ";
+    let mut q = QueryBuilder::new("WITH ");
+    if lower_is_better {
+        q.push(format!(
+            "lowest AS (SELECT settings_key AS key, release AS of, min(score) AS low {RESULTS}"
+        ));
+        q.push_bind(benchmark.to_owned());
+        filter.push(&mut q);
+        q.push(" GROUP BY settings_key, release), ");
+    }
+    q.push(format!(
+        "best AS (SELECT DISTINCT ON (settings_key, release) name, release, model, benchmark, \
+                  score, settings_key, ''::bytea AS data {RESULTS}"
+    ));
     q.push_bind(benchmark.to_owned());
     filter.push(&mut q);
     q.push(if lower_is_better {
-        " GROUP BY benchmark, settings_key, release)"
+        " AND (settings_key, release, score) IN (SELECT key, of, low FROM lowest) \
+          ORDER BY settings_key, release, event_date ASC NULLS LAST, name)"
     } else {
         " ORDER BY settings_key, release, score DESC, event_date ASC NULLS LAST, name)"
     });
