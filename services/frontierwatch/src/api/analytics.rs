@@ -123,9 +123,8 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
     let name = q.benchmark.clone();
     // Ranked here, in one place for every option: each release's best
     // result per settings key leaves the database as keys only (the rows
-    // shown are read in full below), which costs less than ranking it there
-    // with window functions (measured: 9.6 against 16.0 ms at 20,000 results
-    // a benchmark).
+    // shown are read in full below), which cost no more than ranking them
+    // there with window functions (benches/report/analytics.md).
     let rows = queries::best_results(
         store.pool(),
         &name,
