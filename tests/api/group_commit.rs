@@ -19,8 +19,7 @@ use crate::watch_support::*;
 const CALLERS: usize = 24;
 
 fn batch_stats(server: &TestServer) -> (f64, f64) {
-    let addr = server.metrics_addr.expect("the metrics address is logged");
-    let samples = crate::metrics::parse(&crate::metrics::get(addr, "/metrics").1);
+    let samples = crate::metrics::scrape(server).1;
     (
         crate::metrics::value(&samples, "frontierwatch_db_write_batch_size_sum", &[]),
         crate::metrics::value(&samples, "frontierwatch_db_write_batch_size_count", &[]),

@@ -175,8 +175,7 @@ async fn state(server: &TestServer) -> Vec<String> {
 
 /// Imports written set-based and item by item, from the server's metrics.
 fn paths(server: &TestServer) -> (f64, f64) {
-    let addr = server.metrics_addr.expect("the metrics address is logged");
-    let samples = crate::metrics::parse(&crate::metrics::get(addr, "/metrics").1);
+    let samples = crate::metrics::scrape(server).1;
     let path = |p| {
         crate::metrics::value(
             &samples,

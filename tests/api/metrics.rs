@@ -86,7 +86,8 @@ pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-fn scrape(server: &TestServer) -> (String, Vec<Sample>) {
+/// A scrape of `server`'s `/metrics`: its text, and its samples parsed.
+pub fn scrape(server: &TestServer) -> (String, Vec<Sample>) {
     let addr = server.metrics_addr.expect("the metrics address is logged");
     let (status, body) = get(addr, "/metrics");
     assert!(status.contains("200"), "{status}");

@@ -590,8 +590,7 @@ async fn a_batch_reaches_only_the_watchers_whose_filter_it_concerns() {
         assert!(recorder.wait_for(start, Duration::from_secs(10)).await);
     }
     let dispatched = || {
-        let addr = s.metrics_addr.expect("the metrics address is logged");
-        let samples = crate::metrics::parse(&crate::metrics::get(addr, "/metrics").1);
+        let samples = crate::metrics::scrape(&s).1;
         crate::metrics::value(
             &samples,
             "frontierwatch_watch_batches_dispatched_total",

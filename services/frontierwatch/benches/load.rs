@@ -724,36 +724,21 @@ async fn main() {
         lists.percentile_ms(0.99),
         lists.percentile_ms(0.5) / single_gets.percentile_ms(0.5)
     );
-    let _ = writeln!(out, "## Bulk: ImportResources against COPY (goal ≥ 0.3×)\n");
-    let _ = writeln!(out, "| work | rows | seconds | rows/s | ratio |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    let _ = writeln!(
-        out,
-        "| psql `\\copy` into a table shaped like `resources` (baseline) | {BULK_ROWS} | {copy_seconds:.3} | {:.0} | 1.00× |",
-        BULK_ROWS as f64 / copy_seconds
+    bulk_table(
+        &mut out,
+        "ImportResources",
+        "psql `\\copy` into a table shaped like `resources`",
+        copy_seconds,
+        &format!("ImportResources, batches of {BULK_BATCH}, one client"),
+        import_seconds,
     );
-    let _ = writeln!(
-        out,
-        "| ImportResources, batches of {BULK_BATCH}, one client | {BULK_ROWS} | {import_seconds:.3} | {:.0} | {:.2}× |\n",
-        BULK_ROWS as f64 / import_seconds,
-        copy_seconds / import_seconds
-    );
-    let _ = writeln!(
-        out,
-        "## Bulk: BatchCreateBenchmarkResults against COPY (goal ≥ 0.3×)\n"
-    );
-    let _ = writeln!(out, "| work | rows | seconds | rows/s | ratio |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    let _ = writeln!(
-        out,
-        "| psql `\\copy` of results into a table shaped like `resources` (baseline) | {BULK_ROWS} | {copy_results_seconds:.3} | {:.0} | 1.00× |",
-        BULK_ROWS as f64 / copy_results_seconds
-    );
-    let _ = writeln!(
-        out,
-        "| BatchCreateBenchmarkResults, batches of {RESULT_BATCH}, one client | {BULK_ROWS} | {batch_seconds:.3} | {:.0} | {:.2}× |\n",
-        BULK_ROWS as f64 / batch_seconds,
-        copy_results_seconds / batch_seconds
+    bulk_table(
+        &mut out,
+        "BatchCreateBenchmarkResults",
+        "psql `\\copy` of results into a table shaped like `resources`",
+        copy_results_seconds,
+        &format!("BatchCreateBenchmarkResults, batches of {RESULT_BATCH}, one client"),
+        batch_seconds,
     );
     let _ = writeln!(
         out,
@@ -928,4 +913,30 @@ async fn peer_runs(
         ("get", our_gets, their_gets),
         ("list of 50", our_lists, their_lists),
     ])
+}
+
+/// One bulk section: `subject` against the `COPY` baseline of the same
+/// `BULK_ROWS` rows, as a ratio.
+fn bulk_table(
+    out: &mut String,
+    title: &str,
+    baseline: &str,
+    copy_seconds: f64,
+    subject: &str,
+    seconds: f64,
+) {
+    let _ = writeln!(out, "## Bulk: {title} against COPY (goal ≥ 0.3×)\n");
+    let _ = writeln!(out, "| work | rows | seconds | rows/s | ratio |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| {baseline} (baseline) | {BULK_ROWS} | {copy_seconds:.3} | {:.0} | 1.00× |",
+        BULK_ROWS as f64 / copy_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| {subject} | {BULK_ROWS} | {seconds:.3} | {:.0} | {:.2}× |\n",
+        BULK_ROWS as f64 / seconds,
+        copy_seconds / seconds
+    );
 }

@@ -60,6 +60,26 @@ pub struct ScoreClaim {
     pub values: Vec<(&'static str, f64)>,
 }
 
+impl ScoreClaim {
+    /// A field violation under `under` (the resource's field) for each
+    /// value outside the benchmark's `scale`.
+    pub fn check(&self, under: &str, scale: &Scale) -> Result<(), crate::error::ApiError> {
+        let mut violations = Violations::under(under);
+        for &(field, value) in &self.values {
+            if !scale.contains(value) {
+                violations.add(
+                    field,
+                    format!(
+                        "{value} is outside the scale of {}: must be {}",
+                        self.benchmark, scale.description
+                    ),
+                );
+            }
+        }
+        violations.into_result()
+    }
+}
+
 /// The range a benchmark's scores must lie in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scale {

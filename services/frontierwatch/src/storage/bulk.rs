@@ -170,19 +170,7 @@ impl Snapshot {
                 name: claim.benchmark,
             });
         };
-        let mut violations = crate::domain::Violations::under(T::FIELD);
-        for (field, value) in claim.values {
-            if !scale.contains(value) {
-                violations.add(
-                    field,
-                    format!(
-                        "{value} is outside the scale of {}: must be {}",
-                        claim.benchmark, scale.description
-                    ),
-                );
-            }
-        }
-        violations.into_result().map(|()| true)
+        claim.check(T::FIELD, scale).map(|()| true)
     }
 
     /// `check_refs` of the item-by-item path, against the snapshot;
@@ -314,7 +302,6 @@ impl Writes {
                 .await
                 .map_err(write)?;
         }
-        let mut taken = Vec::new();
         if !self.inserts.is_empty() {
             let inserted: Vec<(String,)> = bind_rows(
                 sqlx::query_as(
@@ -345,13 +332,12 @@ impl Writes {
             .map_err(write)?;
             if inserted.len() < self.inserts.len() {
                 let inserted: HashSet<String> = inserted.into_iter().map(|(n,)| n).collect();
-                taken = self
+                return Ok(self
                     .inserts
                     .iter()
                     .filter(|r| !inserted.contains(&r.name))
                     .map(|r| r.name.clone())
-                    .collect();
-                return Ok(taken);
+                    .collect());
             }
         }
         if !self.refs.is_empty() {
@@ -418,7 +404,7 @@ impl Writes {
             .map_err(write)?;
         }
         append_changes(conn, &self.changes).await?;
-        Ok(taken)
+        Ok(Vec::new())
     }
 }
 
@@ -631,7 +617,11 @@ pub(super) async fn create_all<T: Resource>(
         // Every reference of a new resource was looked up: none is unknown.
         let checked = snapshot.check_score(&resource).map_err(at)?
             && snapshot.check_refs(&resource).map_err(at)?;
-        debug_assert!(checked, "the references of {name} were looked up");
+        if !checked {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "the references of {name} were not looked up"
+            )));
+        }
         if snapshot.stored.contains_key(&name) || snapshot.exists.contains(&name) {
             return Err(ApiError::AlreadyExists { name });
         }

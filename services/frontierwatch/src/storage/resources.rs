@@ -17,7 +17,7 @@ use super::filter::PageTokenKey;
 use super::group::{GroupCommit, Written};
 use super::timestamp;
 use crate::domain::claims::{self, Authority, Claim};
-use crate::domain::{Kind, Meta, Resource, Scale, ScoreClaim, reflect};
+use crate::domain::{Kind, Meta, Resource, Scale, reflect};
 use crate::error::ApiError;
 use crate::metrics::Timer;
 
@@ -738,37 +738,24 @@ async fn insert_refs<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resu
 /// A score must lie on its benchmark's scale. The benchmark is locked
 /// against change until commit.
 async fn check_score<T: Resource>(conn: &mut PgConnection, resource: &T) -> Result<(), ApiError> {
-    let Some(ScoreClaim { benchmark, values }) = resource.score_claim() else {
+    let Some(claim) = resource.score_claim() else {
         return Ok(());
     };
     let row: Option<(Vec<u8>,)> = sqlx::query_as(
         "SELECT data FROM resources WHERE name = $1 AND kind = 'benchmark' FOR KEY SHARE",
     )
-    .bind(&benchmark)
+    .bind(&claim.benchmark)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(|e| map_db_error(e, Operation::Read, &benchmark))?;
+    .map_err(|e| map_db_error(e, Operation::Read, &claim.benchmark))?;
     let Some((data,)) = row else {
         return Err(ApiError::ReferenceNotFound {
             field: format!("{}.benchmark", T::FIELD),
-            name: benchmark,
+            name: claim.benchmark,
         });
     };
-    let benchmark: Benchmark = decode(&benchmark, &data)?;
-    let scale = Scale::of(benchmark.scale);
-    let mut violations = crate::domain::Violations::under(T::FIELD);
-    for (field, value) in values {
-        if !scale.contains(value) {
-            violations.add(
-                field,
-                format!(
-                    "{value} is outside the scale of {}: must be {}",
-                    benchmark.name, scale.description
-                ),
-            );
-        }
-    }
-    violations.into_result()
+    let benchmark: Benchmark = decode(&claim.benchmark, &data)?;
+    claim.check(T::FIELD, &Scale::of(benchmark.scale))
 }
 
 /// A benchmark's new scale must hold the scores of its existing results
