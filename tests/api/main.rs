@@ -23,6 +23,7 @@ mod list_plans;
 mod lists;
 mod metrics;
 mod platform;
+mod read_cache;
 mod rehearsal;
 mod sources;
 mod standard_methods;

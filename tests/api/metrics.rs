@@ -42,6 +42,20 @@ pub fn get(addr: SocketAddr, path: &str) -> (String, String) {
     )
 }
 
+/// The Gets a replica with `--read-cache` answered from its cache, and
+/// from the database.
+pub fn read_cache_gets(server: &TestServer) -> (f64, f64) {
+    let samples = scrape(server).1;
+    let count = |served| {
+        value(
+            &samples,
+            "frontierwatch_read_cache_gets_total",
+            &[("served", served)],
+        )
+    };
+    (count("cache"), count("database"))
+}
+
 /// Parses the Prometheus text format (what the tests need of it).
 pub fn parse(text: &str) -> Vec<Sample> {
     text.lines()

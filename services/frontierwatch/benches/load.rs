@@ -5,7 +5,9 @@
 //!   autocommit INSERTs of rows shaped like a stored resource (same size,
 //!   same indexes) into the same database;
 //! - Gets by name against the tonic floor: a bare tonic server of our own
-//!   with one unary method (`grpc.health.v1.Health/Check`);
+//!   with one unary method (`grpc.health.v1.Health/Check`); then the same
+//!   Gets on a second replica with `--read-cache`, with how many of them
+//!   the cache answered;
 //! - a List of 50 against a Get by name, one client, one call at a time;
 //! - bulk: `ImportResources` of 10,000 organizations, and
 //!   `BatchCreateBenchmarkResults` of 10,000 results, each against `COPY`
@@ -34,6 +36,9 @@ mod fixtures;
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../../../tests/api/metrics.rs"]
+#[allow(dead_code, unused_imports)]
+mod metrics;
 #[path = "support/mlflow.rs"]
 mod mlflow;
 
@@ -336,11 +341,12 @@ fn register_font() -> bool {
     false
 }
 
-const COLOURS: [RGBColor; 4] = [
+const COLOURS: [RGBColor; 5] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
 ];
 
 fn plot_throughput(path: &Path, sweeps: &[&Sweep]) -> Result<(), Box<dyn std::error::Error>> {
@@ -543,6 +549,40 @@ async fn main() {
         );
     }
 
+    // Reads from the read cache: a second replica on the same database,
+    // with `--read-cache`, against the same floor.
+    let cached = TestServer::start_with(harness::ServerOptions {
+        database_url: Some(url.clone()),
+        env: vec![("FRONTIERWATCH_READ_CACHE".into(), "true".into())],
+        ..Default::default()
+    })
+    .await
+    .expect("a replica with a read cache starts");
+    let served = metrics::read_cache_gets;
+    let probe = clients(&cached, 1).await.remove(0);
+    let live_by = Instant::now() + Duration::from_secs(120);
+    while served(&cached).0 == 0.0 {
+        assert!(Instant::now() < live_by, "the read cache never went live");
+        get_organization(probe.clone()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = served(&cached);
+    let mut cached_gets = Sweep {
+        label: "GetOrganization, --read-cache",
+        runs: Vec::new(),
+    };
+    for &n in &sweep() {
+        eprintln!("gets from the read cache, {n} clients");
+        let run = drive(clients(&cached, n).await, step, |c: &mut Client, _| {
+            get_organization(c.clone())
+        })
+        .await;
+        cached_gets.runs.push(run);
+    }
+    let after = served(&cached);
+    let (from_cache, from_database) = (after.0 - before.0, after.1 - before.1);
+    drop(cached);
+
     // A List of 50 against a Get, one client, one call at a time.
     let one = clients(&server, 1).await;
     let lists = drive(one.clone(), step, |c: &mut Client, _| {
@@ -708,6 +748,19 @@ async fn main() {
         "\nThe floor is a bare tonic server of our own in the load generator's \
          process, serving one unary method (grpc.health.v1.Health/Check).\n"
     );
+    let _ = writeln!(
+        out,
+        "## Reads from the read cache: GetOrganization with `--read-cache` against the tonic floor (goal ≥ 0.8×)\n"
+    );
+    ratio_table(&mut out, &cached_gets, &floors);
+    let _ = writeln!(
+        out,
+        "\nA second replica on the same database, started with `--read-cache`: \
+         Gets wait until its cache holds this replica's last write, then answer \
+         from memory. Of this section's Gets, {from_cache:.0} were answered from \
+         the cache and {from_database:.0} from the database \
+         (`frontierwatch_read_cache_gets_total`).\n"
+    );
     let _ = writeln!(out, "## A List of 50 against a Get, one client\n");
     let _ = writeln!(out, "| call | p50 ms | p99 ms | ratio of p50 |");
     let _ = writeln!(out, "|---|---|---|---|");
@@ -787,7 +840,7 @@ async fn main() {
     if register_font() {
         plot_throughput(
             &report_dir.join("throughput.png"),
-            &[&creates, &inserts, &gets, &floors],
+            &[&creates, &inserts, &gets, &cached_gets, &floors],
         )
         .expect("the throughput plot draws");
         plot_latency(
@@ -795,6 +848,7 @@ async fn main() {
             &[
                 ("CreateOrganization", &creates.runs[plotted]),
                 ("GetOrganization", &gets.runs[plotted]),
+                ("GetOrganization, read cache", &cached_gets.runs[plotted]),
                 ("tonic floor", &floors.runs[plotted]),
             ],
         )

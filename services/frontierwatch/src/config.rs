@@ -172,6 +172,14 @@ pub struct Config {
     #[arg(long, env = "FRONTIERWATCH_ANONYMOUS_READS")]
     pub anonymous_reads: bool,
 
+    /// Keep every resource in memory, fed by the change log, and serve
+    /// Gets by name from it: a caller reads every write acknowledged by this
+    /// replica; a write through another replica is read once this
+    /// replica's follower has it (milliseconds). Costs the table's size in
+    /// memory and one watch.
+    #[arg(long, env = "FRONTIERWATCH_READ_CACHE")]
+    pub read_cache: bool,
+
     /// Serve TLS with this PEM certificate chain (with --tls-key-file);
     /// re-read when the file changes.
     #[arg(long, env = "FRONTIERWATCH_TLS_CERT_FILE", requires = "tls_key_file")]
@@ -301,6 +309,7 @@ impl fmt::Debug for Config {
             .field("admin_token_file", &self.admin_token_file)
             .field("max_watches_per_token", &self.max_watches_per_token)
             .field("anonymous_reads", &self.anonymous_reads)
+            .field("read_cache", &self.read_cache)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
             .field("tls_client_ca_file", &self.tls_client_ca_file)

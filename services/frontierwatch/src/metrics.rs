@@ -95,6 +95,8 @@ metrics_table! {
         "Imported items by resource kind and outcome: created, updated, unchanged, rejected.";
     IMPORT_BATCHES = "frontierwatch_import_batches_total" Counter ["path"]
         "ImportResources calls by how they were written: set_based (decided in memory, a few statements), item_by_item (memory could not decide the batch: a savepoint per item).";
+    READ_CACHE_GETS = "frontierwatch_read_cache_gets_total" Counter ["served"]
+        "Gets on a replica with --read-cache, by what answered: cache (memory, caught up with this replica's writes), database (the cache was not live or did not catch up in time).";
     AUTH_DENIED = "frontierwatch_auth_denied_total" Counter ["grpc_code", "role"]
         "Calls refused by authentication or authorization, by code and the caller's role: anonymous, invalid (unknown, expired or revoked token), unchecked (the token could not be checked), reader, writer, admin.";
 }
@@ -294,6 +296,12 @@ impl Drop for Timer {
 /// Counts an import written along `path` (set_based or item_by_item).
 pub fn import_batch(path: &'static str) {
     metrics::counter!(IMPORT_BATCHES, "path" => path).increment(1);
+}
+
+/// Counts a Get on a replica with a read cache, by what answered it.
+pub fn read_cache_get(from_cache: bool) {
+    let served = if from_cache { "cache" } else { "database" };
+    metrics::counter!(READ_CACHE_GETS, "served" => served).increment(1);
 }
 
 /// Counts a watch ended (or refused) by the server for `reason`.

@@ -261,9 +261,9 @@ impl Writes {
         ));
     }
 
-    /// Writes it all; the names among `inserts` that were taken meanwhile
-    /// (none, normally).
-    async fn write(&self, conn: &mut PgConnection) -> Result<Vec<String>, ApiError> {
+    /// Writes it all, or stops at the names among `inserts` that were
+    /// taken meanwhile (none, normally).
+    async fn write(&self, conn: &mut PgConnection) -> Result<Wrote, ApiError> {
         let first = self
             .inserts
             .first()
@@ -332,12 +332,13 @@ impl Writes {
             .map_err(write)?;
             if inserted.len() < self.inserts.len() {
                 let inserted: HashSet<String> = inserted.into_iter().map(|(n,)| n).collect();
-                return Ok(self
-                    .inserts
-                    .iter()
-                    .filter(|r| !inserted.contains(&r.name))
-                    .map(|r| r.name.clone())
-                    .collect());
+                return Ok(Wrote::Taken(
+                    self.inserts
+                        .iter()
+                        .filter(|r| !inserted.contains(&r.name))
+                        .map(|r| r.name.clone())
+                        .collect(),
+                ));
             }
         }
         if !self.refs.is_empty() {
@@ -403,9 +404,18 @@ impl Writes {
             .await
             .map_err(write)?;
         }
-        append_changes(conn, &self.changes).await?;
-        Ok(Vec::new())
+        let last = append_changes(conn, &self.changes).await?;
+        Ok(Wrote::All { last })
     }
+}
+
+/// What [`Writes::write`] did.
+enum Wrote {
+    /// Everything, up to this change sequence (0 for none).
+    All { last: i64 },
+    /// Nothing that matters: these names were taken meanwhile, and the
+    /// transaction must be dropped.
+    Taken(Vec<String>),
 }
 
 /// Binds rows as the 17 column arrays both statements above take.
@@ -553,9 +563,9 @@ impl BulkImport {
     /// decided (a name taken meanwhile, a row the schema refuses): nothing
     /// is written, and the import must go item by item.
     pub async fn commit(mut self) -> Result<bool, ApiError> {
-        match self.writes.write(&mut self.tx).await {
-            Ok(taken) if taken.is_empty() => {}
-            Ok(_) => return Ok(false),
+        let last = match self.writes.write(&mut self.tx).await {
+            Ok(Wrote::All { last }) => last,
+            Ok(Wrote::Taken(_)) => return Ok(false),
             Err(error @ (ApiError::Unavailable(_) | ApiError::Contention(_))) => {
                 return Err(error);
             }
@@ -563,8 +573,8 @@ impl BulkImport {
                 tracing::debug!(error = %refused, "a set-based import goes item by item");
                 return Ok(false);
             }
-        }
-        commit(self.tx, "an import").await?;
+        };
+        commit(self.tx, "an import", last).await?;
         Ok(true)
     }
 }
@@ -640,10 +650,15 @@ pub(super) async fn create_all<T: Resource>(
             .push(PendingChange::of(&resource, ChangeKind::Created));
         results.push(resource);
     }
-    if let Some(name) = writes.write(&mut tx).await?.into_iter().next() {
-        return Err(ApiError::AlreadyExists { name });
-    }
-    commit(tx, T::KIND.field()).await?;
+    let last = match writes.write(&mut tx).await? {
+        Wrote::All { last } => last,
+        Wrote::Taken(taken) => {
+            return Err(ApiError::AlreadyExists {
+                name: taken.into_iter().next().unwrap_or_default(),
+            });
+        }
+    };
+    commit(tx, T::KIND.field(), last).await?;
     Ok(results)
 }
 

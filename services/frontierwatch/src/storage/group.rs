@@ -207,8 +207,8 @@ where
 {
     let mut tx = begin_write(pool, "a write").await?;
     let written = work(&mut tx).await?;
-    append_changes(&mut tx, &written.changes).await?;
-    commit(tx, "a write").await?;
+    let sequence = append_changes(&mut tx, &written.changes).await?;
+    commit(tx, "a write", sequence).await?;
     Ok(written.answer)
 }
 
@@ -312,7 +312,7 @@ async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
     let outcome = match broken {
         Some(error) => Err(error),
         None => match append_changes(&mut tx, &changes).await {
-            Ok(()) => commit(tx, "a write").await,
+            Ok(written) => commit(tx, "a write", written).await,
             Err(error) => Err(error),
         },
     };

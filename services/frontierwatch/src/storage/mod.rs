@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod bulk;
+pub mod cache;
 pub mod changes;
 mod claims;
 pub mod error;

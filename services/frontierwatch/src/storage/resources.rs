@@ -3,6 +3,8 @@
 //! statement (see the migration for why it must be last).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use frontierwatch_proto::v1::Benchmark;
@@ -10,6 +12,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::cache::ReadCache;
 use super::claims as stored_claims;
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
@@ -29,6 +32,8 @@ pub struct Store {
     /// The group committer of single-resource creates.
     writes: GroupCommit,
     tokens: super::tokens::Checker,
+    /// Serves Gets from memory when the replica keeps one (`--read-cache`).
+    cache: Option<Arc<ReadCache>>,
 }
 
 /// The kinds of change the log records.
@@ -92,7 +97,14 @@ impl Store {
             tokens: super::tokens::Checker::new(pool.clone()),
             pool,
             page_token_key: PageTokenKey(key),
+            cache: None,
         })
+    }
+
+    /// This store with Gets served by `cache` (see `storage::cache`).
+    pub fn with_read_cache(mut self, cache: Arc<ReadCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// The key page tokens are authenticated with.
@@ -113,6 +125,15 @@ impl Store {
     /// Reads one resource.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn get<T: Resource>(&self, name: &str) -> Result<T, ApiError> {
+        if let Some(cache) = &self.cache
+            && let Some(found) = cache.get::<T>(name).await
+        {
+            crate::metrics::read_cache_get(true);
+            return found;
+        }
+        if self.cache.is_some() {
+            crate::metrics::read_cache_get(false);
+        }
         let _timer = Timer::query("get");
         let row: Option<(Vec<u8>,)> =
             sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2")
@@ -214,8 +235,8 @@ impl Store {
             etag: new_etag(),
         });
         write_update(&mut tx, &updated).await?;
-        append_change(&mut tx, &updated, ChangeKind::Updated).await?;
-        commit(tx, name).await?;
+        let written = append_change(&mut tx, &updated, ChangeKind::Updated).await?;
+        commit(tx, name, written).await?;
         Ok(updated)
     }
 
@@ -230,8 +251,8 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_db_error(e, Operation::Delete, name))?;
-        append_change(&mut tx, &current, ChangeKind::Deleted).await?;
-        commit(tx, name).await
+        let written = append_change(&mut tx, &current, ChangeKind::Deleted).await?;
+        commit(tx, name, written).await
     }
 
     /// Starts a set-based import of the batch `keys` describes: one
@@ -319,8 +340,8 @@ impl ImportBatch {
 
     /// Appends the batch's change records and commits.
     pub async fn commit(mut self) -> Result<(), ApiError> {
-        append_changes(&mut self.tx, &self.pending).await?;
-        commit(self.tx, "an import").await
+        let written = append_changes(&mut self.tx, &self.pending).await?;
+        commit(self.tx, "an import", written).await
     }
 }
 
@@ -859,7 +880,7 @@ async fn append_change<T: Resource>(
     conn: &mut PgConnection,
     resource: &T,
     kind: ChangeKind,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     append_changes(conn, &[PendingChange::of(resource, kind)]).await
 }
 
@@ -873,15 +894,16 @@ async fn append_change<T: Resource>(
 pub(super) async fn append_changes(
     conn: &mut PgConnection,
     changes: &[PendingChange],
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     let Some(first) = changes.first() else {
-        return Ok(());
+        return Ok(0);
     };
     let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
         changes.iter().map(f).collect()
     };
-    sqlx::query(
-        "INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
+    let (last,): (Option<i64>,) = sqlx::query_as(
+        "WITH appended AS (\
+         INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
                               model, benchmark, actor) \
          SELECT c.name, c.type_name, c.kind, c.resource, \
                 COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
@@ -892,7 +914,8 @@ pub(super) async fn append_changes(
                        $6::text[], $7::text[], $8::text[]) \
                 WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
                                      model, benchmark, actor, ord) \
-          ORDER BY c.ord",
+          ORDER BY c.ord \
+         RETURNING seq) SELECT max(seq) FROM appended",
     )
     .bind(column(|c| Some(c.name.clone())))
     .bind(column(|c| Some(c.type_name.clone())))
@@ -907,14 +930,32 @@ pub(super) async fn append_changes(
     .bind(column(|c| c.model.clone()))
     .bind(column(|c| c.benchmark.clone()))
     .bind(column(|c| c.actor.clone()))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;
+    Ok(last.unwrap_or(0))
+}
+
+/// Commits a write whose last change record is `written` (0 for none),
+/// and notes that sequence as written by this replica.
+pub(super) async fn commit(
+    tx: Transaction<'static, Postgres>,
+    name: &str,
+    written: i64,
+) -> Result<(), ApiError> {
+    tx.commit()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))?;
+    WRITTEN.fetch_max(written, Ordering::Release);
     Ok(())
 }
 
-pub(super) async fn commit(tx: Transaction<'static, Postgres>, name: &str) -> Result<(), ApiError> {
-    tx.commit()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))
+/// The highest change sequence this process has committed (writes of this
+/// replica); a Get served from the read cache waits until the cache has
+/// applied it, so every caller reads the writes acknowledged here.
+static WRITTEN: AtomicI64 = AtomicI64::new(0);
+
+/// See [`WRITTEN`].
+pub fn last_written() -> i64 {
+    WRITTEN.load(Ordering::Acquire)
 }

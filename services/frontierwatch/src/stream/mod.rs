@@ -6,6 +6,7 @@
 //! exactly after a given sequence (resumable), with periodic bookmarks
 //! carrying the head even when nothing matches (bookmarkable).
 
+pub mod cache;
 pub mod evaluator;
 pub mod filter;
 pub mod frames;
