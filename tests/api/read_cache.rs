@@ -223,3 +223,76 @@ async fn the_cache_holds_what_was_stored_before_it_and_what_other_replicas_write
         .expect("deletes");
     eventually(&mut reader, None).await;
 }
+
+/// PostgreSQL stops and starts again under a replica with a read cache:
+/// once it is back, each caller reads its own writes at once, and the
+/// cache, whose watch survives the restart, answers from memory again.
+/// (While the database is down, calls with a token fail anyway: a replica
+/// that cannot hear revocations checks every token in the database.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cache_follows_the_log_across_a_postgresql_restart() {
+    // Its own cluster: the shared one serves other tests.
+    let (mut cluster, url) = crate::deployment::OwnCluster::start().await;
+    let s = cached_server(&url).await;
+    let mut c = s.client().await;
+    let kept = create_org(&mut c, "kept").await;
+    until_live(&s, &mut c, &kept.name).await;
+
+    cluster.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.restart().await;
+    // The pool reconnects: the first writes after the restart may fail.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        match c
+            .create_organization(CreateOrganizationRequest {
+                organization_id: "after".into(),
+                organization: Some(Organization {
+                    display_name: "After".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+        {
+            Ok(created) => break created.into_inner(),
+            Err(status) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no write after the restart: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let read = c
+        .get_organization(GetOrganizationRequest {
+            name: after.name.clone(),
+        })
+        .await
+        .expect("a write after the restart is read at once")
+        .into_inner();
+    assert_eq!(read, after);
+    // The cache followed the log across the restart: Gets are answered
+    // from memory again (at once, unless the follower's listener is still
+    // reconnecting and a Get falls back to the database meanwhile).
+    until_live(&s, &mut c, &after.name).await;
+    let updated = c
+        .update_organization(set_website(&kept, "https://example.com/kept"))
+        .await
+        .expect("updates")
+        .into_inner();
+    let read = c
+        .get_organization(GetOrganizationRequest {
+            name: kept.name.clone(),
+        })
+        .await
+        .expect("reads")
+        .into_inner();
+    assert_eq!(
+        read, updated,
+        "the update after the restart is read at once"
+    );
+    drop(s);
+    drop(cluster);
+}

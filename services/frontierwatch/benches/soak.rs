@@ -47,8 +47,13 @@ fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
     cpu_by_process(keep).values().sum()
 }
 
-/// CPU seconds (user and system) of each process `keep` selects, from
-/// /proc (utime and stime, fields 14 and 15 of stat(5), in USER_HZ = 100).
+/// CPU seconds (user and system) of each process `keep` selects, with
+/// those of its children that have exited, from /proc (utime, stime,
+/// cutime and cstime, fields 14 to 17 of stat(5), in USER_HZ = 100). A
+/// PostgreSQL backend that exits (the pool recycles its connections after
+/// sqlx's 30-minute lifetime; autovacuum workers come and go) moves into
+/// the postmaster's cutime, so the sum over PostgreSQL's processes only
+/// grows.
 fn cpu_by_process(keep: impl Fn(u32, &str) -> bool) -> std::collections::HashMap<u32, f64> {
     let mut total = std::collections::HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -79,7 +84,7 @@ fn cpu_by_process(keep: impl Fn(u32, &str) -> bool) -> std::collections::HashMap
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        total.insert(pid, (tick(11) + tick(12)) / 100.0);
+        total.insert(pid, (tick(11) + tick(12) + tick(13) + tick(14)) / 100.0);
     }
     total
 }
@@ -319,20 +324,15 @@ async fn main() {
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         let mut every = tokio::time::interval(Duration::from_secs(60));
-        // PostgreSQL's processes come and go (autovacuum workers): its CPU
-        // is summed per process between samples, so that one that exits
-        // takes with it only what it used since the last sample, instead
-        // of everything it ever used (which made a minute negative).
-        let (mut postgres, mut last) = (0.0, std::collections::HashMap::new());
+        // PostgreSQL's processes come and go; what one used before it
+        // exited is in the postmaster's children's time (`cpu_by_process`).
         loop {
             every.tick().await;
-            let now = cpu_by_process(is_postgres);
-            postgres += now
-                .iter()
-                .map(|(pid, cpu)| cpu - last.get(pid).copied().unwrap_or(0.0))
-                .sum::<f64>();
-            last = now;
-            samples.push((cpu_seconds(is_server), postgres, harness_rss(server_pid)));
+            samples.push((
+                cpu_seconds(is_server),
+                cpu_seconds(is_postgres),
+                harness_rss(server_pid),
+            ));
             if samples.len() > minutes as usize {
                 return samples;
             }
