@@ -24,12 +24,17 @@ async fn generic_plan(
 /// The plan of `sql` prepared and executed with `args` (SQL literals), as
 /// text: generic or custom as the session's `plan_cache_mode` says.
 pub async fn plan(conn: &mut sqlx::PgConnection, sql: &str, args: &[&str]) -> String {
+    explain(conn, "", sql, args).await
+}
+
+/// `EXPLAIN {options}` of `sql` prepared and executed with `args`.
+async fn explain(conn: &mut sqlx::PgConnection, options: &str, sql: &str, args: &[&str]) -> String {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE page AS {sql}")))
         .execute(&mut *conn)
         .await
         .expect("the statement prepares");
     let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN EXECUTE page({})",
+        "EXPLAIN {options} EXECUTE page({})",
         args.join(", ")
     )))
     .fetch_all(&mut *conn)
@@ -45,6 +50,34 @@ pub async fn plan(conn: &mut sqlx::PgConnection, sql: &str, args: &[&str]) -> St
         .join("\n")
 }
 
+/// Stores `rows` rows of `kind` straight into the table: a child kind's
+/// under the model `parent`, the filter columns (model, release,
+/// benchmark, organizations, category, status, kind_detail, country) set
+/// to `values` (SQL expressions of the row number `i`).
+async fn store_rows(
+    conn: &mut sqlx::PgConnection,
+    kind: &frontierwatch_proto::kinds::KindInfo,
+    rows: u32,
+    parent: &str,
+    values: &str,
+) {
+    let name = match kind.parent {
+        Some(_) => format!("{parent} || '/{}/x' || i", kind.collection),
+        None => format!("'{}/x' || i", kind.collection),
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO resources (name, kind, model, release, benchmark, organizations, \
+                                category, status, kind_detail, country, data, etag, \
+                                create_time, update_time) \
+         SELECT {name}, '{kind}', {values}, '\\x', 'e', now(), now() \
+           FROM generate_series(1, {rows}) i",
+        kind = kind.field
+    )))
+    .execute(&mut *conn)
+    .await
+    .expect("rows are stored");
+}
+
 #[tokio::test]
 async fn every_list_filter_is_served_by_an_index_under_a_generic_plan() {
     let s = TestServer::start().await;
@@ -53,24 +86,16 @@ async fn every_list_filter_is_served_by_an_index_under_a_generic_plan() {
         .expect("connects");
     // 20,000 rows of every kind, 100 values in each filter column.
     for kind in KINDS {
-        let name = match kind.parent {
-            Some(_) => format!("'models/m' || (i % 100) || '/{}/x' || i", kind.collection),
-            None => format!("'{}/x' || i", kind.collection),
-        };
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO resources (name, kind, model, release, benchmark, organizations, \
-                                    category, status, kind_detail, country, data, etag, \
-                                    create_time, update_time) \
-             SELECT {name}, '{kind}', 'models/m' || (i % 100), 'models/m/releases/r' || (i % 100), \
-                    'benchmarks/b' || (i % 100), ARRAY['organizations/o' || (i % 50)], \
-                    'c' || (i % 100), 's' || (i % 100), 'd' || (i % 100), 'C' || (i % 100), \
-                    '\\x', 'e', now(), now() \
-               FROM generate_series(1, 20000) i",
-            kind = kind.field
-        )))
-        .execute(&mut conn)
-        .await
-        .expect("rows are stored");
+        store_rows(
+            &mut conn,
+            kind,
+            20_000,
+            "'models/m' || (i % 100)",
+            "'models/m' || (i % 100), 'models/m/releases/r' || (i % 100), \
+             'benchmarks/b' || (i % 100), ARRAY['organizations/o' || (i % 50)], \
+             'c' || (i % 100), 's' || (i % 100), 'd' || (i % 100), 'C' || (i % 100)",
+        )
+        .await;
     }
     sqlx::raw_sql("ANALYZE resources; SET plan_cache_mode = force_generic_plan")
         .execute(&mut conn)
@@ -97,30 +122,6 @@ async fn every_list_filter_is_served_by_an_index_under_a_generic_plan() {
             );
         }
     }
-}
-
-/// What the page of `statement` read, with `args`: its plan with actual
-/// row counts, as text.
-async fn analyzed(conn: &mut sqlx::PgConnection, sql: &str, args: &[&str]) -> String {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE page AS {sql}")))
-        .execute(&mut *conn)
-        .await
-        .expect("the statement prepares");
-    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE page({})",
-        args.join(", ")
-    )))
-    .fetch_all(&mut *conn)
-    .await
-    .expect("explain analyze");
-    sqlx::raw_sql("DEALLOCATE page")
-        .execute(&mut *conn)
-        .await
-        .expect("deallocate");
-    rows.into_iter()
-        .map(|(line,)| line)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A list whose kind holds most of the table is read from that kind's rows
@@ -150,22 +151,14 @@ async fn no_page_reads_rows_of_another_kind_when_its_kind_holds_most_rows() {
             } else {
                 2_000
             };
-            let name = match kind.parent {
-                Some(_) => format!("'models/m/{}/x' || i", kind.collection),
-                None => format!("'{}/x' || i", kind.collection),
-            };
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO resources (name, kind, model, release, benchmark, organizations, \
-                                        category, status, kind_detail, country, data, etag, \
-                                        create_time, update_time) \
-                 SELECT {name}, '{kind}', 'v', 'v', 'v', ARRAY['organizations/o'], \
-                        'v', 'v', 'v', 'v', '\\x', 'e', now(), now() \
-                   FROM generate_series(1, {rows}) i",
-                kind = kind.field
-            )))
-            .execute(&mut conn)
-            .await
-            .expect("rows are stored");
+            store_rows(
+                &mut conn,
+                kind,
+                rows,
+                "'models/m'",
+                "'v', 'v', 'v', ARRAY['organizations/o'], 'v', 'v', 'v', 'v'",
+            )
+            .await;
         }
         sqlx::raw_sql("ANALYZE resources")
             .execute(&mut conn)
@@ -190,7 +183,13 @@ async fn no_page_reads_rows_of_another_kind_when_its_kind_holds_most_rows() {
                 } else {
                     &[&field, "'v'", "51"]
                 };
-                let plan = analyzed(&mut conn, statement.sql().as_str(), args).await;
+                let plan = explain(
+                    &mut conn,
+                    "(ANALYZE, COSTS OFF, TIMING OFF)",
+                    statement.sql().as_str(),
+                    args,
+                )
+                .await;
                 assert!(
                     !plan.contains("Rows Removed by Filter") && plan.contains("rows=51"),
                     "{} {:?} ({mode}):\n{plan}",
