@@ -1,9 +1,10 @@
 //! Feeds the read cache (`storage::cache`) from a watch of its own: a
 //! snapshot of every resource, then every change in sequence order, with
 //! the same guarantees as any client's watch (ordered, reliable,
-//! resumable after a gap by a new snapshot). When the watch ends (the
-//! database restarted, the log was restored, the server drains), the cache
-//! stops serving and a new watch starts from a new snapshot.
+//! resumable after a gap by a new snapshot; it survives a restart of the
+//! database). When the watch ends (the log was restored or reset, its
+//! cursor expired, the server drains), the cache stops serving and a new
+//! watch starts from a new snapshot.
 
 use std::collections::HashMap;
 use std::sync::Arc;
