@@ -42,22 +42,17 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// CPU seconds (user and system) of the processes `keep` selects.
-fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
-    cpu_by_process(keep).values().sum()
-}
-
-/// CPU seconds (user and system) of each process `keep` selects, with
-/// those of its children that have exited, from /proc (utime, stime,
+/// CPU seconds (user and system) of the processes `keep` selects, with
+/// those of their children that have exited, from /proc (utime, stime,
 /// cutime and cstime, fields 14 to 17 of stat(5), in USER_HZ = 100). A
 /// PostgreSQL backend that exits (the pool recycles its connections after
 /// sqlx's 30-minute lifetime; autovacuum workers come and go) moves into
 /// the postmaster's cutime, so the sum over PostgreSQL's processes only
 /// grows.
-fn cpu_by_process(keep: impl Fn(u32, &str) -> bool) -> std::collections::HashMap<u32, f64> {
-    let mut total = std::collections::HashMap::new();
+fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
+    let mut total = 0.0;
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return total;
+        return 0.0;
     };
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -84,7 +79,7 @@ fn cpu_by_process(keep: impl Fn(u32, &str) -> bool) -> std::collections::HashMap
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        total.insert(pid, (tick(11) + tick(12) + tick(13) + tick(14)) / 100.0);
+        total += (tick(11) + tick(12) + tick(13) + tick(14)) / 100.0;
     }
     total
 }
@@ -325,7 +320,7 @@ async fn main() {
         let mut samples = Vec::new();
         let mut every = tokio::time::interval(Duration::from_secs(60));
         // PostgreSQL's processes come and go; what one used before it
-        // exited is in the postmaster's children's time (`cpu_by_process`).
+        // exited is in the postmaster's children's time (`cpu_seconds`).
         loop {
             every.tick().await;
             samples.push((

@@ -296,13 +296,6 @@ impl Application {
             snapshot_pool,
             mut embedded,
         } = self;
-        let read_cache = config
-            .read_cache
-            .then(|| std::sync::Arc::new(crate::storage::cache::ReadCache::default()));
-        let store = match &read_cache {
-            Some(cache) => store.with_read_cache(cache.clone()),
-            None => store,
-        };
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         // Kubernetes gRPC probes ask for the overall service "".
         health::set_all(&health_reporter, ServingStatus::Serving).await;
@@ -345,9 +338,15 @@ impl Application {
             ),
             draining.clone(),
         );
-        if let Some(cache) = read_cache {
-            crate::stream::cache::spawn(watches.clone(), cache, draining.clone());
-        }
+        // Before the store is shared: every copy serves Gets from the cache.
+        let store = if config.read_cache {
+            store.with_read_cache(crate::stream::cache::spawn(
+                watches.clone(),
+                draining.clone(),
+            ))
+        } else {
+            store
+        };
         evaluator::spawn(
             store.clone(),
             seconds(config.alert_seconds),

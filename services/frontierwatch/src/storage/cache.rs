@@ -10,14 +10,15 @@
 //! write (read-your-writes, and monotonic reads per replica), and whoever
 //! saw a change on a watch of this replica reads it too. A write committed
 //! by another replica is read once this replica's follower has it
-//! (milliseconds after its commit, bounded by the follower's poll). While the cache is not live (starting,
-//! or re-reading its snapshot after its watch ended), or does not catch
-//! up within [`CATCH_UP`], Gets read the database as without it.
+//! (milliseconds after its commit, bounded by the follower's poll). While
+//! the cache is not live (starting, or re-reading its snapshot after its
+//! watch ended), or does not catch up within [`CATCH_UP`], Gets read the
+//! database as without it.
 //!
 //! Off by default (`--read-cache`): it holds the whole table in memory.
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use prost::bytes::Bytes;
@@ -38,6 +39,16 @@ pub struct Entry {
     pub data: Bytes,
 }
 
+impl Entry {
+    /// The entry of a resource as a watch carries it.
+    pub fn of(resource_type: i32, resource: Option<prost_types::Any>) -> Self {
+        Self {
+            resource_type,
+            data: resource.map(|any| any.value).unwrap_or_default().into(),
+        }
+    }
+}
+
 /// Where the cache stands: live or not, and the change sequence it has
 /// applied through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,28 +63,15 @@ pub struct ReadCache {
     entries: RwLock<HashMap<String, Entry>>,
     applied: watch::Sender<Applied>,
     /// The highest sequence the replica's follower has handed to watchers.
-    handed: OnceLock<Handed>,
+    handed: Handed,
 }
 
-/// Reads the follower's head (see [`ReadCache::follow`]).
+/// Reads the follower's head (see [`ReadCache::new`]).
 struct Handed(Box<dyn Fn() -> i64 + Send + Sync>);
 
 impl std::fmt::Debug for Handed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Handed")
-    }
-}
-
-impl Default for ReadCache {
-    fn default() -> Self {
-        Self {
-            entries: RwLock::default(),
-            applied: watch::Sender::new(Applied {
-                live: false,
-                through: 0,
-            }),
-            handed: OnceLock::new(),
-        }
     }
 }
 
@@ -87,16 +85,24 @@ pub enum Change {
 }
 
 impl ReadCache {
+    /// An empty cache, not live until its first snapshot. Its Gets also
+    /// wait for what `head` says the replica's follower has handed to
+    /// watchers: a change seen on a watch is read by a Get after it.
+    pub fn new(head: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self {
+            entries: RwLock::default(),
+            applied: watch::Sender::new(Applied {
+                live: false,
+                through: 0,
+            }),
+            handed: Handed(Box::new(head)),
+        }
+    }
+
     fn entries(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
         self.entries
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Gets also wait for what `head` says the follower has handed to
-    /// watchers: a change seen on a watch is read by a Get after it.
-    pub fn follow(&self, head: impl Fn() -> i64 + Send + Sync + 'static) {
-        let _ = self.handed.set(Handed(Box::new(head)));
     }
 
     /// Replaces everything with a snapshot taken at sequence `at`; the cache
@@ -150,7 +156,7 @@ impl ReadCache {
     /// replica's last write; `None` when the database must answer (not
     /// live, or not caught up in time).
     pub async fn get<T: Resource>(&self, name: &str) -> Option<Result<T, ApiError>> {
-        let written = last_written().max(self.handed.get().map_or(0, |head| (head.0)()));
+        let written = last_written().max((self.handed.0)());
         let mut applied = self.applied.subscribe();
         let caught_up = tokio::time::timeout(
             CATCH_UP,

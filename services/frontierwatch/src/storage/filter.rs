@@ -103,10 +103,15 @@ impl ListQuery {
     /// its value does. Every filter is checked under a generic plan, and
     /// the unfiltered list against skewed data, by the EXPLAIN tests.
     pub fn statement(&self, kind: Kind, after: Option<&str>, limit: i64) -> QueryBuilder<Postgres> {
+        // The first equality filter: its position, column and value.
         let lead = self
             .conditions
             .iter()
-            .position(|c| matches!(c, Condition::Equals(..)));
+            .enumerate()
+            .find_map(|(i, c)| match c {
+                Condition::Equals(column, value) => Some((i, column.sql(), value)),
+                _ => None,
+            });
         let mut builder: QueryBuilder<Postgres> =
             QueryBuilder::new("SELECT name, data FROM resources WHERE kind ");
         if lead.is_some() {
@@ -124,18 +129,17 @@ impl ListQuery {
             builder.push_bind(after.to_owned());
             next += 1;
         }
-        let order = match lead.map(|i| &self.conditions[i]) {
-            Some(Condition::Equals(column, value)) => {
-                let column = column.sql();
+        let order = match lead {
+            Some((_, column, value)) => {
                 builder.push(format!(" AND {column} >= "));
                 builder.push_bind(value.clone());
                 builder.push(format!(" AND {column} <= ${next}"));
                 column
             }
-            _ => "kind",
+            None => "kind",
         };
         for (i, condition) in self.conditions.iter().enumerate() {
-            if Some(i) != lead {
+            if lead.is_none_or(|(at, ..)| at != i) {
                 push_condition(&mut builder, condition);
             }
         }

@@ -125,14 +125,12 @@ impl Store {
     /// Reads one resource.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
     pub async fn get<T: Resource>(&self, name: &str) -> Result<T, ApiError> {
-        if let Some(cache) = &self.cache
-            && let Some(found) = cache.get::<T>(name).await
-        {
-            crate::metrics::read_cache_get(true);
-            return found;
-        }
-        if self.cache.is_some() {
-            crate::metrics::read_cache_get(false);
+        if let Some(cache) = &self.cache {
+            let found = cache.get::<T>(name).await;
+            crate::metrics::read_cache_get(found.is_some());
+            if let Some(found) = found {
+                return found;
+            }
         }
         let _timer = Timer::query("get");
         let row: Option<(Vec<u8>,)> =

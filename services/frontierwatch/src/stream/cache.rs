@@ -20,11 +20,13 @@ use crate::storage::cache::{Change, Entry, ReadCache};
 /// The wait before a new watch after one ended.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Keeps `cache` until the server drains.
-pub fn spawn(watches: Watches, cache: Arc<ReadCache>, mut shutdown: watch::Receiver<bool>) {
+/// A read cache kept by a watch of `watches` until the server drains.
+pub fn spawn(watches: Watches, mut shutdown: watch::Receiver<bool>) -> Arc<ReadCache> {
     let hub = watches.hub.clone();
-    cache.follow(move || hub.head());
+    let cache = Arc::new(ReadCache::new(move || hub.head()));
+    let kept = Arc::clone(&cache);
     tokio::spawn(async move {
+        let cache = kept;
         loop {
             tokio::select! {
                 () = follow(&watches, &cache) => {}
@@ -40,6 +42,7 @@ pub fn spawn(watches: Watches, cache: Arc<ReadCache>, mut shutdown: watch::Recei
             }
         }
     });
+    cache
 }
 
 /// One watch, until it ends.
@@ -69,14 +72,7 @@ async fn follow(watches: &Watches, cache: &ReadCache) {
             Some(watch_response::Kind::Snapshot(chunk)) => {
                 if let Some(snapshot) = snapshot.as_mut() {
                     for r in chunk.resources {
-                        let data = r.resource.map(|any| any.value).unwrap_or_default();
-                        snapshot.insert(
-                            r.resource_name,
-                            Entry {
-                                resource_type: r.resource_type,
-                                data: data.into(),
-                            },
-                        );
+                        snapshot.insert(r.resource_name, Entry::of(r.resource_type, r.resource));
                     }
                 }
             }
@@ -108,14 +104,7 @@ async fn follow(watches: &Watches, cache: &ReadCache) {
                         Ok(ChangeKind::Deleted) => Change::Remove(event.resource_name),
                         _ => Change::Put(
                             event.resource_name,
-                            Entry {
-                                resource_type: event.resource_type,
-                                data: event
-                                    .resource
-                                    .map(|any| any.value)
-                                    .unwrap_or_default()
-                                    .into(),
-                            },
+                            Entry::of(event.resource_type, event.resource),
                         ),
                     })
                     .collect();
