@@ -135,6 +135,22 @@ async fn concurrent_creates_share_transactions_and_each_is_answered_alone() {
         sum > count,
         "no transaction held two creates: {sum} creates in {count}"
     );
+    // Shared transactions decide their creates in memory (one read, a few
+    // statements for all), not each in a savepoint.
+    let samples = crate::metrics::scrape(&server).1;
+    let path = |path: &str| {
+        crate::metrics::value(
+            &samples,
+            "frontierwatch_db_group_writes_total",
+            &[("path", path)],
+        )
+    };
+    assert!(
+        path("set_based") > 0.0,
+        "no create was decided set-based: {} in savepoints, {} alone",
+        path("savepoint"),
+        path("alone")
+    );
 
     // Exactly the valid creates are stored, once each; nothing of the
     // refused ones is.
@@ -172,4 +188,154 @@ async fn concurrent_creates_share_transactions_and_each_is_answered_alone() {
     );
     let got = validate(&watcher.stop(), &truth, start, |_| true);
     assert_eq!(got, created.len());
+}
+
+/// Waits until a session waits for a lock that the session `pid` holds.
+async fn until_blocked_by(pool: &sqlx::PgPool, pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(pid)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if blocked > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no create came to wait for the row in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The backend of a connection.
+async fn backend(conn: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Stores organizations straight into the table, in `tx`, uncommitted.
+async fn hold_names(tx: &mut sqlx::PgConnection, names: &[&str]) {
+    for name in names {
+        sqlx::query(
+            "INSERT INTO resources (name, kind, data, etag, create_time, update_time) \
+             VALUES ($1, 'organization', '\\x', 'e', now(), now())",
+        )
+        .bind(format!("organizations/{name}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+}
+
+fn create(
+    client: &crate::harness::Client,
+    id: &str,
+) -> tokio::task::JoinHandle<Result<Organization, tonic::Status>> {
+    let mut client = client.clone();
+    let id = id.to_owned();
+    tokio::spawn(async move {
+        client
+            .create_organization(CreateOrganizationRequest {
+                organization_id: id.clone(),
+                organization: Some(Organization {
+                    display_name: format!("Org {id}"),
+                    country: "US".to_owned(),
+                    kind: OrganizationKind::Company as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    })
+}
+
+/// A batch decided in memory finds at its write that a concurrent
+/// transaction took one of its names after its read: it is written again,
+/// each create in a savepoint, and answers exactly as alone: the taken
+/// name `ALREADY_EXISTS`, the others created, each once on the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_whose_name_is_taken_after_its_read_is_written_again_create_by_create() {
+    let server = TestServer::start().await;
+    let pool = server.pool().await;
+    let client = server.client().await;
+    let start = truth(&pool).await.last().map_or(0, |t| t.seq);
+    let watcher = Recorder::after(&mut client.clone(), start).await;
+
+    // Every committer is kept busy by a create that waits for `held`, so
+    // that the next creates queue and are taken as one batch.
+    let mut held = pool.begin().await.unwrap();
+    let blockers = ["b1", "b2", "b3", "b4"];
+    hold_names(&mut held, &blockers).await;
+    // The name the batch will find taken after its read.
+    let mut taker = pool.begin().await.unwrap();
+    hold_names(&mut taker, &["x"]).await;
+
+    let (held_by, taken_by) = (backend(&mut held).await, backend(&mut taker).await);
+
+    let blocked: Vec<_> = blockers.iter().map(|id| create(&client, id)).collect();
+    until_blocked_by(&pool, held_by).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let batch: Vec<_> = ["x", "z1", "z2", "z3"]
+        .iter()
+        .map(|id| create(&client, id))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // The blockers' names now exist; the queued batch is read (x not
+    // yet), and its write waits for `taker`, which then commits x.
+    held.commit().await.unwrap();
+    until_blocked_by(&pool, taken_by).await;
+    taker.commit().await.unwrap();
+    for call in blocked {
+        let status = call.await.unwrap().expect_err("the name was taken");
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    }
+
+    let mut answers = Vec::new();
+    for call in batch {
+        answers.push(call.await.unwrap());
+    }
+    let status = answers[0].as_ref().expect_err("x was taken meanwhile");
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    let mut created = BTreeSet::new();
+    for answer in &answers[1..] {
+        created.insert(
+            answer
+                .as_ref()
+                .expect("the others are created")
+                .name
+                .clone(),
+        );
+    }
+    assert_eq!(created.len(), 3);
+
+    let samples = crate::metrics::scrape(&server).1;
+    let savepoints = crate::metrics::value(
+        &samples,
+        "frontierwatch_db_group_writes_total",
+        &[("path", "savepoint")],
+    );
+    assert!(
+        savepoints >= 4.0,
+        "the batch was not written again create by create: {savepoints}"
+    );
+
+    // The stream has each create once.
+    let truth = truth(&pool).await;
+    let head = truth.last().map_or(0, |t| t.seq);
+    assert_eq!(truth.iter().filter(|t| t.seq > start).count(), 3);
+    assert!(
+        watcher
+            .wait_for(head, std::time::Duration::from_secs(10))
+            .await
+    );
+    assert_eq!(validate(&watcher.stop(), &truth, start, |_| true), 3);
 }

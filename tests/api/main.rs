@@ -21,6 +21,7 @@ mod kinds;
 mod limits;
 mod list_plans;
 mod lists;
+mod lookup_plans;
 mod metrics;
 mod platform;
 mod read_cache;

@@ -85,6 +85,8 @@ metrics_table! {
         "Storage operations by kind (get, list, create, create_batch, update, delete, import), connection wait included.";
     WRITE_BATCH = "frontierwatch_db_write_batch_size" Histogram []
         "Single-resource creates committed together in one transaction by the group committer.";
+    GROUP_WRITES = "frontierwatch_db_group_writes_total" Counter ["path"]
+        "Single-resource creates by how the group committer wrote them: alone (a transaction of its own), set_based (decided in memory with the rest of its batch, a few statements for all), savepoint (its own statements in a savepoint of a shared transaction).";
     EVALUATOR_LAST_SUCCESS = "frontierwatch_evaluator_last_success_timestamp_seconds" Gauge []
         "Unix time of the last alert evaluation that finished on this replica.";
     EVALUATOR_RUNS = "frontierwatch_evaluator_runs_total" Counter ["outcome"]
@@ -284,6 +286,13 @@ impl Timer {
 /// Records how many writes one group-committed transaction took.
 pub fn observe_write_batch(writes: usize) {
     metrics::histogram!(WRITE_BATCH).record(writes as f64);
+}
+
+/// Counts `writes` creates the group committer wrote along `path`.
+pub fn group_writes(path: &'static str, writes: usize) {
+    if writes > 0 {
+        metrics::counter!(GROUP_WRITES, "path" => path).increment(writes as u64);
+    }
 }
 
 impl Drop for Timer {

@@ -58,7 +58,7 @@ pub async fn result_data(
     names: &[String],
 ) -> Result<HashMap<String, Vec<u8>>, ApiError> {
     let rows: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT name, data FROM resources WHERE name = ANY($1)")
+        sqlx::query_as(sqlx::AssertSqlSafe(super::lookups::RESOURCES.as_str()))
             .bind(names)
             .fetch_all(pool)
             .await
@@ -164,13 +164,12 @@ pub async fn release_dates(
     pool: &PgPool,
     releases: &[String],
 ) -> Result<HashMap<String, NaiveDate>, ApiError> {
-    let rows: Vec<(String, Option<NaiveDate>)> = sqlx::query_as(
-        "SELECT name, event_date FROM resources WHERE kind = 'release' AND name = ANY($1)",
-    )
-    .bind(releases)
-    .fetch_all(pool)
-    .await
-    .map_err(read_error)?;
+    let rows: Vec<(String, Option<NaiveDate>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(super::lookups::RELEASE_DATES.as_str()))
+            .bind(releases)
+            .fetch_all(pool)
+            .await
+            .map_err(read_error)?;
     Ok(rows
         .into_iter()
         .filter_map(|(n, d)| d.map(|d| (n, d)))

@@ -20,11 +20,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use frontierwatch_proto::v1::Benchmark;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::claims::{self as stored_claims, ClaimRow};
 use super::error::{Operation, map_db_error};
+use super::group::{Answer, SetBased};
+use super::lookups;
 use super::resources::{
     ChangeKind, Imported, PendingChange, append_changes, commit, decode, merge_claim, now_of,
     stamp_new,
@@ -90,30 +92,29 @@ struct Snapshot {
 impl Snapshot {
     async fn read(conn: &mut PgConnection, keys: &Keys) -> Result<Self, ApiError> {
         let read = |e| map_db_error(e, Operation::Read, "a batch");
-        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT name, kind, data FROM resources WHERE name = ANY($1) ORDER BY name FOR UPDATE",
-        )
-        .bind(&keys.names)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(read)?;
+        let rows: Vec<(String, String, Vec<u8>)> =
+            sqlx::query_as(AssertSqlSafe(lookups::RESOURCES_FOR_UPDATE.as_str()))
+                .bind(&keys.names)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(read)?;
         let stored: HashMap<String, (String, Vec<u8>)> = rows
             .into_iter()
             .map(|(name, kind, data)| (name, (kind, data)))
             .collect();
         let referenced: Vec<&String> = keys.referenced.iter().collect();
         let stored_names: Vec<&String> = stored.keys().collect();
-        let found: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT name, CASE WHEN kind = 'benchmark' THEN data END FROM resources \
-              WHERE name = ANY($1) \
-                 OR name IN (SELECT to_name FROM resource_refs WHERE from_name = ANY($2)) \
-              ORDER BY name FOR KEY SHARE",
-        )
-        .bind(referenced)
-        .bind(&stored_names)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(read)?;
+        let found: Vec<(String, Option<Vec<u8>>)> =
+            if referenced.is_empty() && stored_names.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(AssertSqlSafe(lookups::REFERENCED_FOR_KEY_SHARE.as_str()))
+                    .bind(referenced)
+                    .bind(&stored_names)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(read)?
+            };
         let mut exists = HashSet::with_capacity(found.len() + keys.names.len());
         let mut scales = HashMap::new();
         for (name, benchmark) in found {
@@ -125,14 +126,11 @@ impl Snapshot {
         }
         let mut claims: HashMap<String, Vec<ClaimRow>> = HashMap::new();
         if !stored_names.is_empty() {
-            let rows: Vec<NamedClaimRow> = sqlx::query_as(
-                "SELECT name, claimant, authority, fields, data FROM resource_claims \
-                  WHERE name = ANY($1)",
-            )
-            .bind(stored_names)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(read)?;
+            let rows: Vec<NamedClaimRow> = sqlx::query_as(AssertSqlSafe(lookups::CLAIMS.as_str()))
+                .bind(stored_names)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(read)?;
             for (name, claimant, authority, fields, data) in rows {
                 claims
                     .entry(name)
@@ -264,6 +262,18 @@ impl Writes {
     /// Writes it all, or stops at the names among `inserts` that were
     /// taken meanwhile (none, normally).
     async fn write(&self, conn: &mut PgConnection) -> Result<Wrote, ApiError> {
+        if let Some(taken) = self.write_rows(conn).await? {
+            return Ok(Wrote::Taken(taken));
+        }
+        let last = append_changes(conn, &self.changes).await?;
+        Ok(Wrote::All { last })
+    }
+
+    /// Writes everything but the change records; the names whose rows or
+    /// request ids were taken meanwhile by a concurrent writer, if any
+    /// (then nothing that matters is written, and the transaction must be
+    /// dropped).
+    async fn write_rows(&self, conn: &mut PgConnection) -> Result<Option<Vec<String>>, ApiError> {
         let first = self
             .inserts
             .first()
@@ -332,7 +342,7 @@ impl Writes {
             .map_err(write)?;
             if inserted.len() < self.inserts.len() {
                 let inserted: HashSet<String> = inserted.into_iter().map(|(n,)| n).collect();
-                return Ok(Wrote::Taken(
+                return Ok(Some(
                     self.inserts
                         .iter()
                         .filter(|r| !inserted.contains(&r.name))
@@ -391,21 +401,32 @@ impl Writes {
             let methods: Vec<&str> = self.request_ids.iter().map(|r| r.1).collect();
             let names: Vec<&str> = self.request_ids.iter().map(|r| r.2.as_str()).collect();
             let responses: Vec<&[u8]> = self.request_ids.iter().map(|r| r.3.as_slice()).collect();
-            sqlx::query(
+            let recorded: Vec<(Uuid,)> = sqlx::query_as(
                 "INSERT INTO request_ids (request_id, method, resource_name, response) \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[]) \
-                 ON CONFLICT (request_id) DO NOTHING",
+                 ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
             )
             .bind(ids)
             .bind(methods)
             .bind(names)
             .bind(responses)
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await
             .map_err(write)?;
+            if recorded.len() < self.request_ids.len() {
+                // A concurrent call with one of these ids committed first:
+                // its create is the one to answer with.
+                let recorded: HashSet<Uuid> = recorded.into_iter().map(|(id,)| id).collect();
+                return Ok(Some(
+                    self.request_ids
+                        .iter()
+                        .filter(|r| !recorded.contains(&r.0))
+                        .map(|r| r.2.clone())
+                        .collect(),
+                ));
+            }
         }
-        let last = append_changes(conn, &self.changes).await?;
-        Ok(Wrote::All { last })
+        Ok(None)
     }
 }
 
@@ -579,6 +600,133 @@ impl BulkImport {
     }
 }
 
+/// A request id's recorded call: method, resource name, response.
+type Recorded = (String, String, Vec<u8>);
+
+/// Creates decided in memory one after another, each after the ones
+/// before it, against what the database holds: each as `create_in`
+/// decides it item by item, and all written in a few statements.
+pub(super) struct Creating {
+    snapshot: Snapshot,
+    /// The calls recorded under the request ids of the creates, stored
+    /// or decided here.
+    recorded: HashMap<Uuid, Recorded>,
+    writes: Writes,
+}
+
+impl Creating {
+    /// Reads what the database holds for the creates `keys` describes,
+    /// and the calls recorded under their request ids `ids`.
+    pub(super) async fn read(
+        conn: &mut PgConnection,
+        keys: &Keys,
+        ids: &[Uuid],
+    ) -> Result<Self, ApiError> {
+        let snapshot = Snapshot::read(conn, keys).await?;
+        let mut recorded = HashMap::new();
+        if !ids.is_empty() {
+            let rows: Vec<(Uuid, String, String, Vec<u8>)> =
+                sqlx::query_as(AssertSqlSafe(lookups::REQUEST_IDS.as_str()))
+                    .bind(ids)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(|e| map_db_error(e, Operation::Read, "a batch"))?;
+            recorded = rows
+                .into_iter()
+                .map(|(id, method, name, response)| (id, (method, name, response)))
+                .collect();
+        }
+        Ok(Self {
+            snapshot,
+            recorded,
+            writes: Writes::default(),
+        })
+    }
+
+    /// Decides the create of `resource`, stamped, with its request id:
+    /// the resource created, the answer recorded under its request id, or
+    /// why it is refused. `Ok(None)` when memory cannot decide it (a
+    /// reference that was not read).
+    pub(super) fn create<T: Resource>(
+        &mut self,
+        resource: &T,
+        request_id: Option<Uuid>,
+    ) -> Result<Option<T>, ApiError> {
+        let name = resource.name().to_owned();
+        if let Some(request_id) = request_id
+            && let Some((method, resource_name, response)) = self.recorded.get(&request_id)
+        {
+            if method != T::KIND.field() || *resource_name != name {
+                return Err(ApiError::RequestIdReused {
+                    request_id: request_id.to_string(),
+                });
+            }
+            return decode(resource_name, response).map(Some);
+        }
+        if !(self.snapshot.check_score(resource)? && self.snapshot.check_refs(resource)?) {
+            return Ok(None);
+        }
+        if self.snapshot.stored.contains_key(&name) || self.snapshot.exists.contains(&name) {
+            return Err(ApiError::AlreadyExists { name });
+        }
+        self.snapshot.created(resource);
+        self.writes
+            .inserts
+            .push(Row::of(resource, now_of(resource)));
+        self.writes.refs_of(resource);
+        if let Some(request_id) = request_id {
+            let response = resource.encode_to_vec();
+            self.writes.request_ids.push((
+                request_id,
+                T::KIND.field(),
+                name.clone(),
+                response.clone(),
+            ));
+            self.recorded
+                .insert(request_id, (T::KIND.field().to_owned(), name, response));
+        }
+        self.writes
+            .changes
+            .push(PendingChange::of(resource, ChangeKind::Created));
+        Ok(Some(resource.clone()))
+    }
+
+    /// Writes every create decided but their change records, which it
+    /// returns for the caller to append last. `None` when a name or a
+    /// request id was taken meanwhile by a concurrent writer: nothing that
+    /// matters is written, and the transaction must be dropped.
+    pub(super) async fn write(
+        mut self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<Vec<PendingChange>>, ApiError> {
+        Ok(match self.writes.write_rows(conn).await? {
+            Some(_taken) => None,
+            None => Some(std::mem::take(&mut self.writes.changes)),
+        })
+    }
+}
+
+/// A single create, as the group committer decides it with the other
+/// creates of its batch.
+pub(super) struct NewResource<T> {
+    /// Stamped, its name set.
+    pub resource: T,
+    pub request_id: Option<Uuid>,
+}
+
+impl<T: Resource> SetBased for NewResource<T> {
+    fn gather(&self, keys: &mut Keys, ids: &mut Vec<Uuid>) {
+        keys.add(&self.resource);
+        ids.extend(self.request_id);
+    }
+
+    fn decide(&self, creating: &mut Creating) -> Result<Option<Answer>, ApiError> {
+        Ok(creating
+            .create(&self.resource, self.request_id)?
+            .map(|created| Box::new(created) as Answer))
+    }
+}
+
 /// Creates several resources of one kind, whose names are set, in one
 /// transaction: all or none. Items with a request id seen before answer as
 /// before. The set-based form of `Store::create_batch`'s loop.
@@ -587,70 +735,27 @@ pub(super) async fn create_all<T: Resource>(
     items: Vec<(T, Option<Uuid>)>,
 ) -> Result<Vec<T>, ApiError> {
     let mut keys = Keys::default();
-    for (resource, _) in &items {
+    let mut ids = Vec::new();
+    for (resource, request_id) in &items {
         keys.add(resource);
+        ids.extend(*request_id);
     }
-    let mut snapshot = Snapshot::read(&mut tx, &keys).await?;
-    let ids: Vec<Uuid> = items.iter().filter_map(|(_, id)| *id).collect();
-    let mut replies: HashMap<Uuid, (String, String, Vec<u8>)> = HashMap::new();
-    if !ids.is_empty() {
-        let rows: Vec<(Uuid, String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT request_id, method, resource_name, response FROM request_ids \
-              WHERE request_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| map_db_error(e, Operation::Read, "a batch"))?;
-        replies = rows
-            .into_iter()
-            .map(|(id, method, name, response)| (id, (method, name, response)))
-            .collect();
-    }
-    let mut writes = Writes::default();
+    let mut creating = Creating::read(&mut tx, &keys, &ids).await?;
     let mut results = Vec::with_capacity(items.len());
     for (position, (mut resource, request_id)) in items.into_iter().enumerate() {
-        let at = |e: ApiError| e.at(&format!("requests[{position}]"));
-        let name = resource.name().to_owned();
-        if let Some(request_id) = request_id
-            && let Some((method, resource_name, response)) = replies.get(&request_id)
-        {
-            if method != T::KIND.field() || *resource_name != name {
-                return Err(ApiError::RequestIdReused {
-                    request_id: request_id.to_string(),
-                });
-            }
-            results.push(decode(resource_name, response)?);
-            continue;
-        }
         stamp_new(&mut resource);
+        let created = creating
+            .create(&resource, request_id)
+            .map_err(|e| e.at(&format!("requests[{position}]")))?;
         // Every reference of a new resource was looked up: none is unknown.
-        let checked = snapshot.check_score(&resource).map_err(at)?
-            && snapshot.check_refs(&resource).map_err(at)?;
-        if !checked {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "the references of {name} were not looked up"
-            )));
-        }
-        if snapshot.stored.contains_key(&name) || snapshot.exists.contains(&name) {
-            return Err(ApiError::AlreadyExists { name });
-        }
-        snapshot.created(&resource);
-        writes.inserts.push(Row::of(&resource, now_of(&resource)));
-        writes.refs_of(&resource);
-        if let Some(request_id) = request_id {
-            let response = resource.encode_to_vec();
-            writes
-                .request_ids
-                .push((request_id, T::KIND.field(), name.clone(), response.clone()));
-            replies.insert(request_id, (T::KIND.field().to_owned(), name, response));
-        }
-        writes
-            .changes
-            .push(PendingChange::of(&resource, ChangeKind::Created));
-        results.push(resource);
+        results.push(created.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "the references of {} were not looked up",
+                resource.name()
+            ))
+        })?);
     }
-    let last = match writes.write(&mut tx).await? {
+    let last = match creating.writes.write(&mut tx).await? {
         Wrote::All { last } => last,
         Wrote::Taken(taken) => {
             return Err(ApiError::AlreadyExists {

@@ -8,6 +8,7 @@ mod claims;
 pub mod error;
 pub mod filter;
 mod group;
+pub mod lookups;
 mod resources;
 pub mod tokens;
 

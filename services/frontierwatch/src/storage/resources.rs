@@ -89,9 +89,11 @@ impl Store {
                 .fetch_one(&pool)
                 .await
                 .map_err(error)?;
-        // A few committers, leaving most of the pool to reads and to the
-        // writes that run alone.
-        let committers = (pool.options().get_max_connections() / 3).clamp(1, 4);
+        // Two committers, one preparing its batch while the other commits
+        // (`storage::group`), leaving most of the pool to reads and to the
+        // writes that run alone. More would only split the batches: at 16
+        // and 32 clients, 2 wrote the most (load bench, 1 to 4 tried).
+        let committers = (pool.options().get_max_connections() / 3).clamp(1, 2);
         Ok(Self {
             writes: GroupCommit::start(pool.clone(), committers as usize),
             tokens: super::tokens::Checker::new(pool.clone()),
@@ -189,8 +191,12 @@ impl Store {
         // A retry is recognised inside the write (`create_in`), by the
         // request id it records first: no read before every first attempt.
         stamp_new(&mut resource);
+        let set_based = super::bulk::NewResource {
+            resource: resource.clone(),
+            request_id,
+        };
         self.writes
-            .write(name, move |conn| {
+            .write(name, Some(Box::new(set_based)), move |conn| {
                 Box::pin(create_in(conn, resource, request_id))
             })
             .await
@@ -283,6 +289,25 @@ pub(super) async fn begin_write(
 ) -> Result<Transaction<'static, Postgres>, ApiError> {
     let _timer = Timer::acquire("main");
     pool.begin()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))
+}
+
+/// Begins a writing transaction whose prepared statements run their
+/// generic plans, timing the wait for its connection.
+///
+/// For a statement that binds arrays, PostgreSQL's plan cache finds a
+/// custom plan (costed for the arrays' actual lengths) cheaper than the
+/// generic one (costed for guessed lengths), and so plans every execution
+/// anew: under load, a tenth of its CPU. Only for transactions whose every
+/// statement is served by an index under its generic plan, whatever the
+/// table's size when that plan was built (primary keys, `lookups`).
+pub(super) async fn begin_generic_write(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let _timer = Timer::acquire("main");
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
         .await
         .map_err(|e| map_db_error(e, Operation::Write, name))
 }
@@ -713,12 +738,13 @@ async fn check_refs<T: Resource>(conn: &mut PgConnection, resource: &T) -> Resul
         return Ok(());
     }
     let names: Vec<String> = refs.iter().map(|r| r.name.clone()).collect();
-    let found: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM resources WHERE name = ANY($1) FOR KEY SHARE")
-            .bind(&names)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| map_db_error(e, Operation::Read, resource.name()))?;
+    let found: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(
+        super::lookups::EXISTING_FOR_KEY_SHARE.as_str(),
+    ))
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Read, resource.name()))?;
     let found: HashSet<String> = found.into_iter().map(|(name,)| name).collect();
     match refs.into_iter().find(|r| !found.contains(&r.name)) {
         None => Ok(()),
