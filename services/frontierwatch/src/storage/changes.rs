@@ -2,7 +2,8 @@
 //! retained window, pruning, and consistent snapshots of current state.
 //!
 //! Sequence numbers are assigned under a transaction-scoped advisory lock
-//! held until commit (see the first migration), so a record with sequence N
+//! held until commit (see the first migration, and the eleventh, which takes
+//! it once per statement), so a record with sequence N
 //! is visible only after every record below N is: following `seq > cursor`
 //! never skips a record.
 
