@@ -135,23 +135,6 @@ async fn concurrent_creates_share_transactions_and_each_is_answered_alone() {
         sum > count,
         "no transaction held two creates: {sum} creates in {count}"
     );
-    // Shared transactions decide their creates in memory (one read, a few
-    // statements for all), not each in a savepoint.
-    let samples = crate::metrics::scrape(&server).1;
-    let path = |path: &str| {
-        crate::metrics::value(
-            &samples,
-            "frontierwatch_db_group_writes_total",
-            &[("path", path)],
-        )
-    };
-    assert!(
-        path("set_based") > 0.0,
-        "no create was decided set-based: {} in savepoints, {} alone",
-        path("savepoint"),
-        path("alone")
-    );
-
     // Exactly the valid creates are stored, once each; nothing of the
     // refused ones is.
     let pool = server.pool().await;
@@ -257,6 +240,64 @@ fn create(
     })
 }
 
+/// Keeps every committer busy: stores `names` in a transaction of its own,
+/// uncommitted, and starts their creates, which wait for it. Creates
+/// started next queue, and are taken as one batch once it commits.
+async fn occupy_committers(
+    pool: &sqlx::PgPool,
+    client: &crate::harness::Client,
+    names: &[&str],
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    Vec<tokio::task::JoinHandle<Result<Organization, tonic::Status>>>,
+) {
+    let mut held = pool.begin().await.unwrap();
+    hold_names(&mut held, names).await;
+    let held_by = backend(&mut held).await;
+    let blocked = names.iter().map(|id| create(client, id)).collect();
+    until_blocked_by(pool, held_by).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    (held, blocked)
+}
+
+fn group_writes(server: &TestServer, path: &str) -> f64 {
+    let samples = crate::metrics::scrape(server).1;
+    crate::metrics::value(
+        &samples,
+        "frontierwatch_db_group_writes_total",
+        &[("path", path)],
+    )
+}
+
+/// Creates queued behind busy committers are decided in memory as one
+/// batch (one read, a few statements for all), not each in a savepoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queued_creates_are_decided_in_memory_as_one_batch() {
+    let server = TestServer::start().await;
+    let pool = server.pool().await;
+    let client = server.client().await;
+    let (held, blocked) = occupy_committers(&pool, &client, &["b1", "b2", "b3", "b4"]).await;
+    let batch: Vec<_> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|id| create(&client, id))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    held.commit().await.unwrap();
+    for call in blocked {
+        let status = call.await.unwrap().expect_err("the name was taken");
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    }
+    for call in batch {
+        call.await.unwrap().expect("a queued create succeeds");
+    }
+    assert!(
+        group_writes(&server, "set_based") >= 3.0,
+        "the queued creates were not decided set-based: {} in savepoints",
+        group_writes(&server, "savepoint")
+    );
+    assert_eq!(group_writes(&server, "savepoint"), 0.0);
+}
+
 /// A batch decided in memory finds at its write that a concurrent
 /// transaction took one of its names after its read: it is written again,
 /// each create in a savepoint, and answers exactly as alone: the taken
@@ -269,20 +310,11 @@ async fn a_batch_whose_name_is_taken_after_its_read_is_written_again_create_by_c
     let start = truth(&pool).await.last().map_or(0, |t| t.seq);
     let watcher = Recorder::after(&mut client.clone(), start).await;
 
-    // Every committer is kept busy by a create that waits for `held`, so
-    // that the next creates queue and are taken as one batch.
-    let mut held = pool.begin().await.unwrap();
-    let blockers = ["b1", "b2", "b3", "b4"];
-    hold_names(&mut held, &blockers).await;
+    let (held, blocked) = occupy_committers(&pool, &client, &["b1", "b2", "b3", "b4"]).await;
     // The name the batch will find taken after its read.
     let mut taker = pool.begin().await.unwrap();
     hold_names(&mut taker, &["x"]).await;
-
-    let (held_by, taken_by) = (backend(&mut held).await, backend(&mut taker).await);
-
-    let blocked: Vec<_> = blockers.iter().map(|id| create(&client, id)).collect();
-    until_blocked_by(&pool, held_by).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let taken_by = backend(&mut taker).await;
     let batch: Vec<_> = ["x", "z1", "z2", "z3"]
         .iter()
         .map(|id| create(&client, id))
@@ -317,12 +349,7 @@ async fn a_batch_whose_name_is_taken_after_its_read_is_written_again_create_by_c
     }
     assert_eq!(created.len(), 3);
 
-    let samples = crate::metrics::scrape(&server).1;
-    let savepoints = crate::metrics::value(
-        &samples,
-        "frontierwatch_db_group_writes_total",
-        &[("path", "savepoint")],
-    );
+    let savepoints = group_writes(&server, "savepoint");
     assert!(
         savepoints >= 4.0,
         "the batch was not written again create by create: {savepoints}"

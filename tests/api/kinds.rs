@@ -464,4 +464,62 @@ async fn the_database_refuses_a_name_that_does_not_match_its_kind() {
     insert("commitment", "commitments/x")
         .await
         .expect("a registered kind is accepted");
+
+    // Ids as long as the registry allows and no longer, in every segment;
+    // one bad row refuses its whole statement.
+    let max = frontierwatch_proto::kinds::MAX_ID_LEN;
+    let long = |n: usize| format!("a{}", "b".repeat(n - 1));
+    let several = |names: Vec<(String, &'static str)>| {
+        let db = db.clone();
+        async move {
+            let (names, kinds): (Vec<String>, Vec<&str>) = names.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO resources (name, kind, data, etag, create_time, update_time) \
+                 SELECT n, k, '', 'e', now(), now() FROM UNNEST($1::text[], $2::text[]) AS u(n, k)",
+            )
+            .bind(names)
+            .bind(kinds)
+            .execute(&db)
+            .await
+        }
+    };
+    several(vec![
+        (format!("organizations/{}", long(max)), "organization"),
+        (format!("models/{}", long(max)), "model"),
+        (
+            format!("models/{}/releases/{}", long(max), long(max)),
+            "release",
+        ),
+    ])
+    .await
+    .expect("ids of the longest length are accepted");
+    for (name, kind) in [
+        (format!("organizations/{}", long(max + 1)), "organization"),
+        (format!("models/m/releases/{}", long(max + 1)), "release"),
+        (format!("models/{}/releases/r", long(max + 1)), "release"),
+        ("models/m/releases/R".to_owned(), "release"),
+        ("organizations/models/x".to_owned(), "organization"),
+    ] {
+        let error = several(vec![
+            ("organizations/fine".to_owned(), "organization"),
+            (name.clone(), kind),
+        ])
+        .await
+        .expect_err(&name);
+        assert!(
+            error.to_string().contains("does not match kind"),
+            "{name}: {error}"
+        );
+    }
+    let (fine,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM resources WHERE name = 'organizations/fine'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(fine, 0, "a refused statement writes none of its rows");
+    let error = sqlx::query("UPDATE resources SET name = 'models/x' WHERE name = 'commitments/x'")
+        .execute(&db)
+        .await
+        .expect_err("a rename to another kind's name is refused");
+    assert!(error.to_string().contains("does not match kind"), "{error}");
 }
