@@ -22,18 +22,23 @@ pub fn date(year: i32, month: i32, day: i32) -> Date {
     Date { year, month, day }
 }
 
+/// The request that creates the organization `id`.
+pub fn org_request(id: &str) -> CreateOrganizationRequest {
+    CreateOrganizationRequest {
+        organization_id: id.to_owned(),
+        organization: Some(Organization {
+            display_name: format!("Org {id}"),
+            country: "US".to_owned(),
+            kind: OrganizationKind::Company as i32,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
 pub async fn create_org(client: &mut Client, id: &str) -> Organization {
     client
-        .create_organization(CreateOrganizationRequest {
-            organization_id: id.to_owned(),
-            organization: Some(Organization {
-                display_name: format!("Org {id}"),
-                country: "US".to_owned(),
-                kind: OrganizationKind::Company as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_organization(org_request(id))
         .await
         .expect("organization is created")
         .into_inner()

@@ -222,19 +222,10 @@ fn create(
     id: &str,
 ) -> tokio::task::JoinHandle<Result<Organization, tonic::Status>> {
     let mut client = client.clone();
-    let id = id.to_owned();
+    let request = org_request(id);
     tokio::spawn(async move {
         client
-            .create_organization(CreateOrganizationRequest {
-                organization_id: id.clone(),
-                organization: Some(Organization {
-                    display_name: format!("Org {id}"),
-                    country: "US".to_owned(),
-                    kind: OrganizationKind::Company as i32,
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
+            .create_organization(request)
             .await
             .map(|r| r.into_inner())
     })
