@@ -244,17 +244,7 @@ async fn the_cache_follows_the_log_across_a_postgresql_restart() {
     // The pool reconnects: the first writes after the restart may fail.
     let deadline = Instant::now() + Duration::from_secs(30);
     let after = loop {
-        match c
-            .create_organization(CreateOrganizationRequest {
-                organization_id: "after".into(),
-                organization: Some(Organization {
-                    display_name: "After".into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-        {
+        match c.create_organization(org_request("after")).await {
             Ok(created) => break created.into_inner(),
             Err(status) => {
                 assert!(

@@ -241,6 +241,14 @@ struct Writes {
 }
 
 impl Writes {
+    /// A new resource: its row, its references and its change record.
+    fn insert<T: Resource>(&mut self, resource: &T) {
+        self.inserts.push(Row::of(resource, now_of(resource)));
+        self.refs_of(resource);
+        self.changes
+            .push(PendingChange::of(resource, ChangeKind::Created));
+    }
+
     fn refs_of<T: Resource>(&mut self, resource: &T) {
         let mut refs: Vec<Ref> = resource.refs();
         refs.dedup_by(|a, b| a.field == b.field && a.name == b.name);
@@ -535,14 +543,8 @@ impl BulkImport {
                 return Ok(None);
             }
             self.snapshot.created(&resource);
-            self.writes
-                .inserts
-                .push(Row::of(&resource, now_of(&resource)));
-            self.writes.refs_of(&resource);
+            self.writes.insert(&resource);
             self.writes.claim(&name, &incoming);
-            self.writes
-                .changes
-                .push(PendingChange::of(&resource, ChangeKind::Created));
             return Ok(Some(Imported::Created));
         };
         if kind != T::KIND.field() {
@@ -670,10 +672,7 @@ impl Creating {
             return Err(ApiError::AlreadyExists { name });
         }
         self.snapshot.created(resource);
-        self.writes
-            .inserts
-            .push(Row::of(resource, now_of(resource)));
-        self.writes.refs_of(resource);
+        self.writes.insert(resource);
         if let Some(request_id) = request_id {
             let response = resource.encode_to_vec();
             self.writes.request_ids.push((
@@ -685,9 +684,6 @@ impl Creating {
             self.recorded
                 .insert(request_id, (T::KIND.field().to_owned(), name, response));
         }
-        self.writes
-            .changes
-            .push(PendingChange::of(resource, ChangeKind::Created));
         Ok(Some(resource.clone()))
     }
 
