@@ -114,6 +114,46 @@ async fn spans_of_rpcs_and_storage_calls_reach_an_otlp_collector() {
     assert!(names.iter().any(|n| n == "create"), "{names:?}");
 }
 
+/// The pool hands out a connection without checking it only when it was
+/// checked on its return a moment ago: one that sat idle while the
+/// database dropped it is checked, found dead and replaced, so the call
+/// that gets it does not fail.
+#[tokio::test]
+async fn connections_the_database_dropped_while_idle_are_not_handed_to_calls() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let org = create_org(&mut c, "kept").await;
+    // Several calls at once, so that the pool holds several connections.
+    let mut gets = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut c = c.clone();
+        let name = org.name.clone();
+        gets.spawn(async move { c.get_organization(GetOrganizationRequest { name }).await });
+    }
+    while let Some(got) = gets.join_next().await {
+        got.expect("a Get task")
+            .expect("a Get before the connections are dropped");
+    }
+    let pool = server.pool().await;
+    let (dropped,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+          WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the server's connections are dropped");
+    assert!(dropped > 1, "the server held connections: {dropped}");
+    // Longer than the pool trusts an idle connection unchecked.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..8 {
+        c.get_organization(GetOrganizationRequest {
+            name: org.name.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("Get {i} after the connections were dropped: {e:?}"));
+    }
+}
+
 #[tokio::test]
 async fn the_embedded_postgresql_starts_keeps_data_across_restarts_and_stops_with_the_server() {
     let dir = tempdir("embedded");

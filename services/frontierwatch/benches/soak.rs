@@ -1,19 +1,24 @@
 //! The soak: a fixed mix at a fixed rate for a long time, with open
 //! watches, reported minute by minute.
 //!
-//! First the mix runs closed-loop for 10 s to measure its peak; then it
-//! runs paced at 70% of that peak (or `SOAK_RATE` operations per second)
-//! for `SOAK_MINUTES` (default 30) from `SOAK_CLIENTS` clients (16), while
-//! `SOAK_WATCHERS` (50) unfiltered watches count every event. The mix, per
-//! operation: 30% creates, 20% updates with the etag last seen, 10%
-//! deletes with it, 25% Gets, 15% Lists of 50.
+//! First `SOAK_PREFILL` organizations (default 250,000) are imported, so
+//! that the soak runs on a database larger than PostgreSQL's shared
+//! buffers, as a service in use does, and `SOAK_WATCHERS` (50) unfiltered
+//! watches open, each counting every event. Then the mix runs closed-loop
+//! for 10 s to measure its peak under those conditions, then paced at 70%
+//! of that peak (or `SOAK_RATE` operations per second) for `SOAK_MINUTES`
+//! (default 30) from `SOAK_CLIENTS` clients (16). The mix, per operation:
+//! 30% creates, 20% updates with the etag last seen, 10% deletes with it,
+//! 25% Gets, 15% Lists of 50.
 //!
 //! The report (`soak.md` in `LOAD_REPORT_DIR`, default
 //! `services/frontierwatch/benches/report`) gives, per minute, the rate
 //! held, p50 and p99, errors, the server's and PostgreSQL's CPU per
-//! operation and the server's resident memory; then the drift between the
-//! first and the last window (5 minutes, or a third of a shorter run), and
-//! whether every watcher received every acknowledged write exactly once.
+//! operation, the server's resident memory, the database's size and
+//! PostgreSQL's checkpoints; then the drift between the first and the last
+//! window (5 minutes, or a third of a shorter run), overall and by
+//! operation, and whether every watcher received every acknowledged write
+//! exactly once.
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench soak`.
 
@@ -84,6 +89,9 @@ fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
     total
 }
 
+/// The operations of the mix, in the order of `OPS`.
+const OPS: [&str; 5] = ["create", "update", "delete", "get", "list of 50"];
+
 /// What one client did in one minute.
 #[derive(Default)]
 struct Minute {
@@ -91,6 +99,17 @@ struct Minute {
     errors: u64,
     writes: u64,
     latencies: Vec<u32>,
+    /// The latencies again, by operation (indexed as `OPS`).
+    by_op: [Vec<u32>; OPS.len()],
+}
+
+/// What the sampler reads at each minute's end.
+struct Sample {
+    server_cpu: f64,
+    postgres_cpu: f64,
+    rss_kib: u64,
+    database_bytes: i64,
+    checkpoints: i64,
 }
 
 /// One minute of the report: ops/s, p99 ms, server and PostgreSQL CPU
@@ -103,6 +122,18 @@ type Goal = (&'static str, fn(&Row) -> f64, &'static str);
 /// One client's own resources: name and last etag, oldest first.
 type Owned = VecDeque<(String, String)>;
 
+/// Which operation of the mix `pick` selects (its index in `OPS`).
+fn op_of(pick: u64, owned: &Owned) -> usize {
+    match pick % 100 {
+        _ if owned.is_empty() => 0,
+        0..30 => 0,
+        30..50 => 1,
+        50..60 => 2,
+        60..85 => 3,
+        _ => 4,
+    }
+}
+
 /// Runs one operation of the mix; returns whether it wrote.
 async fn one(
     c: &mut Client,
@@ -110,8 +141,8 @@ async fn one(
     id: &str,
     pick: u64,
 ) -> Result<bool, tonic::Status> {
-    let slot = pick % 100;
-    if slot < 30 || owned.is_empty() {
+    let op = op_of(pick, owned);
+    if op == 0 {
         let org = c
             .create_organization(CreateOrganizationRequest {
                 organization_id: id.to_owned(),
@@ -128,8 +159,8 @@ async fn one(
         return Ok(true);
     }
     let index = (pick / 100) as usize % owned.len();
-    match slot {
-        30..50 => {
+    match op {
+        1 => {
             let (name, etag) = owned[index].clone();
             let org = c
                 .update_organization(UpdateOrganizationRequest {
@@ -148,13 +179,13 @@ async fn one(
             owned[index].1 = org.etag;
             Ok(true)
         }
-        50..60 => {
+        2 => {
             let (name, etag) = owned.pop_front().unwrap_or_default();
             c.delete_organization(DeleteOrganizationRequest { name, etag })
                 .await?;
             Ok(true)
         }
-        60..85 => {
+        3 => {
             c.get_organization(GetOrganizationRequest {
                 name: owned[index].0.clone(),
             })
@@ -217,7 +248,9 @@ async fn run(
                 let at = Instant::now();
                 let id = format!("{prefix}-{k}-{i}");
                 i += 1;
-                let outcome = one(&mut c, &mut owned, &id, next(&mut state)).await;
+                let pick = next(&mut state);
+                let op = op_of(pick, &owned);
+                let outcome = one(&mut c, &mut owned, &id, pick).await;
                 let micros = u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX);
                 let minute = (started.elapsed().as_secs() / 60) as usize;
                 let mut stats = stats.lock().await;
@@ -226,6 +259,7 @@ async fn run(
                 };
                 m.ops += 1;
                 m.latencies.push(micros);
+                m.by_op[op].push(micros);
                 match outcome {
                     Ok(true) => m.writes += 1,
                     Ok(false) => {}
@@ -264,20 +298,51 @@ async fn main() {
     let server = TestServer::start().await;
     let server_pid = server.pid();
 
-    // The peak of the mix, closed-loop.
-    let peak: u64 = run(&server, clients, 0, Duration::from_secs(10), "peak")
+    // The database of a service in use: `SOAK_PREFILL` organizations
+    // imported (then vacuumed, as autovacuum would have, and checkpointed)
+    // before anything is measured. From an empty database, the first minutes ran while every
+    // table still fit in PostgreSQL's shared buffers (128 MiB), and cost
+    // it less per operation than every later minute (the report's database
+    // size per minute shows where it crossed).
+    let prefill = env("SOAK_PREFILL", 250_000);
+    let mut c = server.client().await;
+    for start in (0..prefill).step_by(1000) {
+        let items = (start..(start + 1000).min(prefill))
+            .map(|i| ImportItem {
+                line: i as i64,
+                resource: Some(import_item::Resource::Organization(Organization {
+                    name: format!("organizations/prefill-{i}"),
+                    display_name: format!("Prefill {i}"),
+                    country: "US".into(),
+                    ..Default::default()
+                })),
+            })
+            .collect();
+        c.import_resources(ImportResourcesRequest {
+            items,
+            source: None,
+        })
         .await
-        .iter()
-        .map(|m| m.ops)
-        .sum::<u64>()
-        / 10;
-    let rate = env("SOAK_RATE", peak * 7 / 10);
-    eprintln!("soak: peak {peak} ops/s; {rate} ops/s for {minutes} min");
+        .expect("a prefill batch imports");
+    }
+    let pool = server.pool().await;
+    for maintenance in ["VACUUM ANALYZE", "CHECKPOINT"] {
+        sqlx::query(maintenance)
+            .execute(&pool)
+            .await
+            .expect("the prefilled database is vacuumed and checkpointed");
+    }
+    let prefilled_mib = {
+        let (size,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+            .fetch_one(&pool)
+            .await
+            .expect("the database's size");
+        size as f64 / 1048576.0
+    };
+    eprintln!("soak: prefilled {prefill} organizations, {prefilled_mib:.0} MiB");
 
     // The watches: each counts events and checks they only go forward.
-    let mut c = server.client().await;
     let head: i64 = {
-        let pool = server.pool().await;
         let (head,): (Option<i64>,) = sqlx::query_as("SELECT max(seq) FROM changes")
             .fetch_one(&pool)
             .await
@@ -314,6 +379,14 @@ async fn main() {
         }));
     }
 
+    // The peak of the mix, closed-loop, with the watches open: the
+    // conditions the soak runs under.
+    let peak_run = run(&server, clients, 0, Duration::from_secs(10), "peak").await;
+    let peak: u64 = peak_run.iter().map(|m| m.ops).sum::<u64>() / 10;
+    let peak_writes: u64 = peak_run.iter().map(|m| m.writes).sum();
+    let rate = env("SOAK_RATE", peak * 7 / 10);
+    eprintln!("soak: peak {peak} ops/s; {rate} ops/s for {minutes} min");
+
     let is_postgres = |_: u32, comm: &str| comm == "postgres";
     let is_server = move |pid: u32, _: &str| pid == server_pid;
     let sampler = tokio::spawn(async move {
@@ -323,11 +396,22 @@ async fn main() {
         // exited is in the postmaster's children's time (`cpu_seconds`).
         loop {
             every.tick().await;
-            samples.push((
-                cpu_seconds(is_server),
-                cpu_seconds(is_postgres),
-                harness_rss(server_pid),
-            ));
+            // The database's size and the checkpoints so far: what grows
+            // under the mix, and what PostgreSQL does on a timer.
+            let (size, checkpoints): (i64, i64) = sqlx::query_as(
+                "SELECT pg_database_size(current_database()), \
+                        checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap_or((0, 0));
+            samples.push(Sample {
+                server_cpu: cpu_seconds(is_server),
+                postgres_cpu: cpu_seconds(is_postgres),
+                rss_kib: harness_rss(server_pid),
+                database_bytes: size,
+                checkpoints,
+            });
             if samples.len() > minutes as usize {
                 return samples;
             }
@@ -342,7 +426,8 @@ async fn main() {
     )
     .await;
     let samples = sampler.await.unwrap_or_default();
-    let acknowledged: u64 = stats.iter().map(|m| m.writes).sum();
+    // The watches saw the peak's writes too.
+    let acknowledged: u64 = peak_writes + stats.iter().map(|m| m.writes).sum::<u64>();
     // Let the watchers drain.
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline
@@ -363,7 +448,7 @@ async fn main() {
     let _ = writeln!(md, "# Soak report\n");
     let _ = writeln!(
         md,
-        "Written by `cargo bench -p frontierwatch-server --bench soak` on {} ({minutes} min at {rate} ops/s = 70% of the mix's measured peak of {peak} ops/s, {clients} clients, {watches} watches; release build, 2 cores, PostgreSQL 15 with fsync on, all on one machine).\n",
+        "Written by `cargo bench -p frontierwatch-server --bench soak` on {} ({minutes} min at {rate} ops/s = 70% of the mix's peak of {peak} ops/s, measured for 10 s with the watches open; {clients} clients, {watches} watches; on a database prefilled with {prefill} organizations, {prefilled_mib:.0} MiB; release build, 2 cores, PostgreSQL 15 with fsync on and its default 128 MiB of shared buffers, all on one machine).\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
     );
     let _ = writeln!(
@@ -372,20 +457,25 @@ async fn main() {
     );
     let _ = writeln!(
         md,
-        "| minute | ops/s | p50 ms | p99 ms | errors | server CPU ms/op | PostgreSQL CPU ms/op | server RSS MiB |"
+        "| minute | ops/s | p50 ms | p99 ms | errors | server CPU ms/op | PostgreSQL CPU ms/op | server RSS MiB | database MiB | checkpoints |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for (i, m) in stats.iter().enumerate() {
         let mut l = m.latencies.clone();
         l.sort_unstable();
-        let cpu = |f: fn(&(f64, f64, u64)) -> f64| match (samples.get(i), samples.get(i + 1)) {
+        let cpu = |f: fn(&Sample) -> f64| match (samples.get(i), samples.get(i + 1)) {
             (Some(a), Some(b)) if m.ops > 0 => (f(b) - f(a)) * 1e3 / m.ops as f64,
             _ => f64::NAN,
         };
-        let server_cpu = cpu(|s| s.0);
-        let pg_cpu = cpu(|s| s.1);
-        let rss = samples.get(i + 1).map_or(0, |s| s.2) as f64 / 1024.0;
+        let server_cpu = cpu(|s| s.server_cpu);
+        let pg_cpu = cpu(|s| s.postgres_cpu);
+        let rss = samples.get(i + 1).map_or(0, |s| s.rss_kib) as f64 / 1024.0;
+        let database_mib = samples.get(i + 1).map_or(0, |s| s.database_bytes) as f64 / 1048576.0;
+        let checkpoints = match (samples.get(i), samples.get(i + 1)) {
+            (Some(a), Some(b)) => b.checkpoints - a.checkpoints,
+            _ => 0,
+        };
         let row = (
             m.ops as f64 / 60.0,
             percentile_ms(&l, 0.99),
@@ -395,7 +485,7 @@ async fn main() {
         );
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.3} | {:.1} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.3} | {:.1} | {:.0} | {} |",
             i + 1,
             row.0,
             percentile_ms(&l, 0.5),
@@ -403,7 +493,9 @@ async fn main() {
             m.errors,
             server_cpu,
             pg_cpu,
-            rss
+            rss,
+            database_mib,
+            checkpoints,
         );
         rows.push(row);
     }
@@ -433,6 +525,31 @@ async fn main() {
             mean(first, f),
             mean(last, f),
             drift(f)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nBy operation (p50 and p99 over each window's calls):\n\n| operation | first p50 ms | last p50 ms | first p99 ms | last p99 ms | p99 drift |\n|---|---|---|---|---|---|"
+    );
+    let pooled = |minutes: std::ops::Range<usize>, op: usize| {
+        let mut l: Vec<u32> = stats[minutes]
+            .iter()
+            .flat_map(|m| m.by_op[op].iter().copied())
+            .collect();
+        l.sort_unstable();
+        (percentile_ms(&l, 0.5), percentile_ms(&l, 0.99))
+    };
+    let (first_minutes, last_minutes) = (
+        0..window.min(stats.len()),
+        stats.len().saturating_sub(window)..stats.len(),
+    );
+    for (op, label) in OPS.iter().enumerate() {
+        let (a50, a99) = pooled(first_minutes.clone(), op);
+        let (b50, b99) = pooled(last_minutes.clone(), op);
+        let _ = writeln!(
+            md,
+            "| {label} | {a50:.2} | {b50:.2} | {a99:.2} | {b99:.2} | {:+.1}% |",
+            (b99 / a99 - 1.0) * 100.0
         );
     }
     let _ = writeln!(

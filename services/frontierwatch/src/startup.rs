@@ -61,9 +61,7 @@ impl Database {
             }
         };
         tracing::info!(database = %redact_url(&url), "connecting to database");
-        let pool = PgPoolOptions::new()
-            .max_connections(config.pool_size)
-            .acquire_timeout(Duration::from_secs(5))
+        let pool = pool_options(config.pool_size)
             .connect(&url)
             .await
             .context("cannot connect to the database")?;
@@ -85,6 +83,33 @@ impl Database {
             embedded,
         })
     }
+}
+
+/// How long a pooled connection may sit idle and still be handed out
+/// without a round trip to check it.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// The options of every pool. sqlx checks a connection with a round trip
+/// when it goes back to the pool, and by default with another when it is
+/// handed out: two round trips, and two wake-ups of a PostgreSQL backend,
+/// around every statement or transaction. The second check is kept only
+/// for a connection idle for longer than [`TRUSTED_IDLE`] (one the
+/// database may have dropped since); a connection checked on its return a
+/// moment ago is handed out as it is. A connection that breaks anyway
+/// fails its call as UNAVAILABLE, as a break during the call does.
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > TRUSTED_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// On a database without any token, makes the first admin token. Its
@@ -236,9 +261,7 @@ impl Application {
         }
         // Made lazily: snapshots are rare, and waiting for one of these is
         // what queues them.
-        let snapshot_pool = PgPoolOptions::new()
-            .max_connections(config.snapshot_connections)
-            .acquire_timeout(Duration::from_secs(5))
+        let snapshot_pool = pool_options(config.snapshot_connections)
             .connect_lazy(&url)
             .context("invalid database URL")?;
         let store = Store::new(pool)
