@@ -36,6 +36,20 @@ pub fn org_request(id: &str) -> CreateOrganizationRequest {
     }
 }
 
+/// An ImportResources item for the organization `id`.
+pub fn org_import_item(line: i64, id: &str) -> ImportItem {
+    ImportItem {
+        line,
+        resource: Some(import_item::Resource::Organization(Organization {
+            name: format!("organizations/{id}"),
+            display_name: format!("Org {id}"),
+            country: "US".to_owned(),
+            website: "https://example.com".to_owned(),
+            ..Default::default()
+        })),
+    }
+}
+
 pub async fn create_org(client: &mut Client, id: &str) -> Organization {
     client
         .create_organization(org_request(id))

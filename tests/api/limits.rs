@@ -65,14 +65,7 @@ async fn twenty_snapshots_that_never_read_do_not_starve_other_calls() {
 /// An import of `n` new organizations.
 fn organizations(prefix: &str, n: i64) -> ImportResourcesRequest {
     let items = (0..n)
-        .map(|i| ImportItem {
-            line: i,
-            resource: Some(import_item::Resource::Organization(Organization {
-                name: format!("organizations/{prefix}-{i}"),
-                display_name: "Org".into(),
-                ..Default::default()
-            })),
-        })
+        .map(|i| crate::fixtures::org_import_item(i, &format!("{prefix}-{i}")))
         .collect();
     ImportResourcesRequest {
         items,

@@ -594,16 +594,7 @@ async fn main() {
     // Bulk: ImportResources against COPY of the same rows.
     eprintln!("bulk: ImportResources and COPY of {BULK_ROWS} rows");
     let items: Vec<ImportItem> = (0..BULK_ROWS)
-        .map(|i| ImportItem {
-            line: i as i64,
-            resource: Some(import_item::Resource::Organization(Organization {
-                name: format!("organizations/bulk-{i}"),
-                display_name: format!("Bulk {i}"),
-                country: "US".into(),
-                website: "https://example.com".into(),
-                ..Default::default()
-            })),
-        })
+        .map(|i| fixtures::org_import_item(i as i64, &format!("bulk-{i}")))
         .collect();
     let started = Instant::now();
     for batch in items.chunks(BULK_BATCH) {

@@ -22,6 +22,9 @@
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench soak`.
 
+#[path = "../../../tests/api/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
@@ -300,23 +303,16 @@ async fn main() {
 
     // The database of a service in use: `SOAK_PREFILL` organizations
     // imported (then vacuumed, as autovacuum would have, and checkpointed)
-    // before anything is measured. From an empty database, the first minutes ran while every
-    // table still fit in PostgreSQL's shared buffers (128 MiB), and cost
-    // it less per operation than every later minute (the report's database
-    // size per minute shows where it crossed).
+    // before anything is measured. From an empty database, the first
+    // minutes ran while every table still fit in PostgreSQL's shared
+    // buffers (128 MiB), and cost it less per operation than every later
+    // minute (the report's database size per minute shows where it
+    // crossed).
     let prefill = env("SOAK_PREFILL", 250_000);
     let mut c = server.client().await;
     for start in (0..prefill).step_by(1000) {
         let items = (start..(start + 1000).min(prefill))
-            .map(|i| ImportItem {
-                line: i as i64,
-                resource: Some(import_item::Resource::Organization(Organization {
-                    name: format!("organizations/prefill-{i}"),
-                    display_name: format!("Prefill {i}"),
-                    country: "US".into(),
-                    ..Default::default()
-                })),
-            })
+            .map(|i| fixtures::org_import_item(i as i64, &format!("prefill-{i}")))
             .collect();
         c.import_resources(ImportResourcesRequest {
             items,
