@@ -114,10 +114,9 @@ async fn spans_of_rpcs_and_storage_calls_reach_an_otlp_collector() {
     assert!(names.iter().any(|n| n == "create"), "{names:?}");
 }
 
-/// The pool hands out a connection without checking it only when it was
-/// checked on its return a moment ago: one that sat idle while the
-/// database dropped it is checked, found dead and replaced, so the call
-/// that gets it does not fail.
+/// A pooled connection that the database dropped while it sat idle is
+/// checked when it is handed out, found dead and replaced: the call that
+/// gets it does not fail.
 #[tokio::test]
 async fn connections_the_database_dropped_while_idle_are_not_handed_to_calls() {
     let server = TestServer::start().await;
@@ -143,7 +142,6 @@ async fn connections_the_database_dropped_while_idle_are_not_handed_to_calls() {
     .await
     .expect("the server's connections are dropped");
     assert!(dropped > 1, "the server held connections: {dropped}");
-    // Longer than the pool trusts an idle connection unchecked.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for i in 0..8 {
         c.get_organization(GetOrganizationRequest {

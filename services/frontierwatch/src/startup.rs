@@ -85,31 +85,16 @@ impl Database {
     }
 }
 
-/// How long a pooled connection may sit idle and still be handed out
-/// without a round trip to check it.
-const TRUSTED_IDLE: Duration = Duration::from_secs(1);
-
-/// The options of every pool. sqlx checks a connection with a round trip
-/// when it goes back to the pool, and by default with another when it is
-/// handed out: two round trips, and two wake-ups of a PostgreSQL backend,
-/// around every statement or transaction. The second check is kept only
-/// for a connection idle for longer than [`TRUSTED_IDLE`] (one the
-/// database may have dropped since); a connection checked on its return a
-/// moment ago is handed out as it is. A connection that breaks anyway
-/// fails its call as UNAVAILABLE, as a break during the call does.
+/// The options of both pools. sqlx checks a connection with a round trip
+/// when it is handed out (`test_before_acquire`, its default) and when it
+/// goes back. The check on hand-out stays: without it, a connection that
+/// the database dropped while it sat idle for a moment (a restart that
+/// takes less than a second) was handed to a call, which failed
+/// (`deployment::readiness_goes_not_serving_…` caught it).
 fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > TRUSTED_IDLE {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
 }
 
 /// On a database without any token, makes the first admin token. Its
