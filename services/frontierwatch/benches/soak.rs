@@ -101,8 +101,7 @@ struct Minute {
     ops: u64,
     errors: u64,
     writes: u64,
-    latencies: Vec<u32>,
-    /// The latencies again, by operation (indexed as `OPS`).
+    /// Latencies by operation (indexed as `OPS`).
     by_op: [Vec<u32>; OPS.len()],
 }
 
@@ -137,14 +136,15 @@ fn op_of(pick: u64, owned: &Owned) -> usize {
     }
 }
 
-/// Runs one operation of the mix; returns whether it wrote.
+/// Runs operation `op` (`op_of(pick, owned)`) of the mix; returns
+/// whether it wrote.
 async fn one(
     c: &mut Client,
     owned: &mut Owned,
     id: &str,
+    op: usize,
     pick: u64,
 ) -> Result<bool, tonic::Status> {
-    let op = op_of(pick, owned);
     if op == 0 {
         let org = c
             .create_organization(CreateOrganizationRequest {
@@ -253,7 +253,7 @@ async fn run(
                 i += 1;
                 let pick = next(&mut state);
                 let op = op_of(pick, &owned);
-                let outcome = one(&mut c, &mut owned, &id, pick).await;
+                let outcome = one(&mut c, &mut owned, &id, op, pick).await;
                 let micros = u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX);
                 let minute = (started.elapsed().as_secs() / 60) as usize;
                 let mut stats = stats.lock().await;
@@ -261,7 +261,6 @@ async fn run(
                     continue;
                 };
                 m.ops += 1;
-                m.latencies.push(micros);
                 m.by_op[op].push(micros);
                 match outcome {
                     Ok(true) => m.writes += 1,
@@ -458,7 +457,7 @@ async fn main() {
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for (i, m) in stats.iter().enumerate() {
-        let mut l = m.latencies.clone();
+        let mut l = m.by_op.concat();
         l.sort_unstable();
         let cpu = |f: fn(&Sample) -> f64| match (samples.get(i), samples.get(i + 1)) {
             (Some(a), Some(b)) if m.ops > 0 => (f(b) - f(a)) * 1e3 / m.ops as f64,
@@ -499,8 +498,12 @@ async fn main() {
     let mean = |rows: &[Row], f: fn(&Row) -> f64| {
         rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
     };
-    let first = &rows[..window.min(rows.len())];
-    let last = &rows[rows.len().saturating_sub(window)..];
+    // The first and the last window's minutes (rows and stats alike).
+    let (first_minutes, last_minutes) = (
+        0..window.min(rows.len()),
+        rows.len().saturating_sub(window)..rows.len(),
+    );
+    let (first, last) = (&rows[first_minutes.clone()], &rows[last_minutes.clone()]);
     let drift =
         |f: fn(&(f64, f64, f64, f64, f64)) -> f64| (mean(last, f) / mean(first, f) - 1.0) * 100.0;
     let errors: u64 = stats.iter().map(|m| m.errors).sum();
@@ -535,10 +538,6 @@ async fn main() {
         l.sort_unstable();
         (percentile_ms(&l, 0.5), percentile_ms(&l, 0.99))
     };
-    let (first_minutes, last_minutes) = (
-        0..window.min(stats.len()),
-        stats.len().saturating_sub(window)..stats.len(),
-    );
     for (op, label) in OPS.iter().enumerate() {
         let (a50, a99) = pooled(first_minutes.clone(), op);
         let (b50, b99) = pooled(last_minutes.clone(), op);
