@@ -4,12 +4,14 @@
 //! Written item by item, each item costs a savepoint and four to seven
 //! statements (its row locked, its references and its benchmark's scale
 //! checked, its row, references and claims written). Here what the database
-//! holds for the whole batch is read in three statements up front (the
-//! batch's own names locked for update, the names it references locked
-//! against deletion, the claims of the stored ones), every item is decided
-//! in memory in order, exactly as the item-by-item path decides it (each
-//! item sees the items before it), and everything is written in a few
-//! statements whatever the number of items.
+//! holds for the whole batch is read in at most three statements up front
+//! (the batch's own names locked for update, with the calls recorded under
+//! its request ids; the names it references locked against deletion; the
+//! claims of the stored ones), every item is decided in memory in order,
+//! exactly as the item-by-item path decides it (each item sees the items
+//! before it), and everything is written in at most three statements
+//! whatever the number of items (rows updated, references replaced, and
+//! one statement for every new row, reference, claim and recorded call).
 //!
 //! What memory alone cannot decide sends an import back to the
 //! item-by-item path, in a fresh transaction: a name twice in one call, a
@@ -90,18 +92,33 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    async fn read(conn: &mut PgConnection, keys: &Keys) -> Result<Self, ApiError> {
+    /// Reads what the database holds for the batch `keys` describes, and
+    /// the calls recorded under the request ids `ids`.
+    async fn read(
+        conn: &mut PgConnection,
+        keys: &Keys,
+        ids: &[Uuid],
+    ) -> Result<(Self, HashMap<Uuid, Recorded>), ApiError> {
         let read = |e| map_db_error(e, Operation::Read, "a batch");
-        let rows: Vec<(String, String, Vec<u8>)> =
-            sqlx::query_as(AssertSqlSafe(lookups::RESOURCES_FOR_UPDATE.as_str()))
-                .bind(&keys.names)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(read)?;
-        let stored: HashMap<String, (String, Vec<u8>)> = rows
-            .into_iter()
-            .map(|(name, kind, data)| (name, (kind, data)))
-            .collect();
+        let rows: Vec<(String, String, Vec<u8>, Option<Uuid>)> = sqlx::query_as(AssertSqlSafe(
+            lookups::RESOURCES_FOR_UPDATE_AND_REQUEST_IDS.as_str(),
+        ))
+        .bind(&keys.names)
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(read)?;
+        let mut stored = HashMap::new();
+        let mut recorded = HashMap::new();
+        for (name, kind, data, request_id) in rows {
+            // A recorded call's row holds its method where a resource's
+            // holds its kind.
+            if let Some(id) = request_id {
+                recorded.insert(id, (kind, name, data));
+            } else {
+                stored.insert(name, (kind, data));
+            }
+        }
         let referenced: Vec<&String> = keys.referenced.iter().collect();
         let stored_names: Vec<&String> = stored.keys().collect();
         let found: Vec<(String, Option<Vec<u8>>)> =
@@ -138,13 +155,14 @@ impl Snapshot {
                     .push((claimant, authority, fields, data));
             }
         }
-        Ok(Self {
+        let snapshot = Self {
             stored,
             exists,
             scales,
             claims,
             queried: keys.referenced.clone(),
-        })
+        };
+        Ok((snapshot, recorded))
     }
 
     /// Whether a name the snapshot does not hold is known to be missing
@@ -267,16 +285,6 @@ impl Writes {
         ));
     }
 
-    /// Writes it all, or stops at the names among `inserts` that were
-    /// taken meanwhile (none, normally).
-    async fn write(&self, conn: &mut PgConnection) -> Result<Wrote, ApiError> {
-        if let Some(taken) = self.write_rows(conn).await? {
-            return Ok(Wrote::Taken(taken));
-        }
-        let last = append_changes(conn, &self.changes).await?;
-        Ok(Wrote::All { last })
-    }
-
     /// Writes everything but the change records; the names whose rows or
     /// request ids were taken meanwhile by a concurrent writer, if any
     /// (then nothing that matters is written, and the transaction must be
@@ -320,131 +328,109 @@ impl Writes {
                 .await
                 .map_err(write)?;
         }
-        if !self.inserts.is_empty() {
-            let inserted: Vec<(String,)> = bind_rows(
-                sqlx::query_as(
-                    "INSERT INTO resources (name, kind, data, etag, create_time, update_time, \
+        if self.inserts.is_empty()
+            && self.refs.is_empty()
+            && self.claims.is_empty()
+            && self.request_ids.is_empty()
+        {
+            return Ok(None);
+        }
+        // New rows, references, claims and recorded calls: one statement,
+        // one round trip (an empty array inserts nothing).
+        let (from, to, field): (Vec<&str>, Vec<&str>, Vec<&str>) = self
+            .refs
+            .iter()
+            .map(|(f, t, field)| (f.as_str(), t.as_str(), *field))
+            .collect();
+        // Fields travel comma-joined (field names hold no commas), since
+        // PostgreSQL arrays cannot be ragged.
+        let claimants: Vec<&str> = self.claims.iter().map(|c| c.0.as_str()).collect();
+        let authorities: Vec<i16> = self.claims.iter().map(|c| c.1).collect();
+        let fields: Vec<Option<String>> = self
+            .claims
+            .iter()
+            .map(|c| c.2.as_ref().map(|f| f.join(",")))
+            .collect();
+        let data: Vec<&[u8]> = self.claims.iter().map(|c| c.3.as_slice()).collect();
+        let ids: Vec<Uuid> = self.request_ids.iter().map(|r| r.0).collect();
+        let methods: Vec<&str> = self.request_ids.iter().map(|r| r.1).collect();
+        let names: Vec<&str> = self.request_ids.iter().map(|r| r.2.as_str()).collect();
+        let responses: Vec<&[u8]> = self.request_ids.iter().map(|r| r.3.as_slice()).collect();
+        let (inserted, recorded): (Vec<String>, Vec<Uuid>) = bind_rows(
+            sqlx::query_as(
+                "WITH inserted AS (\
+                   INSERT INTO resources (name, kind, data, etag, create_time, update_time, \
                         model, release, benchmark, organizations, category, status, \
                         kind_detail, country, event_date, score, settings_key, relation) \
-                     SELECT u.name, u.kind, u.data, u.etag, u.time, u.time, u.model, \
+                   SELECT u.name, u.kind, u.data, u.etag, u.time, u.time, u.model, \
                         u.release, u.benchmark, \
                         COALESCE(string_to_array(NULLIF(u.organizations, ''), ','), '{}'), \
                         u.category, u.status, u.kind_detail, u.country, u.event_date, \
                         u.score, u.settings_key, u.relation \
-                       FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], \
-                                   $5::timestamptz[], $6::text[], $7::text[], $8::text[], \
-                                   $9::text[], $10::text[], $11::text[], $12::text[], \
-                                   $13::text[], $14::date[], $15::float8[], $16::text[], \
-                                   $17::text[]) \
-                            WITH ORDINALITY \
-                         AS u(name, kind, data, etag, time, model, release, benchmark, \
-                              organizations, category, status, kind_detail, country, \
-                              event_date, score, settings_key, relation, ord) \
-                      ORDER BY u.ord \
-                     ON CONFLICT (name) DO NOTHING RETURNING name",
-                ),
-                &self.inserts,
+                     FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], \
+                                 $5::timestamptz[], $6::text[], $7::text[], $8::text[], \
+                                 $9::text[], $10::text[], $11::text[], $12::text[], \
+                                 $13::text[], $14::date[], $15::float8[], $16::text[], \
+                                 $17::text[]) \
+                          WITH ORDINALITY \
+                       AS u(name, kind, data, etag, time, model, release, benchmark, \
+                            organizations, category, status, kind_detail, country, \
+                            event_date, score, settings_key, relation, ord) \
+                    ORDER BY u.ord \
+                   ON CONFLICT (name) DO NOTHING RETURNING name), \
+                 refs AS (\
+                   INSERT INTO resource_refs (from_name, to_name, field) \
+                   SELECT * FROM UNNEST($18::text[], $19::text[], $20::text[]) \
+                   ON CONFLICT DO NOTHING), \
+                 claims AS (\
+                   INSERT INTO resource_claims (name, claimant, authority, fields, data) \
+                   SELECT n, c, a, string_to_array(f, ','), d \
+                     FROM UNNEST($21::text[], $22::text[], $23::int2[], $24::text[], \
+                                 $25::bytea[]) AS u(n, c, a, f, d) \
+                   ON CONFLICT (name, claimant) DO UPDATE \
+                   SET authority = EXCLUDED.authority, fields = EXCLUDED.fields, \
+                       data = EXCLUDED.data), \
+                 recorded AS (\
+                   INSERT INTO request_ids (request_id, method, resource_name, response) \
+                   SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::text[], $29::bytea[]) \
+                   ON CONFLICT (request_id) DO NOTHING RETURNING request_id) \
+                 SELECT ARRAY(SELECT name FROM inserted), ARRAY(SELECT request_id FROM recorded)",
+            ),
+            &self.inserts,
+        )
+        .bind(from)
+        .bind(to)
+        .bind(field)
+        .bind(&self.claim_names)
+        .bind(claimants)
+        .bind(authorities)
+        .bind(fields)
+        .bind(data)
+        .bind(ids)
+        .bind(methods)
+        .bind(names)
+        .bind(responses)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(write)?;
+        // A name or a request id a concurrent call committed first: its
+        // write is the one to answer with.
+        let inserted: HashSet<String> = inserted.into_iter().collect();
+        let recorded: HashSet<Uuid> = recorded.into_iter().collect();
+        let taken: Vec<String> = self
+            .inserts
+            .iter()
+            .filter(|r| !inserted.contains(&r.name))
+            .map(|r| r.name.clone())
+            .chain(
+                self.request_ids
+                    .iter()
+                    .filter(|r| !recorded.contains(&r.0))
+                    .map(|r| r.2.clone()),
             )
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(write)?;
-            if inserted.len() < self.inserts.len() {
-                let inserted: HashSet<String> = inserted.into_iter().map(|(n,)| n).collect();
-                return Ok(Some(
-                    self.inserts
-                        .iter()
-                        .filter(|r| !inserted.contains(&r.name))
-                        .map(|r| r.name.clone())
-                        .collect(),
-                ));
-            }
-        }
-        if !self.refs.is_empty() {
-            let (from, to, field): (Vec<&str>, Vec<&str>, Vec<&str>) = self
-                .refs
-                .iter()
-                .map(|(f, t, field)| (f.as_str(), t.as_str(), *field))
-                .collect();
-            sqlx::query(
-                "INSERT INTO resource_refs (from_name, to_name, field) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(from)
-            .bind(to)
-            .bind(field)
-            .execute(&mut *conn)
-            .await
-            .map_err(write)?;
-        }
-        if !self.claims.is_empty() {
-            // Fields travel comma-joined (field names hold no commas), since
-            // PostgreSQL arrays cannot be ragged.
-            let claimants: Vec<&str> = self.claims.iter().map(|c| c.0.as_str()).collect();
-            let authorities: Vec<i16> = self.claims.iter().map(|c| c.1).collect();
-            let fields: Vec<Option<String>> = self
-                .claims
-                .iter()
-                .map(|c| c.2.as_ref().map(|f| f.join(",")))
-                .collect();
-            let data: Vec<&[u8]> = self.claims.iter().map(|c| c.3.as_slice()).collect();
-            sqlx::query(
-                "INSERT INTO resource_claims (name, claimant, authority, fields, data) \
-                 SELECT n, c, a, string_to_array(f, ','), d \
-                   FROM UNNEST($1::text[], $2::text[], $3::int2[], $4::text[], $5::bytea[]) \
-                     AS u(n, c, a, f, d) \
-                 ON CONFLICT (name, claimant) DO UPDATE \
-                 SET authority = EXCLUDED.authority, fields = EXCLUDED.fields, data = EXCLUDED.data",
-            )
-            .bind(&self.claim_names)
-            .bind(claimants)
-            .bind(authorities)
-            .bind(fields)
-            .bind(data)
-            .execute(&mut *conn)
-            .await
-            .map_err(write)?;
-        }
-        if !self.request_ids.is_empty() {
-            let ids: Vec<Uuid> = self.request_ids.iter().map(|r| r.0).collect();
-            let methods: Vec<&str> = self.request_ids.iter().map(|r| r.1).collect();
-            let names: Vec<&str> = self.request_ids.iter().map(|r| r.2.as_str()).collect();
-            let responses: Vec<&[u8]> = self.request_ids.iter().map(|r| r.3.as_slice()).collect();
-            let recorded: Vec<(Uuid,)> = sqlx::query_as(
-                "INSERT INTO request_ids (request_id, method, resource_name, response) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[]) \
-                 ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-            )
-            .bind(ids)
-            .bind(methods)
-            .bind(names)
-            .bind(responses)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(write)?;
-            if recorded.len() < self.request_ids.len() {
-                // A concurrent call with one of these ids committed first:
-                // its create is the one to answer with.
-                let recorded: HashSet<Uuid> = recorded.into_iter().map(|(id,)| id).collect();
-                return Ok(Some(
-                    self.request_ids
-                        .iter()
-                        .filter(|r| !recorded.contains(&r.0))
-                        .map(|r| r.2.clone())
-                        .collect(),
-                ));
-            }
-        }
-        Ok(None)
+            .collect();
+        Ok((!taken.is_empty()).then_some(taken))
     }
-}
-
-/// What [`Writes::write`] did.
-enum Wrote {
-    /// Everything, up to this change sequence (0 for none).
-    All { last: i64 },
-    /// Nothing that matters: these names were taken meanwhile, and the
-    /// transaction must be dropped.
-    Taken(Vec<String>),
 }
 
 /// Binds rows as the 17 column arrays both statements above take.
@@ -495,7 +481,7 @@ impl BulkImport {
         keys: &Keys,
     ) -> Result<Self, ApiError> {
         let mut tx = tx;
-        let snapshot = Snapshot::read(&mut tx, keys).await?;
+        let (snapshot, _) = Snapshot::read(&mut tx, keys, &[]).await?;
         Ok(Self {
             tx,
             snapshot,
@@ -586,9 +572,9 @@ impl BulkImport {
     /// decided (a name taken meanwhile, a row the schema refuses): nothing
     /// is written, and the import must go item by item.
     pub async fn commit(mut self) -> Result<bool, ApiError> {
-        let last = match self.writes.write(&mut self.tx).await {
-            Ok(Wrote::All { last }) => last,
-            Ok(Wrote::Taken(_)) => return Ok(false),
+        match self.writes.write_rows(&mut self.tx).await {
+            Ok(None) => {}
+            Ok(Some(_taken)) => return Ok(false),
             Err(error @ (ApiError::Unavailable(_) | ApiError::Contention(_))) => {
                 return Err(error);
             }
@@ -596,7 +582,8 @@ impl BulkImport {
                 tracing::debug!(error = %refused, "a set-based import goes item by item");
                 return Ok(false);
             }
-        };
+        }
+        let last = append_changes(&mut self.tx, &self.writes.changes).await?;
         commit(self.tx, "an import", last).await?;
         Ok(true)
     }
@@ -624,20 +611,7 @@ impl Creating {
         keys: &Keys,
         ids: &[Uuid],
     ) -> Result<Self, ApiError> {
-        let snapshot = Snapshot::read(conn, keys).await?;
-        let mut recorded = HashMap::new();
-        if !ids.is_empty() {
-            let rows: Vec<(Uuid, String, String, Vec<u8>)> =
-                sqlx::query_as(AssertSqlSafe(lookups::REQUEST_IDS.as_str()))
-                    .bind(ids)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(|e| map_db_error(e, Operation::Read, "a batch"))?;
-            recorded = rows
-                .into_iter()
-                .map(|(id, method, name, response)| (id, (method, name, response)))
-                .collect();
-        }
+        let (snapshot, recorded) = Snapshot::read(conn, keys, ids).await?;
         Ok(Self {
             snapshot,
             recorded,
@@ -751,14 +725,12 @@ pub(super) async fn create_all<T: Resource>(
             ))
         })?);
     }
-    let last = match creating.writes.write(&mut tx).await? {
-        Wrote::All { last } => last,
-        Wrote::Taken(taken) => {
-            return Err(ApiError::AlreadyExists {
-                name: taken.into_iter().next().unwrap_or_default(),
-            });
-        }
-    };
+    if let Some(taken) = creating.writes.write_rows(&mut tx).await? {
+        return Err(ApiError::AlreadyExists {
+            name: taken.into_iter().next().unwrap_or_default(),
+        });
+    }
+    let last = append_changes(&mut tx, &creating.writes.changes).await?;
     commit(tx, T::KIND.field(), last).await?;
     Ok(results)
 }

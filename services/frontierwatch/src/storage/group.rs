@@ -30,7 +30,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::Instrument;
 
@@ -132,7 +132,10 @@ impl Inner {
             };
             let inner = Arc::clone(self);
             tokio::spawn(async move {
-                loop {
+                while !inner.queue().is_empty() {
+                    // Begun before the batch is taken: the round trip is
+                    // not spent while the next committer waits to prepare.
+                    let tx = begin_generic_write(&inner.pool, "a write").await;
                     let preparing = Arc::clone(&inner.preparing).lock_owned().await;
                     let mut batch = inner.take();
                     if batch.is_empty() {
@@ -140,7 +143,10 @@ impl Inner {
                     }
                     batch.sort_by(|a, b| a.key.cmp(&b.key));
                     crate::metrics::observe_write_batch(batch.len());
-                    commit_batch(&inner.pool, batch, preparing).await;
+                    match tx {
+                        Ok(tx) => commit_batch(&inner.pool, tx, batch, preparing).await,
+                        Err(error) => fail_all(batch, error),
+                    }
                 }
                 drop(slot);
                 inner.kick();
@@ -346,14 +352,14 @@ async fn decide_set_based(
     }
 }
 
-/// Writes a batch in one transaction, appends its change records and
-/// commits; `preparing` is released once the batch is written, before the
-/// append.
-async fn commit_batch(pool: &PgPool, mut batch: Vec<Job>, preparing: OwnedMutexGuard<()>) {
-    let mut tx = match begin_generic_write(pool, "a write").await {
-        Ok(tx) => tx,
-        Err(error) => return fail_all(batch, error),
-    };
+/// Writes a batch in `tx`, appends its change records and commits;
+/// `preparing` is released once the batch is written, before the append.
+async fn commit_batch(
+    pool: &PgPool,
+    mut tx: Transaction<'static, Postgres>,
+    mut batch: Vec<Job>,
+    preparing: OwnedMutexGuard<()>,
+) {
     let alone = batch.len() == 1;
     let mut decided = None;
     if batch.iter().filter(|job| job.set_based.is_some()).count() > 1 {

@@ -27,15 +27,27 @@ fn by_keys(columns: &str, table: &str, key: &str, keys: &str, lock: &str) -> Str
     )
 }
 
-/// Resources by name ($1), locked for update: name, kind, data.
-pub static RESOURCES_FOR_UPDATE: LazyLock<String> = LazyLock::new(|| {
-    by_keys(
-        "t.name, t.kind, t.data",
+/// What a batch of writes holds, in one round trip: its resources by name
+/// ($1), locked for update, as (name, kind, data, NULL); then the calls
+/// recorded under its request ids ($2), as (resource name, method,
+/// response, request id). The rows locked are the first branch's, which
+/// runs first.
+pub static RESOURCES_FOR_UPDATE_AND_REQUEST_IDS: LazyLock<String> = LazyLock::new(|| {
+    let resources = by_keys(
+        "t.name, t.kind, t.data, NULL::uuid",
         "resources",
         "name",
         "$1::text[]",
         "FOR UPDATE",
-    )
+    );
+    let recorded = by_keys(
+        "t.resource_name, t.method, t.response, t.request_id",
+        "request_ids",
+        "request_id",
+        "$2::uuid[]",
+        "",
+    );
+    format!("{resources} UNION ALL {recorded}")
 });
 
 /// Resources that exist among the names $1, locked against deletion: name.
@@ -67,18 +79,6 @@ pub static CLAIMS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The calls recorded under the request ids $1: request id, method,
-/// resource name, response.
-pub static REQUEST_IDS: LazyLock<String> = LazyLock::new(|| {
-    by_keys(
-        "t.request_id, t.method, t.resource_name, t.response",
-        "request_ids",
-        "request_id",
-        "$1::uuid[]",
-        "",
-    )
-});
-
 /// Resources by name ($1): name, data.
 pub static RESOURCES: LazyLock<String> =
     LazyLock::new(|| by_keys("t.name, t.data", "resources", "name", "$1::text[]", ""));
@@ -103,7 +103,11 @@ pub fn all() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
     let names = "'{organizations/a,organizations/b}'";
     let ids = "'{00000000-0000-4000-8000-000000000001}'";
     vec![
-        ("RESOURCES_FOR_UPDATE", &RESOURCES_FOR_UPDATE, vec![names]),
+        (
+            "RESOURCES_FOR_UPDATE_AND_REQUEST_IDS",
+            &RESOURCES_FOR_UPDATE_AND_REQUEST_IDS,
+            vec![names, ids],
+        ),
         (
             "EXISTING_FOR_KEY_SHARE",
             &EXISTING_FOR_KEY_SHARE,
@@ -115,7 +119,6 @@ pub fn all() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             vec![names, names],
         ),
         ("CLAIMS", &CLAIMS, vec![names]),
-        ("REQUEST_IDS", &REQUEST_IDS, vec![ids]),
         ("RESOURCES", &RESOURCES, vec![names]),
         ("RELEASE_DATES", &RELEASE_DATES, vec![names]),
     ]
