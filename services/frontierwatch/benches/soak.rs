@@ -14,10 +14,14 @@
 //! The report (`soak.md` in `LOAD_REPORT_DIR`, default
 //! `services/frontierwatch/benches/report`) gives, per minute, the rate
 //! held, p50 and p99, errors, the server's and PostgreSQL's CPU per
-//! operation, the server's resident memory, the database's size and
-//! PostgreSQL's checkpoints; then the drift between the first and the last
-//! window (5 minutes, or a third of a shorter run), overall and by
-//! operation, and whether every watcher received every acknowledged write
+//! operation, the server's resident memory, the database's size,
+//! PostgreSQL's checkpoints, autovacuum runs and sessions opened, and the
+//! baseline: the latency of a bare commit (an autocommit INSERT of one row
+//! into a table of its own, 20 a second on a connection of its own, past
+//! the server), which no write can beat and which moves with the machine's
+//! disk; then the drift between the first and the last window (5 minutes,
+//! or a third of a shorter run), overall, by operation and of that
+//! baseline, and whether every watcher received every acknowledged write
 //! exactly once.
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench soak`.
@@ -112,11 +116,18 @@ struct Sample {
     rss_kib: u64,
     database_bytes: i64,
     checkpoints: i64,
+    /// Autovacuum and autoanalyze runs so far, over every table.
+    autovacuums: i64,
+    /// Sessions the database has opened so far (pool connections made).
+    sessions: i64,
 }
 
+/// The baseline's period: one bare commit every 50 ms.
+const PROBE_EVERY: Duration = Duration::from_millis(50);
+
 /// One minute of the report: ops/s, p99 ms, server and PostgreSQL CPU
-/// ms per op, server RSS MiB.
-type Row = (f64, f64, f64, f64, f64);
+/// ms per op, server RSS MiB, the baseline's p99 ms.
+type Row = (f64, f64, f64, f64, f64, f64);
 
 /// A line of the drift table: its label, what it measures, its goal.
 type Goal = (&'static str, fn(&Row) -> f64, &'static str);
@@ -393,25 +404,34 @@ async fn main() {
             every.tick().await;
             // The database's size and the checkpoints so far: what grows
             // under the mix, and what PostgreSQL does on a timer.
-            let (size, checkpoints): (i64, i64) = sqlx::query_as(
+            // Also autovacuum's runs and the sessions opened: what could
+            // run in some minutes and not others.
+            let (size, checkpoints, autovacuums, sessions): (i64, i64, i64, i64) = sqlx::query_as(
                 "SELECT pg_database_size(current_database()), \
-                        checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
+                            (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter), \
+                            (SELECT COALESCE(sum(autovacuum_count + autoanalyze_count), 0)::int8 \
+                               FROM pg_stat_all_tables), \
+                            (SELECT sessions FROM pg_stat_database \
+                              WHERE datname = current_database())",
             )
             .fetch_one(&pool)
             .await
-            .unwrap_or((0, 0));
+            .unwrap_or_default();
             samples.push(Sample {
                 server_cpu: cpu_seconds(is_server),
                 postgres_cpu: cpu_seconds(is_postgres),
                 rss_kib: harness_rss(server_pid),
                 database_bytes: size,
                 checkpoints,
+                autovacuums,
+                sessions,
             });
             if samples.len() > minutes as usize {
                 return samples;
             }
         }
     });
+    let probe = tokio::spawn(probe(server.pool().await, minutes));
     let stats = run(
         &server,
         clients,
@@ -421,6 +441,7 @@ async fn main() {
     )
     .await;
     let samples = sampler.await.unwrap_or_default();
+    let probes = probe.await.unwrap_or_default();
     // The watches saw the peak's writes too.
     let acknowledged: u64 = peak_writes + stats.iter().map(|m| m.writes).sum::<u64>();
     // Let the watchers drain.
@@ -452,9 +473,12 @@ async fn main() {
     );
     let _ = writeln!(
         md,
-        "| minute | ops/s | p50 ms | p99 ms | errors | server CPU ms/op | PostgreSQL CPU ms/op | server RSS MiB | database MiB | checkpoints |"
+        "| minute | ops/s | p50 ms | p99 ms | errors | server CPU ms/op | PostgreSQL CPU ms/op | server RSS MiB | database MiB | checkpoints | autovacuums | sessions opened | bare commit p50 ms | bare commit p99 ms |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     let mut rows = Vec::new();
     for (i, m) in stats.iter().enumerate() {
         let mut l = m.by_op.concat();
@@ -467,20 +491,22 @@ async fn main() {
         let pg_cpu = cpu(|s| s.postgres_cpu);
         let rss = samples.get(i + 1).map_or(0, |s| s.rss_kib) as f64 / 1024.0;
         let database_mib = samples.get(i + 1).map_or(0, |s| s.database_bytes) as f64 / 1048576.0;
-        let checkpoints = match (samples.get(i), samples.get(i + 1)) {
-            (Some(a), Some(b)) => b.checkpoints - a.checkpoints,
+        let counted = |f: fn(&Sample) -> i64| match (samples.get(i), samples.get(i + 1)) {
+            (Some(a), Some(b)) => f(b) - f(a),
             _ => 0,
         };
+        let baseline = probes.get(i).map_or(&[][..], Vec::as_slice);
         let row = (
             m.ops as f64 / 60.0,
             percentile_ms(&l, 0.99),
             server_cpu,
             pg_cpu,
             rss,
+            percentile_ms(baseline, 0.99),
         );
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.3} | {:.1} | {:.0} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.3} | {:.1} | {:.0} | {} | {} | {} | {:.2} | {:.2} |",
             i + 1,
             row.0,
             percentile_ms(&l, 0.5),
@@ -490,7 +516,11 @@ async fn main() {
             pg_cpu,
             rss,
             database_mib,
-            checkpoints,
+            counted(|s| s.checkpoints),
+            counted(|s| s.autovacuums),
+            counted(|s| s.sessions),
+            percentile_ms(baseline, 0.5),
+            row.5,
         );
         rows.push(row);
     }
@@ -504,18 +534,22 @@ async fn main() {
         rows.len().saturating_sub(window)..rows.len(),
     );
     let (first, last) = (&rows[first_minutes.clone()], &rows[last_minutes.clone()]);
-    let drift =
-        |f: fn(&(f64, f64, f64, f64, f64)) -> f64| (mean(last, f) / mean(first, f) - 1.0) * 100.0;
+    let drift = |f: fn(&Row) -> f64| (mean(last, f) / mean(first, f) - 1.0) * 100.0;
     let errors: u64 = stats.iter().map(|m| m.errors).sum();
     let _ = writeln!(md, "\n## First {window} min against last {window} min\n");
     let _ = writeln!(md, "| measure | first | last | drift | goal |");
     let _ = writeln!(md, "|---|---|---|---|---|");
-    let goals: [Goal; 5] = [
+    let goals: [Goal; 6] = [
         ("ops/s held", |r| r.0, "the rate"),
         ("p99 ms", |r| r.1, "< 10%"),
         ("server CPU ms/op", |r| r.2, "flat"),
         ("PostgreSQL CPU ms/op", |r| r.3, "flat"),
         ("server RSS MiB", |r| r.4, "flat"),
+        (
+            "baseline: bare commit p99 ms",
+            |r| r.5,
+            "none (the machine's own)",
+        ),
     ];
     for (label, f, goal) in goals {
         let _ = writeln!(
@@ -561,6 +595,47 @@ async fn main() {
     std::fs::write(&path, &md).expect("the report is written");
     println!("{md}");
     eprintln!("soak: report in {}", path.display());
+}
+
+/// The baseline: for `minutes`, a bare commit (an autocommit INSERT of one
+/// row into a table of its own) every [`PROBE_EVERY`] on a connection of
+/// its own; the latencies in µs, by minute, each minute's sorted.
+async fn probe(pool: sqlx::PgPool, minutes: u64) -> Vec<Vec<u32>> {
+    let mut by_minute = vec![Vec::new(); minutes as usize];
+    let Ok(mut conn) = pool.acquire().await else {
+        return by_minute;
+    };
+    if sqlx::query(
+        "CREATE TABLE IF NOT EXISTS soak_probe (id bigserial PRIMARY KEY, at timestamptz NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .is_err()
+    {
+        return by_minute;
+    }
+    let started = Instant::now();
+    let mut every = tokio::time::interval(PROBE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let minute = (started.elapsed().as_secs() / 60) as usize;
+        let Some(latencies) = by_minute.get_mut(minute) else {
+            break;
+        };
+        let at = Instant::now();
+        if sqlx::query("INSERT INTO soak_probe (at) VALUES (now())")
+            .execute(&mut *conn)
+            .await
+            .is_ok()
+        {
+            latencies.push(at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        }
+    }
+    for latencies in &mut by_minute {
+        latencies.sort_unstable();
+    }
+    by_minute
 }
 
 /// The server's resident memory in KiB.
