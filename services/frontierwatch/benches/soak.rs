@@ -480,6 +480,8 @@ async fn main() {
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut rows = Vec::new();
+    // Each minute's p50, and the baseline's.
+    let mut medians = Vec::new();
     for (i, m) in stats.iter().enumerate() {
         let mut l = m.by_op.concat();
         l.sort_unstable();
@@ -523,6 +525,7 @@ async fn main() {
             row.5,
         );
         rows.push(row);
+        medians.push((percentile_ms(&l, 0.5), percentile_ms(baseline, 0.5)));
     }
     let window = ((minutes / 3).clamp(1, 5)) as usize;
     let mean = |rows: &[Row], f: fn(&Row) -> f64| {
@@ -560,6 +563,14 @@ async fn main() {
             drift(f)
         );
     }
+    let p99s: Vec<(f64, f64)> = rows.iter().map(|r| (r.1, r.5)).collect();
+    let _ = writeln!(
+        md,
+        "\nHow the minutes move with the baseline (Pearson correlation over the {} minutes): p50 with the bare commit's p50 r = {:.2}; p99 with its p99 r = {:.2}.",
+        rows.len(),
+        correlation(&medians),
+        correlation(&p99s),
+    );
     let _ = writeln!(
         md,
         "\nBy operation (p50 and p99 over each window's calls):\n\n| operation | first p50 ms | last p50 ms | first p99 ms | last p99 ms | p99 drift |\n|---|---|---|---|---|---|"
@@ -636,6 +647,23 @@ async fn probe(pool: sqlx::PgPool, minutes: u64) -> Vec<Vec<u32>> {
         latencies.sort_unstable();
     }
     by_minute
+}
+
+/// The Pearson correlation of the pairs' two values (NaN with fewer than
+/// two pairs or no spread).
+fn correlation(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    let (ma, mb) = (
+        pairs.iter().map(|p| p.0).sum::<f64>() / n,
+        pairs.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (a, b) in pairs {
+        ab += (a - ma) * (b - mb);
+        aa += (a - ma) * (a - ma);
+        bb += (b - mb) * (b - mb);
+    }
+    ab / (aa * bb).sqrt()
 }
 
 /// The server's resident memory in KiB.
