@@ -498,6 +498,7 @@ async fn main() {
             _ => 0,
         };
         let baseline = probes.get(i).map_or(&[][..], Vec::as_slice);
+        let (p50, baseline_p50) = (percentile_ms(&l, 0.5), percentile_ms(baseline, 0.5));
         let row = (
             m.ops as f64 / 60.0,
             percentile_ms(&l, 0.99),
@@ -511,7 +512,7 @@ async fn main() {
             "| {} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.3} | {:.1} | {:.0} | {} | {} | {} | {:.2} | {:.2} |",
             i + 1,
             row.0,
-            percentile_ms(&l, 0.5),
+            p50,
             row.1,
             m.errors,
             server_cpu,
@@ -521,11 +522,11 @@ async fn main() {
             counted(|s| s.checkpoints),
             counted(|s| s.autovacuums),
             counted(|s| s.sessions),
-            percentile_ms(baseline, 0.5),
+            baseline_p50,
             row.5,
         );
         rows.push(row);
-        medians.push((percentile_ms(&l, 0.5), percentile_ms(baseline, 0.5)));
+        medians.push((p50, baseline_p50));
     }
     let window = ((minutes / 3).clamp(1, 5)) as usize;
     let mean = |rows: &[Row], f: fn(&Row) -> f64| {

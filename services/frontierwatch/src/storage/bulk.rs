@@ -285,6 +285,16 @@ impl Writes {
         ));
     }
 
+    /// Writes it all, or stops at the names among `inserts` that were
+    /// taken meanwhile (none, normally).
+    async fn write(&self, conn: &mut PgConnection) -> Result<Wrote, ApiError> {
+        if let Some(taken) = self.write_rows(conn).await? {
+            return Ok(Wrote::Taken(taken));
+        }
+        let last = append_changes(conn, &self.changes).await?;
+        Ok(Wrote::All { last })
+    }
+
     /// Writes everything but the change records; the names whose rows or
     /// request ids were taken meanwhile by a concurrent writer, if any
     /// (then nothing that matters is written, and the transaction must be
@@ -433,6 +443,15 @@ impl Writes {
     }
 }
 
+/// What [`Writes::write`] did.
+enum Wrote {
+    /// Everything, up to this change sequence (0 for none).
+    All { last: i64 },
+    /// Nothing that matters: these names were taken meanwhile, and the
+    /// transaction must be dropped.
+    Taken(Vec<String>),
+}
+
 /// Binds rows as the 17 column arrays both statements above take.
 fn bind_rows<'q, O>(
     query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
@@ -572,9 +591,9 @@ impl BulkImport {
     /// decided (a name taken meanwhile, a row the schema refuses): nothing
     /// is written, and the import must go item by item.
     pub async fn commit(mut self) -> Result<bool, ApiError> {
-        match self.writes.write_rows(&mut self.tx).await {
-            Ok(None) => {}
-            Ok(Some(_taken)) => return Ok(false),
+        let last = match self.writes.write(&mut self.tx).await {
+            Ok(Wrote::All { last }) => last,
+            Ok(Wrote::Taken(_)) => return Ok(false),
             Err(error @ (ApiError::Unavailable(_) | ApiError::Contention(_))) => {
                 return Err(error);
             }
@@ -582,8 +601,7 @@ impl BulkImport {
                 tracing::debug!(error = %refused, "a set-based import goes item by item");
                 return Ok(false);
             }
-        }
-        let last = append_changes(&mut self.tx, &self.writes.changes).await?;
+        };
         commit(self.tx, "an import", last).await?;
         Ok(true)
     }
@@ -725,12 +743,14 @@ pub(super) async fn create_all<T: Resource>(
             ))
         })?);
     }
-    if let Some(taken) = creating.writes.write_rows(&mut tx).await? {
-        return Err(ApiError::AlreadyExists {
-            name: taken.into_iter().next().unwrap_or_default(),
-        });
-    }
-    let last = append_changes(&mut tx, &creating.writes.changes).await?;
+    let last = match creating.writes.write(&mut tx).await? {
+        Wrote::All { last } => last,
+        Wrote::Taken(taken) => {
+            return Err(ApiError::AlreadyExists {
+                name: taken.into_iter().next().unwrap_or_default(),
+            });
+        }
+    };
     commit(tx, T::KIND.field(), last).await?;
     Ok(results)
 }
