@@ -15,7 +15,12 @@
 //!   in three alternating rounds (the medians, and each round's ratio);
 //! - the peer: creates, Gets and Lists of 50 against the MLflow Model
 //!   Registry's tracking server (installed from PyPI into
-//!   `target/mlflow-venv` at the first run) on the same PostgreSQL.
+//!   `target/mlflow-venv` at the first run) on the same PostgreSQL;
+//! - where the CPU goes: for every write step and bulk round, the CPU the
+//!   server, PostgreSQL and the load generator (with pgbench or psql) used
+//!   per operation, from /proc; and, last, the 16-client creates again
+//!   with the change log's lock and NOTIFY switched off, which bounds what
+//!   taking sequencing off the commit path could give.
 //!
 //! Creates and Gets sweep 1, 2, 4, 8, 16 and 32 clients, each client on a
 //! connection of its own, through the client crate. The report is a
@@ -31,6 +36,8 @@
 //! (PostgreSQL's client tools) and a TrueType font (DejaVu Sans, Debian's
 //! fonts-dejavu-core) for the plots' text.
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "../../../tests/api/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
@@ -54,6 +61,7 @@ use frontierwatch_proto::v1::*;
 use plotters::prelude::*;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use cpu::{Cpu, Used};
 use harness::TestServer;
 
 const CLIENTS: &[usize] = &[1, 2, 4, 8, 16, 32];
@@ -504,14 +512,30 @@ async fn main() {
         label: "pgbench INSERT",
         runs: Vec::new(),
     };
+    // What each step cost the server, PostgreSQL and the load generator.
+    let server_pid = server.pid();
+    let (mut create_cpu, mut insert_cpu) = (Vec::new(), Vec::new());
     for &n in &sweep() {
         eprintln!("creates and pgbench, {n} clients");
-        let run = drive(clients(&server, n).await, step, |c: &mut Client, i| {
+        let connected = clients(&server, n).await;
+        let before = Cpu::now(server_pid);
+        let run = drive(connected, step, |c: &mut Client, i| {
             create_organization(c.clone(), format!("w{i:x}"))
         })
         .await;
+        let between = Cpu::now(server_pid);
+        let insert = pgbench(&url, n, step, &scratch);
+        let after = Cpu::now(server_pid);
+        eprintln!(
+            "  creates {:.0}/s, pgbench {:.0}/s: {:.2}x",
+            run.rate(),
+            insert.rate(),
+            run.rate() / insert.rate()
+        );
         creates.runs.push(run);
-        inserts.runs.push(pgbench(&url, n, step, &scratch));
+        create_cpu.push(between.since(&before));
+        inserts.runs.push(insert);
+        insert_cpu.push(after.since(&between));
     }
 
     // Reads: Gets against the floor.
@@ -633,6 +657,7 @@ async fn main() {
         let items: Vec<ImportItem> = (0..BULK_ROWS)
             .map(|i| fixtures::org_import_item(i as i64, &format!("bulk-{round}-{i}")))
             .collect();
+        let before = Cpu::now(server_pid);
         let started = Instant::now();
         for chunk in items.chunks(BULK_BATCH) {
             setup
@@ -641,6 +666,7 @@ async fn main() {
                 .expect("an import batch succeeds");
         }
         import.ours.push(started.elapsed().as_secs_f64());
+        import.ours_cpu.push(Cpu::now(server_pid).since(&before));
         let mut text = String::new();
         for i in 0..BULK_ROWS {
             let hex: String = stored_bytes(i).iter().map(|b| format!("{b:02x}")).collect();
@@ -649,10 +675,12 @@ async fn main() {
                 "organizations/bulk-{round}-{i},organization,\\x{hex},e,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z,US"
             );
         }
+        let before = Cpu::now(server_pid);
         import.copy.push(timed_copy(
             "load_copy (name, kind, data, etag, create_time, update_time, country)",
             text,
         ));
+        import.copy_cpu.push(Cpu::now(server_pid).since(&before));
 
         eprintln!(
             "bulk, round {round}: BatchCreateBenchmarkResults and COPY of {BULK_ROWS} results"
@@ -664,6 +692,7 @@ async fn main() {
                 request_id: String::new(),
             })
             .collect();
+        let before = Cpu::now(server_pid);
         let started = Instant::now();
         for chunk in requests.chunks(RESULT_BATCH) {
             raw.batch_create_benchmark_results(BatchCreateBenchmarkResultsRequest {
@@ -673,6 +702,7 @@ async fn main() {
             .expect("a batch create succeeds");
         }
         batch.ours.push(started.elapsed().as_secs_f64());
+        batch.ours_cpu.push(Cpu::now(server_pid).since(&before));
         let mut text = String::new();
         for i in 0..BULK_ROWS {
             let stored = BenchmarkResult {
@@ -693,11 +723,13 @@ async fn main() {
                 i % 5
             );
         }
+        let before = Cpu::now(server_pid);
         batch.copy.push(timed_copy(
             "load_copy_results (name, kind, data, etag, create_time, update_time, release, model, \
              benchmark, score, settings_key, event_date, status, relation)",
             text,
         ));
+        batch.copy_cpu.push(Cpu::now(server_pid).since(&before));
     }
 
     // The peer, on the same PostgreSQL, in the same run.
@@ -709,6 +741,26 @@ async fn main() {
             mlflow::VERSION
         );
         peer_runs(&server, step, &scratch).await
+    };
+
+    // How much of the write gap the change log's serialized window
+    // explains: the same creates with its lock and its NOTIFY switched
+    // off, an upper bound for taking sequencing off the commit path. Last,
+    // because the stream's order guarantee does not hold meanwhile.
+    let unserialized = if sweep().contains(&PLOTTED) {
+        eprintln!("creates without the change log's lock and NOTIFY, {PLOTTED} clients");
+        psql(&url, UNSERIALIZE);
+        let connected = clients(&server, PLOTTED).await;
+        let before = Cpu::now(server_pid);
+        let run = drive(connected, step, |c: &mut Client, i| {
+            create_organization(c.clone(), format!("u{i:x}"))
+        })
+        .await;
+        let used = Cpu::now(server_pid).since(&before);
+        psql(&url, &UNSERIALIZE.replace("DISABLE", "ENABLE"));
+        Some((run, used))
+    } else {
+        None
     };
 
     // The report.
@@ -739,6 +791,12 @@ async fn main() {
         "\npgbench runs autocommit INSERTs of rows of the same size into a table \
          with the same columns and indexes as `resources` (no change log, no \
          name check), one connection per client.\n"
+    );
+    cpu_section(
+        &mut out,
+        (&creates, &create_cpu),
+        (&inserts, &insert_cpu),
+        unserialized.as_ref(),
     );
     let _ = writeln!(
         out,
@@ -969,11 +1027,100 @@ async fn peer_runs(
     ])
 }
 
-/// Seconds per round of a bulk workload and of its `COPY` baseline.
+/// Where the CPU of the write steps goes, by process, and what the write
+/// goal leaves for a create; with the creates run without the change
+/// log's serialized window, when measured.
+fn cpu_section(
+    out: &mut String,
+    (creates, create_cpu): (&Sweep, &[Used]),
+    (inserts, insert_cpu): (&Sweep, &[Used]),
+    unserialized: Option<&(Run, Used)>,
+) {
+    let _ = writeln!(out, "### Where the CPU goes\n");
+    let _ = writeln!(
+        out,
+        "| clients | work | ops/s | CPU µs/op: server | PostgreSQL | load generator | total | machine busy |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let mut row = |run: &Run, label: &str, used: &Used| {
+        let (server, pg, client, total) = used.per_op_us(run.ops as f64);
+        let server = if label.starts_with("pgbench") {
+            "–".to_owned()
+        } else {
+            format!("{server:.0}")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {label} | {:.0} | {server} | {pg:.0} | {client:.0} | {total:.0} | {:.0}% |",
+            run.clients,
+            run.rate(),
+            used.busy * 100.0
+        );
+    };
+    for (i, (create, insert)) in creates.runs.iter().zip(&inserts.runs).enumerate() {
+        if let (Some(c), Some(b)) = (create_cpu.get(i), insert_cpu.get(i)) {
+            row(create, creates.label, c);
+            row(insert, inserts.label, b);
+        }
+    }
+    if let Some((run, used)) = unserialized {
+        row(
+            run,
+            "CreateOrganization, change log's lock and NOTIFY off",
+            used,
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let _ = writeln!(
+        out,
+        "\nCPU from /proc (user and system, 10 ms ticks): the server's process; every \
+         process named `postgres`; the load generator's process with the children it \
+         waited for (pgbench). Machine busy: all cores, from /proc/stat."
+    );
+    let at = creates
+        .runs
+        .iter()
+        .zip(&inserts.runs)
+        .zip(create_cpu)
+        .find(|((c, _), _)| c.clients == PLOTTED);
+    if let Some(((create, insert), used)) = at {
+        let goal = insert.rate() / 2.0;
+        let (_, _, _, total) = used.per_op_us(create.ops as f64);
+        let _ = writeln!(
+            out,
+            "At {PLOTTED} clients the goal is {goal:.0} creates/s (half of pgbench's rate); with \
+             all {cores:.0} cores busy that leaves at most {:.0} µs of CPU per create for the \
+             server, PostgreSQL and the load generator together, against {total:.0} µs measured.",
+            cores * 1e6 / goal
+        );
+        if let Some((run, _)) = unserialized {
+            let _ = writeln!(
+                out,
+                "Without the change log's lock and NOTIFY (switched off at the end of the run, \
+                 so every commit runs concurrently: an upper bound for taking sequencing off \
+                 the commit path), creates reach {:.0}/s, {:.2}× the same run's pgbench at \
+                 {PLOTTED} clients, against {:.2}× with them.",
+                run.rate(),
+                run.rate() / insert.rate(),
+                create.rate() / insert.rate()
+            );
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// Switches off the change log's lock (the sequencer) and its NOTIFY, for
+/// the measurement of what they cost; `ENABLE` in their place restores them.
+const UNSERIALIZE: &str = "ALTER TABLE changes DISABLE TRIGGER changes_lock; \
+                           ALTER TABLE changes DISABLE TRIGGER changes_notify;";
+
+/// Seconds and CPU per round of a bulk workload and of its `COPY` baseline.
 #[derive(Default)]
 struct Bulk {
     ours: Vec<f64>,
     copy: Vec<f64>,
+    ours_cpu: Vec<Used>,
+    copy_cpu: Vec<Used>,
 }
 
 /// The median of `values`.
@@ -1000,16 +1147,22 @@ fn bulk_table(out: &mut String, title: &str, baseline: &str, subject: &str, bulk
         "Medians of {} alternating rounds, fresh names each round; each round's own ratio in brackets.\n",
         bulk.ours.len()
     );
-    let _ = writeln!(out, "| work | rows | seconds | rows/s | ratio |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
     let _ = writeln!(
         out,
-        "| {baseline} (baseline) | {BULK_ROWS} | {copy:.3} | {:.0} | 1.00× |",
+        "| work | rows | seconds | rows/s | ratio | CPU µs/row: server | PostgreSQL | client | total |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let rows = (BULK_ROWS * bulk.ours.len()) as f64;
+    let (_, pg, client, total) = Used::sum(&bulk.copy_cpu).per_op_us(rows);
+    let _ = writeln!(
+        out,
+        "| {baseline} (baseline) | {BULK_ROWS} | {copy:.3} | {:.0} | 1.00× | – | {pg:.1} | {client:.1} (psql) | {total:.1} |",
         BULK_ROWS as f64 / copy
     );
+    let (server, pg, client, total) = Used::sum(&bulk.ours_cpu).per_op_us(rows);
     let _ = writeln!(
         out,
-        "| {subject} | {BULK_ROWS} | {ours:.3} | {:.0} | {:.2}× ({}) |\n",
+        "| {subject} | {BULK_ROWS} | {ours:.3} | {:.0} | {:.2}× ({}) | {server:.1} | {pg:.1} | {client:.1} | {total:.1} |\n",
         BULK_ROWS as f64 / ours,
         copy / ours,
         rounds.join(", ")

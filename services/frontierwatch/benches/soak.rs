@@ -26,6 +26,9 @@
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench soak`.
 
+#[path = "support/cpu.rs"]
+#[allow(dead_code)]
+mod cpu;
 #[path = "../../../tests/api/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
@@ -52,48 +55,6 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// CPU seconds (user and system) of the processes `keep` selects, with
-/// those of their children that have exited, from /proc (utime, stime,
-/// cutime and cstime, fields 14 to 17 of stat(5), in USER_HZ = 100). A
-/// PostgreSQL backend that exits (the pool recycles its connections after
-/// sqlx's 30-minute lifetime; autovacuum workers come and go) moves into
-/// the postmaster's cutime, so the sum over PostgreSQL's processes only
-/// grows.
-fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
-    let mut total = 0.0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = head.split_once('(').map_or("", |(_, c)| c);
-        if !keep(pid, comm) {
-            continue;
-        }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        total += (tick(11) + tick(12) + tick(13) + tick(14)) / 100.0;
-    }
-    total
 }
 
 /// The operations of the mix, in the order of `OPS`.
@@ -399,7 +360,7 @@ async fn main() {
         let mut samples = Vec::new();
         let mut every = tokio::time::interval(Duration::from_secs(60));
         // PostgreSQL's processes come and go; what one used before it
-        // exited is in the postmaster's children's time (`cpu_seconds`).
+        // exited is in the postmaster's children's time (`cpu::cpu_seconds`).
         loop {
             every.tick().await;
             // The database's size and the checkpoints so far: what grows
@@ -418,8 +379,8 @@ async fn main() {
             .await
             .unwrap_or_default();
             samples.push(Sample {
-                server_cpu: cpu_seconds(is_server),
-                postgres_cpu: cpu_seconds(is_postgres),
+                server_cpu: cpu::cpu_seconds(is_server),
+                postgres_cpu: cpu::cpu_seconds(is_postgres),
                 rss_kib: harness_rss(server_pid),
                 database_bytes: size,
                 checkpoints,
