@@ -743,6 +743,45 @@ async fn main() {
         peer_runs(&server, step, &scratch).await
     };
 
+    // Where the database's time goes: the 16-client creates and one
+    // import again, with every statement logged (not in the measured
+    // steps: the logging slows PostgreSQL down).
+    let mut profiles = Vec::new();
+    if sweep().contains(&PLOTTED) {
+        eprintln!("statement profile: creates, {PLOTTED} clients");
+        let connected = clients(&server, PLOTTED).await;
+        let profile = statements_during(&url, async {
+            drive(connected, step, |c: &mut Client, i| {
+                create_organization(c.clone(), format!("s{i:x}"))
+            })
+            .await
+            .ops
+        })
+        .await;
+        profiles.push((
+            format!("CreateOrganization, {PLOTTED} clients, per create"),
+            profile,
+        ));
+    }
+    eprintln!("statement profile: ImportResources of {BULK_ROWS} rows");
+    let items: Vec<ImportItem> = (0..BULK_ROWS)
+        .map(|i| fixtures::org_import_item(i as i64, &format!("bulk-profile-{i}")))
+        .collect();
+    let profile = statements_during(&url, async {
+        for chunk in items.chunks(BULK_BATCH) {
+            setup
+                .import_resources(chunk.to_vec(), None)
+                .await
+                .expect("an import batch succeeds");
+        }
+        (BULK_ROWS / BULK_BATCH) as u64
+    })
+    .await;
+    profiles.push((
+        format!("ImportResources, per call of {BULK_BATCH} rows"),
+        profile,
+    ));
+
     // How much of the write gap the change log's serialized window
     // explains: the same creates with its lock and its NOTIFY switched
     // off, an upper bound for taking sequencing off the commit path. Last,
@@ -857,6 +896,19 @@ async fn main() {
          `resources`, with no references, claims or change records; the server \
          writes all three, in one transaction per call.\n"
     );
+    let _ = writeln!(
+        out,
+        "## Where the database's time goes\n\n\
+         The {PLOTTED}-client creates and one import, run again after the measured steps with \
+         every statement logged with its duration (PostgreSQL's `log_min_duration_statement = 0`; \
+         the logging slows them down). A statement's time is that of its protocol steps \
+         (parse, bind, execute) as PostgreSQL logs them; COMMIT's includes the wait for the \
+         WAL flush. Statements of concurrent transactions overlap, so with many clients the \
+         database time per operation can exceed the wall time per operation.\n"
+    );
+    for (title, profile) in &profiles {
+        statements_table(&mut out, title, profile.as_ref());
+    }
     let _ = writeln!(
         out,
         "## Ahead of the peer: the MLflow Model Registry (goal ≥ 20×)\n"
@@ -1107,6 +1159,105 @@ fn cpu_section(
         }
     }
     let _ = writeln!(out);
+}
+
+/// Statement durations from PostgreSQL's log, summed by statement.
+struct Statements {
+    /// (the statement's first words, executions, milliseconds in all its
+    /// protocol steps: parse, bind, execute), most time first.
+    rows: Vec<(String, u64, f64)>,
+    /// The operations the logged work did, and its wall time in seconds.
+    ops: u64,
+    seconds: f64,
+}
+
+/// Runs `work` (which returns how many operations it did) with every
+/// statement of the bench's cluster logged with its duration
+/// (`log_min_duration_statement = 0`, without parameters, set with ALTER
+/// SYSTEM, reloaded and reset after), and sums the log's lines written meanwhile. `None` when
+/// the log cannot be read (a database the bench did not start).
+async fn statements_during(url: &str, work: impl Future<Output = u64>) -> Option<Statements> {
+    let log = PathBuf::from(url.split("host=").nth(1)?).join("postgresql.log");
+    let from = std::fs::metadata(&log).ok()?.len();
+    // Without the bound parameters: a batch's arrays would make the log
+    // the cost.
+    psql(url, "ALTER SYSTEM SET log_min_duration_statement = 0");
+    psql(url, "ALTER SYSTEM SET log_parameter_max_length = 0");
+    psql(url, "SELECT pg_reload_conf()");
+    let started = Instant::now();
+    let ops = work.await;
+    let seconds = started.elapsed().as_secs_f64();
+    psql(url, "ALTER SYSTEM RESET log_min_duration_statement");
+    psql(url, "ALTER SYSTEM RESET log_parameter_max_length");
+    psql(url, "SELECT pg_reload_conf()");
+    let text = std::fs::read(&log).ok()?;
+    let text = String::from_utf8_lossy(text.get(usize::try_from(from).ok()?..)?);
+    let mut sums: std::collections::HashMap<String, (u64, f64)> = Default::default();
+    for line in text.lines() {
+        // `... LOG:  duration: 0.062 ms  execute s3: WITH page AS (...`
+        let Some((_, rest)) = line.split_once("duration: ") else {
+            continue;
+        };
+        let Some((ms, rest)) = rest.split_once(" ms  ") else {
+            continue;
+        };
+        let (Ok(ms), Some((step, sql))) = (ms.parse::<f64>(), rest.split_once(": ")) else {
+            continue;
+        };
+        let sql: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        if sql.starts_with("ALTER SYSTEM") || sql.contains("pg_reload_conf") {
+            continue;
+        }
+        let words: String = sql.chars().take(60).collect();
+        let entry = sums.entry(words).or_default();
+        if step.starts_with("statement") || step.starts_with("execute") {
+            entry.0 += 1;
+        }
+        entry.1 += ms;
+    }
+    let mut rows: Vec<(String, u64, f64)> =
+        sums.into_iter().map(|(k, (n, ms))| (k, n, ms)).collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    Some(Statements { rows, ops, seconds })
+}
+
+/// One statement profile: each statement's executions and time per
+/// operation, the database's total and the wall time per operation.
+fn statements_table(out: &mut String, title: &str, profile: Option<&Statements>) {
+    let _ = writeln!(out, "### {title}\n");
+    let Some(p) = profile else {
+        let _ = writeln!(out, "(Not measured: the cluster's log cannot be read.)\n");
+        return;
+    };
+    let per = p.ops.max(1) as f64;
+    let _ = writeln!(
+        out,
+        "| statement (first 60 characters) | executions per operation | mean ms | ms per operation |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    let mut total = 0.0;
+    for (sql, n, ms) in &p.rows {
+        total += ms;
+        if ms / per < 0.001 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | {:.2} | {:.3} | {:.3} |",
+            sql.replace('|', "\\|"),
+            *n as f64 / per,
+            ms / (*n).max(1) as f64,
+            ms / per
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| all statements | | | **{:.3}** |\n\n{} operations in {:.2} s: {:.3} ms of wall time per operation.\n",
+        total / per,
+        p.ops,
+        p.seconds,
+        p.seconds * 1000.0 / per
+    );
 }
 
 /// Switches off the change log's lock (the sequencer) and its NOTIFY, for

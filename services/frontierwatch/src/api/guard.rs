@@ -178,13 +178,74 @@ fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
 /// The path of the first string holding a NUL in the (uncompressed,
 /// single-message) gRPC body, if any. Bodies that do not decode are left
 /// to tonic, which answers them as usual.
+///
+/// The body is first scanned in its wire format ([`may_hold_nul`]), which
+/// costs no allocation; only a body that holds a NUL in a string (or that
+/// the scan cannot read) is decoded as a dynamic message to name the
+/// field. Decoding every body took a quarter of the server's CPU in bulk
+/// calls (measured with perf on `ImportResources` of 500 items).
 fn nul_field(input: &MessageDescriptor, body: &[u8]) -> Option<String> {
     let (header, message) = body.split_at_checked(5)?;
-    if header[0] != 0 {
+    if header[0] != 0 || !may_hold_nul(input, message, 0) {
         return None;
     }
     let message = DynamicMessage::decode(input.clone(), message).ok()?;
     find_nul(&message, "")
+}
+
+/// How deep [`may_hold_nul`] follows nested messages before it leaves the
+/// answer to the full decode (prost's own limit is 100).
+const SCAN_DEPTH: usize = 100;
+
+/// Whether a string field anywhere in the encoded `message` may hold a
+/// NUL: false only when the wire format reads to its end and none does.
+/// Fields are found by number in the descriptor; strings are searched,
+/// nested messages (map entries among them) scanned in turn, everything
+/// else skipped by its wire type.
+fn may_hold_nul(message: &MessageDescriptor, mut bytes: &[u8], depth: usize) -> bool {
+    use prost::encoding::decode_varint;
+    use prost_reflect::Kind;
+    if depth > SCAN_DEPTH {
+        return true;
+    }
+    while !bytes.is_empty() {
+        let Ok(key) = decode_varint(&mut bytes) else {
+            return true;
+        };
+        let skip = match key & 7 {
+            0 => decode_varint(&mut bytes).map(|_| 0).ok(),
+            1 => Some(8),
+            5 => Some(4),
+            2 => {
+                let Some((value, rest)) = decode_varint(&mut bytes)
+                    .ok()
+                    .and_then(|len| usize::try_from(len).ok())
+                    .and_then(|len| bytes.split_at_checked(len))
+                else {
+                    return true;
+                };
+                bytes = rest;
+                let field = u32::try_from(key >> 3)
+                    .ok()
+                    .and_then(|number| message.get_field(number));
+                match field.map(|f| f.kind()) {
+                    Some(Kind::String) if value.contains(&0) => return true,
+                    Some(Kind::Message(inner)) if may_hold_nul(&inner, value, depth + 1) => {
+                        return true;
+                    }
+                    _ => {}
+                }
+                Some(0)
+            }
+            // Groups, or not protobuf at all.
+            _ => None,
+        };
+        match skip.and_then(|n| bytes.get(n..)) {
+            Some(rest) => bytes = rest,
+            None => return true,
+        }
+    }
+    false
 }
 
 fn find_nul(message: &DynamicMessage, prefix: &str) -> Option<String> {
@@ -222,5 +283,87 @@ fn value_nul(value: &Value, path: &str) -> Option<String> {
             value_nul(item, &format!("{path}[{key}]"))
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frontierwatch_proto::v1::*;
+    use prost::Message as _;
+
+    fn descriptor(name: &str) -> MessageDescriptor {
+        pool()
+            .get_message_by_name(name)
+            .expect("the message is in the descriptor set")
+    }
+
+    /// The scan and the full decode agree, on bodies with and without a
+    /// NUL, nested, repeated, beside zero bytes that are not strings.
+    #[test]
+    fn the_wire_scan_agrees_with_the_full_decode() {
+        let item = |i: i64, name: &str| ImportItem {
+            line: i,
+            resource: Some(import_item::Resource::BenchmarkResult(BenchmarkResult {
+                name: format!("benchmarkResults/{name}"),
+                // 50.0 and 0 shots encode zero bytes outside any string.
+                score: 50.0,
+                settings: Some(EvaluationSettings {
+                    shots: Some(0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+        };
+        let clean = ImportResourcesRequest {
+            items: (0..50).map(|i| item(i, &format!("r{i}"))).collect(),
+            ..Default::default()
+        };
+        let mut dirty = clean.clone();
+        dirty.items[37] = item(37, "r\0");
+        let input = descriptor("frontierwatch.v1.ImportResourcesRequest");
+        let body = |m: &ImportResourcesRequest| {
+            let mut body = vec![0, 0, 0, 0, 0];
+            body.extend(m.encode_to_vec());
+            body
+        };
+        assert!(
+            clean.encode_to_vec().contains(&0),
+            "zero bytes outside strings"
+        );
+        assert!(!may_hold_nul(&input, &clean.encode_to_vec(), 0));
+        assert_eq!(nul_field(&input, &body(&clean)), None);
+        assert!(may_hold_nul(&input, &dirty.encode_to_vec(), 0));
+        assert_eq!(
+            nul_field(&input, &body(&dirty)).as_deref(),
+            Some("items[37].benchmark_result.name")
+        );
+
+        let org = descriptor("frontierwatch.v1.CreateOrganizationRequest");
+        let request = |alias: &str| CreateOrganizationRequest {
+            organization_id: "o".into(),
+            organization: Some(Organization {
+                aliases: vec!["fine".into(), alias.into()],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        assert!(!may_hold_nul(
+            &org,
+            &request("also fine").encode_to_vec(),
+            0
+        ));
+        assert!(may_hold_nul(&org, &request("not\0fine").encode_to_vec(), 0));
+    }
+
+    /// What the scan cannot read it leaves to the full decode.
+    #[test]
+    fn the_wire_scan_leaves_what_it_cannot_read_to_the_decode() {
+        let org = descriptor("frontierwatch.v1.CreateOrganizationRequest");
+        // A length beyond the body, a group, a truncated varint.
+        for bytes in [&[0x0a, 0x05, b'a'][..], &[0x0b][..], &[0x08, 0x80][..]] {
+            assert!(may_hold_nul(&org, bytes, 0), "{bytes:?}");
+        }
+        assert_eq!(nul_field(&org, &[0, 0, 0, 0, 3, 0x0a, 0x05, b'a']), None);
     }
 }

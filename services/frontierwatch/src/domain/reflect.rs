@@ -75,12 +75,152 @@ const LONG_TEXT_FIELDS: &[&str] = &["statement", "description", "note", "notes",
 
 /// Checks every set field of `message`, recursively, reporting paths under
 /// the violations' prefix.
+///
+/// The encoded message is scanned first ([`may_violate`]), which costs one
+/// encode and no allocation per field; only a message the scan finds
+/// suspect is transcoded to a dynamic message and walked to name the
+/// fields. Transcoding and walking every message took a sixth of the
+/// server's CPU in bulk calls (measured with perf on `ImportResources`
+/// and `BatchCreateBenchmarkResults`).
 pub fn check_message<T: prost::Message + prost::Name>(
     message: &T,
     v: &mut Violations,
 ) -> Result<(), ApiError> {
+    if !may_violate(&descriptor::<T>()?, &message.encode_to_vec(), 0) {
+        return Ok(());
+    }
     walk(&to_dynamic(message)?, "", v);
     Ok(())
+}
+
+/// How deep [`may_violate`] follows nested messages before it leaves the
+/// answer to the walk.
+const SCAN_DEPTH: usize = 100;
+
+/// The most characters a string field may hold.
+fn max_chars(field: &prost_reflect::FieldDescriptor) -> usize {
+    if LONG_TEXT_FIELDS.contains(&field.name()) {
+        MAX_LONG_STRING
+    } else {
+        MAX_SHORT_STRING
+    }
+}
+
+/// Whether the encoded `message` may break a rule of [`walk`]: false only
+/// when its wire format reads to its end with every string within its
+/// length, every enum value defined and every repeated field within
+/// [`MAX_REPEATED`] items, nested messages included. Anything it cannot
+/// read, it calls suspect.
+fn may_violate(message: &MessageDescriptor, mut bytes: &[u8], depth: usize) -> bool {
+    use prost::encoding::decode_varint;
+    if depth > SCAN_DEPTH {
+        return true;
+    }
+    // Items seen so far of each repeated field: (number, items).
+    let mut items: Vec<(u32, usize)> = Vec::new();
+    while !bytes.is_empty() {
+        let Ok(key) = decode_varint(&mut bytes) else {
+            return true;
+        };
+        let Ok(number) = u32::try_from(key >> 3) else {
+            return true;
+        };
+        let field = message.get_field(number);
+        let mut count = 1;
+        match key & 7 {
+            0 => {
+                let Ok(value) = decode_varint(&mut bytes) else {
+                    return true;
+                };
+                if let Some(FieldKind::Enum(e)) = field.as_ref().map(|f| f.kind()) {
+                    // Enums are int32 on the wire, negatives sign-extended.
+                    if e.get_value(value as i32).is_none() {
+                        return true;
+                    }
+                }
+            }
+            wire @ (1 | 5) => {
+                let size = if wire == 1 { 8 } else { 4 };
+                let Some(rest) = bytes.get(size..) else {
+                    return true;
+                };
+                bytes = rest;
+            }
+            2 => {
+                let Some((value, rest)) = decode_varint(&mut bytes)
+                    .ok()
+                    .and_then(|len| usize::try_from(len).ok())
+                    .and_then(|len| bytes.split_at_checked(len))
+                else {
+                    return true;
+                };
+                bytes = rest;
+                if let Some(field) = &field {
+                    match field.kind() {
+                        FieldKind::String => {
+                            let max = max_chars(field);
+                            // UTF-8: a character is a byte that does not
+                            // continue another.
+                            if value.len() > max
+                                && value.iter().filter(|&&b| (b as i8) >= -0x40).count() > max
+                            {
+                                return true;
+                            }
+                        }
+                        FieldKind::Message(inner) => {
+                            if !field.is_map() && may_violate(&inner, value, depth + 1) {
+                                return true;
+                            }
+                        }
+                        FieldKind::Bytes => {}
+                        // A packed repeated scalar: count its items, and
+                        // check enum values.
+                        kind => match packed_items(&kind, value) {
+                            Some(n) => count = n,
+                            None => return true,
+                        },
+                    }
+                }
+            }
+            // Groups, or not protobuf at all.
+            _ => return true,
+        }
+        if field.is_some_and(|f| f.is_list()) {
+            match items.iter_mut().find(|(n, _)| *n == number) {
+                Some((_, seen)) => *seen += count,
+                None => items.push((number, count)),
+            }
+        }
+    }
+    items.iter().any(|&(_, n)| n > MAX_REPEATED)
+}
+
+/// The items of a packed repeated scalar field of `kind`; `None` when one
+/// does not read or an enum value is not defined.
+fn packed_items(kind: &FieldKind, mut value: &[u8]) -> Option<usize> {
+    use prost::encoding::decode_varint;
+    let size = match kind {
+        FieldKind::Double | FieldKind::Fixed64 | FieldKind::Sfixed64 => 8,
+        FieldKind::Float | FieldKind::Fixed32 | FieldKind::Sfixed32 => 4,
+        _ => 0,
+    };
+    if size > 0 {
+        return value
+            .len()
+            .is_multiple_of(size)
+            .then_some(value.len() / size);
+    }
+    let mut n = 0;
+    while !value.is_empty() {
+        let number = decode_varint(&mut value).ok()?;
+        if let FieldKind::Enum(e) = kind
+            && e.get_value(number as i32).is_none()
+        {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
 }
 
 /// The most items of any repeated field of a resource (aliases, sources,
@@ -119,11 +259,7 @@ fn check_value(
 ) {
     match (value, field.kind()) {
         (Value::String(s), _) => {
-            let max = if LONG_TEXT_FIELDS.contains(&field.name()) {
-                MAX_LONG_STRING
-            } else {
-                MAX_SHORT_STRING
-            };
+            let max = max_chars(field);
             if s.chars().count() > max {
                 v.add(path, format!("must be at most {max} characters"));
             }
@@ -138,5 +274,97 @@ fn check_value(
         }
         (Value::Message(inner), _) => walk(inner, path, v),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frontierwatch_proto::v1::*;
+
+    /// The violations the walk finds, without the scan.
+    fn walked<T: prost::Message + prost::Name>(message: &T) -> usize {
+        let mut v = Violations::under("r");
+        walk(&to_dynamic(message).unwrap(), "", &mut v);
+        v.into_result().err().map_or(0, |e| match e {
+            ApiError::InvalidArgument(fields) => fields.len(),
+            other => panic!("{other:?}"),
+        })
+    }
+
+    /// What the scan says, and that it never passes what the walk refuses.
+    fn scanned<T: prost::Message + prost::Name>(message: &T) -> bool {
+        let suspect = may_violate(&descriptor::<T>().unwrap(), &message.encode_to_vec(), 0);
+        assert!(
+            suspect || walked(message) == 0,
+            "the scan passed a violation"
+        );
+        suspect
+    }
+
+    #[test]
+    fn the_scan_passes_only_what_the_walk_passes() {
+        let release = Release {
+            display_name: "R".into(),
+            access: vec![AccessKind::Api as i32, AccessKind::OpenWeights as i32],
+            stage_history: vec![StageChange {
+                stage: LifecycleStage::Announced as i32,
+                ..Default::default()
+            }],
+            aliases: vec!["r".into(); 3],
+            ..Default::default()
+        };
+        assert!(!scanned(&release), "a valid release is not suspect");
+
+        // Enum values: packed, nested, negative.
+        let mut bad = release.clone();
+        bad.access.push(99);
+        assert!(scanned(&bad) && walked(&bad) == 1);
+        let mut bad = release.clone();
+        bad.stage_history[0].stage = 77;
+        assert!(scanned(&bad) && walked(&bad) == 1);
+        let bad = Organization {
+            kind: -5,
+            ..Default::default()
+        };
+        assert!(scanned(&bad) && walked(&bad) == 1);
+
+        // Repeated fields, packed and not: MAX_REPEATED items pass, one more
+        // does not.
+        let mut many = release.clone();
+        many.access = vec![AccessKind::Api as i32; MAX_REPEATED];
+        many.aliases = vec!["a".into(); MAX_REPEATED];
+        assert!(!scanned(&many));
+        many.access.push(AccessKind::Api as i32);
+        assert!(scanned(&many) && walked(&many) == 1);
+        let mut many = release.clone();
+        many.aliases = vec!["a".into(); MAX_REPEATED + 1];
+        assert!(scanned(&many) && walked(&many) == 1);
+
+        // Strings count characters, not bytes; long text has its own limit.
+        let org = |name: String| Organization {
+            display_name: name,
+            ..Default::default()
+        };
+        assert!(!scanned(&org("é".repeat(MAX_SHORT_STRING))));
+        let long = org("e".repeat(MAX_SHORT_STRING + 1));
+        assert!(scanned(&long) && walked(&long) == 1);
+        let benchmark = |description: String| Benchmark {
+            description,
+            ..Default::default()
+        };
+        assert!(!scanned(&benchmark("d".repeat(MAX_SHORT_STRING * 2))));
+        let long = benchmark("d".repeat(MAX_LONG_STRING + 1));
+        assert!(scanned(&long) && walked(&long) == 1);
+    }
+
+    /// What it cannot read, the scan calls suspect.
+    #[test]
+    fn the_scan_calls_what_it_cannot_read_suspect() {
+        let org = descriptor::<Organization>().unwrap();
+        // A length beyond the message, a group, a truncated varint.
+        for bytes in [&[0x0a, 0x05, b'a'][..], &[0x0b][..], &[0x08, 0x80][..]] {
+            assert!(may_violate(&org, bytes, 0), "{bytes:?}");
+        }
     }
 }
