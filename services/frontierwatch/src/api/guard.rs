@@ -193,56 +193,28 @@ fn nul_field(input: &MessageDescriptor, body: &[u8]) -> Option<String> {
     find_nul(&message, "")
 }
 
-/// How deep [`may_hold_nul`] follows nested messages before it leaves the
-/// answer to the full decode (prost's own limit is 100).
-const SCAN_DEPTH: usize = 100;
-
 /// Whether a string field anywhere in the encoded `message` may hold a
 /// NUL: false only when the wire format reads to its end and none does.
 /// Fields are found by number in the descriptor; strings are searched,
 /// nested messages (map entries among them) scanned in turn, everything
-/// else skipped by its wire type.
-fn may_hold_nul(message: &MessageDescriptor, mut bytes: &[u8], depth: usize) -> bool {
-    use prost::encoding::decode_varint;
+/// else skipped.
+fn may_hold_nul(message: &MessageDescriptor, bytes: &[u8], depth: usize) -> bool {
+    use crate::domain::wire;
     use prost_reflect::Kind;
-    if depth > SCAN_DEPTH {
+    if depth > wire::MAX_DEPTH {
         return true;
     }
-    while !bytes.is_empty() {
-        let Ok(key) = decode_varint(&mut bytes) else {
+    for field in wire::fields(bytes) {
+        let Ok((number, value)) = field else {
             return true;
         };
-        let skip = match key & 7 {
-            0 => decode_varint(&mut bytes).map(|_| 0).ok(),
-            1 => Some(8),
-            5 => Some(4),
-            2 => {
-                let Some((value, rest)) = decode_varint(&mut bytes)
-                    .ok()
-                    .and_then(|len| usize::try_from(len).ok())
-                    .and_then(|len| bytes.split_at_checked(len))
-                else {
-                    return true;
-                };
-                bytes = rest;
-                let field = u32::try_from(key >> 3)
-                    .ok()
-                    .and_then(|number| message.get_field(number));
-                match field.map(|f| f.kind()) {
-                    Some(Kind::String) if value.contains(&0) => return true,
-                    Some(Kind::Message(inner)) if may_hold_nul(&inner, value, depth + 1) => {
-                        return true;
-                    }
-                    _ => {}
-                }
-                Some(0)
-            }
-            // Groups, or not protobuf at all.
-            _ => None,
+        let wire::Value::Delimited(value) = value else {
+            continue;
         };
-        match skip.and_then(|n| bytes.get(n..)) {
-            Some(rest) => bytes = rest,
-            None => return true,
+        match message.get_field(number).map(|f| f.kind()) {
+            Some(Kind::String) if value.contains(&0) => return true,
+            Some(Kind::Message(inner)) if may_hold_nul(&inner, value, depth + 1) => return true,
+            _ => {}
         }
     }
     false

@@ -8,6 +8,7 @@ pub mod mask;
 pub mod names;
 pub mod reflect;
 pub mod violations;
+pub mod wire;
 
 pub use names::Kind;
 pub use violations::Violations;

@@ -10,6 +10,7 @@ use prost_reflect::{
 
 use super::Violations;
 use super::violations::{MAX_LONG_STRING, MAX_SHORT_STRING};
+use super::wire;
 use crate::error::ApiError;
 
 /// The descriptor pool of `frontierwatch.v1`, decoded once.
@@ -93,10 +94,6 @@ pub fn check_message<T: prost::Message + prost::Name>(
     Ok(())
 }
 
-/// How deep [`may_violate`] follows nested messages before it leaves the
-/// answer to the walk.
-const SCAN_DEPTH: usize = 100;
-
 /// The most characters a string field may hold.
 fn max_chars(field: &prost_reflect::FieldDescriptor) -> usize {
     if LONG_TEXT_FIELDS.contains(&field.name()) {
@@ -111,81 +108,49 @@ fn max_chars(field: &prost_reflect::FieldDescriptor) -> usize {
 /// length, every enum value defined and every repeated field within
 /// [`MAX_REPEATED`] items, nested messages included. Anything it cannot
 /// read, it calls suspect.
-fn may_violate(message: &MessageDescriptor, mut bytes: &[u8], depth: usize) -> bool {
-    use prost::encoding::decode_varint;
-    if depth > SCAN_DEPTH {
+fn may_violate(message: &MessageDescriptor, bytes: &[u8], depth: usize) -> bool {
+    if depth > wire::MAX_DEPTH {
         return true;
     }
     // Items seen so far of each repeated field: (number, items).
     let mut items: Vec<(u32, usize)> = Vec::new();
-    while !bytes.is_empty() {
-        let Ok(key) = decode_varint(&mut bytes) else {
+    for read in wire::fields(bytes) {
+        let Ok((number, value)) = read else {
             return true;
         };
-        let Ok(number) = u32::try_from(key >> 3) else {
-            return true;
+        let Some(field) = message.get_field(number) else {
+            continue;
         };
-        let field = message.get_field(number);
-        let mut count = 1;
-        match key & 7 {
-            0 => {
-                let Ok(value) = decode_varint(&mut bytes) else {
+        let count = match (field.kind(), value) {
+            // Enums are int32 on the wire, negatives sign-extended.
+            (FieldKind::Enum(e), wire::Value::Varint(v)) if e.get_value(v as i32).is_none() => {
+                return true;
+            }
+            (FieldKind::String, wire::Value::Delimited(s)) => {
+                let max = max_chars(&field);
+                // UTF-8: a character is a byte that does not continue
+                // another.
+                if s.len() > max && s.iter().filter(|&&b| (b as i8) >= -0x40).count() > max {
                     return true;
-                };
-                if let Some(FieldKind::Enum(e)) = field.as_ref().map(|f| f.kind()) {
-                    // Enums are int32 on the wire, negatives sign-extended.
-                    if e.get_value(value as i32).is_none() {
-                        return true;
-                    }
                 }
+                1
             }
-            wire @ (1 | 5) => {
-                let size = if wire == 1 { 8 } else { 4 };
-                let Some(rest) = bytes.get(size..) else {
+            (FieldKind::Message(inner), wire::Value::Delimited(m)) => {
+                if !field.is_map() && may_violate(&inner, m, depth + 1) {
                     return true;
-                };
-                bytes = rest;
-            }
-            2 => {
-                let Some((value, rest)) = decode_varint(&mut bytes)
-                    .ok()
-                    .and_then(|len| usize::try_from(len).ok())
-                    .and_then(|len| bytes.split_at_checked(len))
-                else {
-                    return true;
-                };
-                bytes = rest;
-                if let Some(field) = &field {
-                    match field.kind() {
-                        FieldKind::String => {
-                            let max = max_chars(field);
-                            // UTF-8: a character is a byte that does not
-                            // continue another.
-                            if value.len() > max
-                                && value.iter().filter(|&&b| (b as i8) >= -0x40).count() > max
-                            {
-                                return true;
-                            }
-                        }
-                        FieldKind::Message(inner) => {
-                            if !field.is_map() && may_violate(&inner, value, depth + 1) {
-                                return true;
-                            }
-                        }
-                        FieldKind::Bytes => {}
-                        // A packed repeated scalar: count its items, and
-                        // check enum values.
-                        kind => match packed_items(&kind, value) {
-                            Some(n) => count = n,
-                            None => return true,
-                        },
-                    }
                 }
+                1
             }
-            // Groups, or not protobuf at all.
-            _ => return true,
-        }
-        if field.is_some_and(|f| f.is_list()) {
+            (FieldKind::Bytes, _) => 1,
+            // A packed repeated scalar: count its items, and check enum
+            // values.
+            (kind, wire::Value::Delimited(packed)) => match packed_items(&kind, packed) {
+                Some(n) => n,
+                None => return true,
+            },
+            _ => 1,
+        };
+        if field.is_list() {
             match items.iter_mut().find(|(n, _)| *n == number) {
                 Some((_, seen)) => *seen += count,
                 None => items.push((number, count)),
