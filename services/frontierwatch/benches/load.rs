@@ -164,6 +164,32 @@ async fn clients(server: &TestServer, n: usize) -> Vec<Client> {
 }
 
 /// The write of the create workloads: an organization named `id`.
+/// Creates organizations named `{prefix}{call number}` from `clients`
+/// for `duration`.
+async fn drive_creates(clients: Vec<Client>, duration: Duration, prefix: &'static str) -> Run {
+    drive(clients, duration, move |c: &mut Client, i| {
+        create_organization(c.clone(), format!("{prefix}{i:x}"))
+    })
+    .await
+}
+
+/// `BULK_ROWS` organizations to import, named `{prefix}-{i}`.
+fn import_items(prefix: &str) -> Vec<ImportItem> {
+    (0..BULK_ROWS)
+        .map(|i| fixtures::org_import_item(i as i64, &format!("{prefix}-{i}")))
+        .collect()
+}
+
+/// Imports `items` in calls of `BULK_BATCH`.
+async fn import_all(client: &Client, items: &[ImportItem]) {
+    for chunk in items.chunks(BULK_BATCH) {
+        client
+            .import_resources(chunk.to_vec(), None)
+            .await
+            .expect("an import batch succeeds");
+    }
+}
+
 async fn create_organization(c: Client, id: String) {
     c.create_organization(
         &id,
@@ -519,10 +545,7 @@ async fn main() {
         eprintln!("creates and pgbench, {n} clients");
         let connected = clients(&server, n).await;
         let before = Cpu::now(server_pid);
-        let run = drive(connected, step, |c: &mut Client, i| {
-            create_organization(c.clone(), format!("w{i:x}"))
-        })
-        .await;
+        let run = drive_creates(connected, step, "w").await;
         let between = Cpu::now(server_pid);
         let insert = pgbench(&url, n, step, &scratch);
         let after = Cpu::now(server_pid);
@@ -654,17 +677,10 @@ async fn main() {
     let mut batch = Bulk::default();
     for round in 0..BULK_ROUNDS {
         eprintln!("bulk, round {round}: ImportResources and COPY of {BULK_ROWS} rows");
-        let items: Vec<ImportItem> = (0..BULK_ROWS)
-            .map(|i| fixtures::org_import_item(i as i64, &format!("bulk-{round}-{i}")))
-            .collect();
+        let items = import_items(&format!("bulk-{round}"));
         let before = Cpu::now(server_pid);
         let started = Instant::now();
-        for chunk in items.chunks(BULK_BATCH) {
-            setup
-                .import_resources(chunk.to_vec(), None)
-                .await
-                .expect("an import batch succeeds");
-        }
+        import_all(&setup, &items).await;
         import.ours.push(started.elapsed().as_secs_f64());
         import.ours_cpu.push(Cpu::now(server_pid).since(&before));
         let mut text = String::new();
@@ -751,11 +767,7 @@ async fn main() {
         eprintln!("statement profile: creates, {PLOTTED} clients");
         let connected = clients(&server, PLOTTED).await;
         let profile = statements_during(&url, async {
-            drive(connected, step, |c: &mut Client, i| {
-                create_organization(c.clone(), format!("s{i:x}"))
-            })
-            .await
-            .ops
+            drive_creates(connected, step, "s").await.ops
         })
         .await;
         profiles.push((
@@ -764,16 +776,9 @@ async fn main() {
         ));
     }
     eprintln!("statement profile: ImportResources of {BULK_ROWS} rows");
-    let items: Vec<ImportItem> = (0..BULK_ROWS)
-        .map(|i| fixtures::org_import_item(i as i64, &format!("bulk-profile-{i}")))
-        .collect();
+    let items = import_items("bulk-profile");
     let profile = statements_during(&url, async {
-        for chunk in items.chunks(BULK_BATCH) {
-            setup
-                .import_resources(chunk.to_vec(), None)
-                .await
-                .expect("an import batch succeeds");
-        }
+        import_all(&setup, &items).await;
         (BULK_ROWS / BULK_BATCH) as u64
     })
     .await;
@@ -788,15 +793,12 @@ async fn main() {
     // because the stream's order guarantee does not hold meanwhile.
     let unserialized = if sweep().contains(&PLOTTED) {
         eprintln!("creates without the change log's lock and NOTIFY, {PLOTTED} clients");
-        psql(&url, UNSERIALIZE);
+        change_log_serialized(&url, false);
         let connected = clients(&server, PLOTTED).await;
         let before = Cpu::now(server_pid);
-        let run = drive(connected, step, |c: &mut Client, i| {
-            create_organization(c.clone(), format!("u{i:x}"))
-        })
-        .await;
+        let run = drive_creates(connected, step, "u").await;
         let used = Cpu::now(server_pid).since(&before);
-        psql(&url, &UNSERIALIZE.replace("DISABLE", "ENABLE"));
+        change_log_serialized(&url, true);
         Some((run, used))
     } else {
         None
@@ -989,10 +991,7 @@ async fn peer_runs(
     use tokio::sync::Mutex;
 
     let ours = || clients(server, PEER_CLIENTS);
-    let our_creates = drive(ours().await, step, |c: &mut Client, i| {
-        create_organization(c.clone(), format!("peer-{i:x}"))
-    })
-    .await;
+    let our_creates = drive_creates(ours().await, step, "peer-").await;
     let our_gets = drive(ours().await, step, |c: &mut Client, _| {
         get_organization(c.clone())
     })
@@ -1094,12 +1093,13 @@ fn cpu_section(
         "| clients | work | ops/s | CPU µs/op: server | PostgreSQL | load generator | total | machine busy |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
-    let mut row = |run: &Run, label: &str, used: &Used| {
+    // `ours`: the work ran through the server (pgbench does not).
+    let mut row = |run: &Run, label: &str, used: &Used, ours: bool| {
         let (server, pg, client, total) = used.per_op_us(run.ops as f64);
-        let server = if label.starts_with("pgbench") {
-            "–".to_owned()
-        } else {
+        let server = if ours {
             format!("{server:.0}")
+        } else {
+            "–".to_owned()
         };
         let _ = writeln!(
             out,
@@ -1111,8 +1111,8 @@ fn cpu_section(
     };
     for (i, (create, insert)) in creates.runs.iter().zip(&inserts.runs).enumerate() {
         if let (Some(c), Some(b)) = (create_cpu.get(i), insert_cpu.get(i)) {
-            row(create, creates.label, c);
-            row(insert, inserts.label, b);
+            row(create, creates.label, c, true);
+            row(insert, inserts.label, b, false);
         }
     }
     if let Some((run, used)) = unserialized {
@@ -1120,6 +1120,7 @@ fn cpu_section(
             run,
             "CreateOrganization, change log's lock and NOTIFY off",
             used,
+            true,
         );
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
@@ -1260,10 +1261,18 @@ fn statements_table(out: &mut String, title: &str, profile: Option<&Statements>)
     );
 }
 
-/// Switches off the change log's lock (the sequencer) and its NOTIFY, for
-/// the measurement of what they cost; `ENABLE` in their place restores them.
-const UNSERIALIZE: &str = "ALTER TABLE changes DISABLE TRIGGER changes_lock; \
-                           ALTER TABLE changes DISABLE TRIGGER changes_notify;";
+/// Switches the change log's lock (the sequencer) and its NOTIFY off, for
+/// the measurement of what they cost, or back on.
+fn change_log_serialized(url: &str, on: bool) {
+    let switch = if on { "ENABLE" } else { "DISABLE" };
+    psql(
+        url,
+        &format!(
+            "ALTER TABLE changes {switch} TRIGGER changes_lock; \
+             ALTER TABLE changes {switch} TRIGGER changes_notify;"
+        ),
+    );
+}
 
 /// Seconds and CPU per round of a bulk workload and of its `COPY` baseline.
 #[derive(Default)]

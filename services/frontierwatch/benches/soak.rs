@@ -354,13 +354,11 @@ async fn main() {
     let rate = env("SOAK_RATE", peak * 7 / 10);
     eprintln!("soak: peak {peak} ops/s; {rate} ops/s for {minutes} min");
 
-    let is_postgres = |_: u32, comm: &str| comm == "postgres";
-    let is_server = move |pid: u32, _: &str| pid == server_pid;
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         let mut every = tokio::time::interval(Duration::from_secs(60));
         // PostgreSQL's processes come and go; what one used before it
-        // exited is in the postmaster's children's time (`cpu::cpu_seconds`).
+        // exited is in the postmaster's children's time (`cpu::Cpu`).
         loop {
             every.tick().await;
             // The database's size and the checkpoints so far: what grows
@@ -378,9 +376,10 @@ async fn main() {
             .fetch_one(&pool)
             .await
             .unwrap_or_default();
+            let cpu = cpu::Cpu::now(server_pid);
             samples.push(Sample {
-                server_cpu: cpu::cpu_seconds(is_server),
-                postgres_cpu: cpu::cpu_seconds(is_postgres),
+                server_cpu: cpu.server,
+                postgres_cpu: cpu.postgres,
                 rss_kib: harness_rss(server_pid),
                 database_bytes: size,
                 checkpoints,

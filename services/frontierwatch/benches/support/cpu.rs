@@ -1,18 +1,19 @@
 //! CPU time by process, from /proc: what a step of a benchmark cost the
 //! server, PostgreSQL and the load generator, and how busy the machine was.
 
-/// CPU seconds (user and system) of the processes `keep` selects, with
-/// those of their children that have exited, from /proc (utime, stime,
-/// cutime and cstime, fields 14 to 17 of stat(5), in USER_HZ = 100). A
-/// PostgreSQL backend that exits (the pool recycles its connections after
-/// sqlx's 30-minute lifetime; autovacuum workers come and go) moves into
-/// the postmaster's cutime, so the sum over PostgreSQL's processes only
+/// CPU seconds (user and system) of the processes `group` puts in one of
+/// `N` groups (by pid and command name), with those of their children
+/// that have exited, from one walk of /proc (utime, stime, cutime and
+/// cstime, fields 14 to 17 of stat(5), in USER_HZ = 100). A PostgreSQL
+/// backend that exits (the pool recycles its connections after sqlx's
+/// 30-minute lifetime; autovacuum workers come and go) moves into the
+/// postmaster's cutime, so the sum over PostgreSQL's processes only
 /// grows. Likewise a child this process waited for (pgbench, psql) moves
 /// into this process's cutime.
-pub fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
-    let mut total = 0.0;
+fn cpu_seconds<const N: usize>(group: impl Fn(u32, &str) -> Option<usize>) -> [f64; N] {
+    let mut total = [0.0; N];
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return total;
     };
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -29,9 +30,9 @@ pub fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
             continue;
         };
         let comm = head.split_once('(').map_or("", |(_, c)| c);
-        if !keep(pid, comm) {
+        let Some(slot) = group(pid, comm).and_then(|g| total.get_mut(g)) else {
             continue;
-        }
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let tick = |i: usize| {
             fields
@@ -39,7 +40,7 @@ pub fn cpu_seconds(keep: impl Fn(u32, &str) -> bool) -> f64 {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        total += (tick(11) + tick(12) + tick(13) + tick(14)) / 100.0;
+        *slot += (tick(11) + tick(12) + tick(13) + tick(14)) / 100.0;
     }
     total
 }
@@ -66,9 +67,9 @@ fn machine_seconds() -> (f64, f64) {
 /// (the load generator, pgbench, psql) and the whole machine.
 #[derive(Clone, Copy, Debug)]
 pub struct Cpu {
-    server: f64,
-    postgres: f64,
-    client: f64,
+    pub server: f64,
+    pub postgres: f64,
+    pub client: f64,
     busy: f64,
     all: f64,
 }
@@ -77,10 +78,19 @@ impl Cpu {
     pub fn now(server_pid: u32) -> Self {
         let me = std::process::id();
         let (busy, all) = machine_seconds();
+        let [server, postgres, client] = cpu_seconds(|pid, comm| {
+            if pid == server_pid {
+                Some(0)
+            } else if comm == "postgres" {
+                Some(1)
+            } else {
+                (pid == me).then_some(2)
+            }
+        });
         Self {
-            server: cpu_seconds(|pid, _| pid == server_pid),
-            postgres: cpu_seconds(|_, comm| comm == "postgres"),
-            client: cpu_seconds(|pid, _| pid == me),
+            server,
+            postgres,
+            client,
             busy,
             all,
         }
