@@ -13,11 +13,11 @@
 //!   INVALID_ARGUMENT, naming the field.
 
 use std::convert::Infallible;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt as _, Full, Limited};
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
+use prost_reflect::{DynamicMessage, MessageDescriptor, Value};
 use tokio::sync::Semaphore;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
@@ -36,14 +36,6 @@ pub struct Limits {
     pub max_concurrent_calls: usize,
 }
 
-fn pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET)
-            .unwrap_or_else(|_| DescriptorPool::new())
-    })
-}
-
 /// Wraps a generated service.
 #[derive(Debug, Clone)]
 pub struct Guard<S> {
@@ -56,8 +48,11 @@ pub struct Guard<S> {
 
 impl<S: NamedService> Guard<S> {
     pub fn new(inner: S, limits: Limits) -> Self {
-        let inputs = pool()
-            .get_service_by_name(S::NAME)
+        // Without the descriptor set (it does not decode), no call is
+        // scanned, as with an empty pool.
+        let inputs = crate::domain::reflect::pool()
+            .ok()
+            .and_then(|pool| pool.get_service_by_name(S::NAME))
             .map(|service| {
                 service
                     .methods()
@@ -265,7 +260,8 @@ mod tests {
     use prost::Message as _;
 
     fn descriptor(name: &str) -> MessageDescriptor {
-        pool()
+        crate::domain::reflect::pool()
+            .unwrap()
             .get_message_by_name(name)
             .expect("the message is in the descriptor set")
     }

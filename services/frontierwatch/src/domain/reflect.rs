@@ -13,8 +13,9 @@ use super::violations::{MAX_LONG_STRING, MAX_SHORT_STRING};
 use super::wire;
 use crate::error::ApiError;
 
-/// The descriptor pool of `frontierwatch.v1`, decoded once.
-fn pool() -> Result<&'static DescriptorPool, ApiError> {
+/// The descriptor pool of `frontierwatch.v1`, decoded once (also the
+/// request guard's).
+pub(crate) fn pool() -> Result<&'static DescriptorPool, ApiError> {
     static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())
