@@ -8,8 +8,11 @@ checked against the matching version's openAPIV3Schema, with unknown fields
 treated as errors the way `kubectl apply --validate=strict` treats them (the
 schemas do not say `additionalProperties: false`, so the walk below checks
 `properties` itself, except under `x-kubernetes-preserve-unknown-fields`).
-Objects of a group without CRDs here are reported as not checked. Exits 1 on
-any error, or when no object was checked at all.
+An object of a custom group without a CRD here is an error (it would go
+unchecked), and so is a namespaced object without a namespace (kubectl
+would put it in whatever namespace its context names). Built-in kinds are
+left to kubernetes-validate, but their namespace is checked here. Exits 1
+on any error, or when no custom resource was checked at all.
 """
 
 import glob
@@ -20,9 +23,27 @@ import jsonschema
 import yaml
 
 
+# Built-in kinds that are not namespaced (the rest of the built-ins are).
+CLUSTER_SCOPED_BUILTINS = {
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole",
+    "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass",
+    "RuntimeClass", "IngressClass", "CSIDriver", "CSINode", "VolumeAttachment",
+    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "APIService", "FlowSchema", "PriorityLevelConfiguration",
+    "CertificateSigningRequest",
+}
+
+
+def builtin(api_version):
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    return "." not in group or group.endswith(".k8s.io")
+
+
 def load_crds(directory):
     schemas = {}
     groups = set()
+    scopes = {}
     for path in glob.glob(os.path.join(directory, "**", "*.yaml"), recursive=True):
         with open(path, encoding="utf-8") as f:
             for doc in yaml.safe_load_all(f):
@@ -33,7 +54,8 @@ def load_crds(directory):
                 for version in spec["versions"]:
                     key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
                     schemas[key] = version["schema"]["openAPIV3Schema"]
-    return schemas, groups
+                    scopes[key] = spec.get("scope", "Namespaced")
+    return schemas, groups, scopes
 
 
 def unknown_fields(value, schema, path):
@@ -59,7 +81,7 @@ def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
-    schemas, groups = load_crds(argv[1])
+    schemas, groups, scopes = load_crds(argv[1])
     errors = 0
     checked = 0
     for manifest in argv[2:]:
@@ -69,9 +91,19 @@ def main(argv):
             api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
             name = f"{manifest}: {kind} {doc.get('metadata', {}).get('name', '?')}"
             group = api_version.split("/")[0] if "/" in api_version else ""
+            namespaced = (
+                kind not in CLUSTER_SCOPED_BUILTINS
+                if builtin(api_version)
+                else scopes.get((api_version, kind), "Namespaced") == "Namespaced"
+            )
+            if namespaced and not doc.get("metadata", {}).get("namespace"):
+                print(f"ERROR {name}: namespaced, but without a namespace")
+                errors += 1
+            if builtin(api_version):
+                continue
             if group not in groups:
-                if "." in group and not group.endswith(".k8s.io"):
-                    print(f"--    {name}: not checked (no CRD schema for {group} here)")
+                print(f"ERROR {name}: no CRD schema for {group} in {argv[1]}: it would go unchecked")
+                errors += 1
                 continue
             schema = schemas.get((api_version, kind))
             if schema is None:

@@ -63,6 +63,10 @@ pub struct OwnCluster {
     pub pg: Option<EmbeddedPostgres>,
     dir: PathBuf,
     bin: PathBuf,
+    /// Server options it (re)starts with.
+    extra: String,
+    /// Its port (TCP and the socket's name), when not the launcher's.
+    port: Option<u16>,
 }
 
 impl OwnCluster {
@@ -79,9 +83,90 @@ impl OwnCluster {
                 pg: Some(pg),
                 dir,
                 bin,
+                extra: String::new(),
+                port: None,
             },
             url,
         )
+    }
+
+    /// A cluster that also listens on TCP (127.0.0.1, a free port) with TLS,
+    /// its certificate (for localhost) signed by `ca` (from
+    /// `tls::authority`). Returns the cluster and the address a client
+    /// would use, `localhost:PORT`; `url` reaches it over its socket.
+    pub async fn start_tls(cert: &str, key: &str) -> (OwnCluster, String) {
+        let (mut cluster, _) = Self::start().await;
+        cluster.stop();
+        cluster.install_certificate(cert, key);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        cluster.extra = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c ssl=on \
+             -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        );
+        cluster.port = Some(port);
+        cluster.restart().await;
+        (cluster, format!("localhost:{port}"))
+    }
+
+    /// A URL of `database` over the cluster's Unix socket, as its superuser.
+    pub fn url(&self, database: &str) -> String {
+        match self.port {
+            Some(port) => format!(
+                "postgres://postgres@localhost:{port}/{database}?host={}",
+                self.dir
+                    .canonicalize()
+                    .unwrap_or(self.dir.clone())
+                    .display()
+            ),
+            None => self.pg.as_ref().expect("running").url(database),
+        }
+    }
+
+    /// Writes the server certificate and key PostgreSQL reads (at start and
+    /// at each reload).
+    pub fn install_certificate(&self, cert: &str, key: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        for (file, text) in [("server.crt", cert), ("server.key", key)] {
+            let path = self.dir.join(file);
+            std::fs::write(&path, text).expect("written");
+            let _ = std::process::Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&path)
+                .status();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("mode");
+        }
+    }
+
+    /// Makes PostgreSQL re-read its configuration and certificate files.
+    pub async fn reload(&self) {
+        let pool = sqlx::PgPool::connect(&self.url("postgres"))
+            .await
+            .expect("superuser");
+        sqlx::query("SELECT pg_reload_conf()")
+            .execute(&pool)
+            .await
+            .expect("reload");
+        pool.close().await;
+    }
+
+    /// Ends every other session to `database`, so that clients must
+    /// connect again.
+    pub async fn disconnect_all(&self, database: &str) {
+        let pool = sqlx::PgPool::connect(&self.url("postgres"))
+            .await
+            .expect("superuser");
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(database)
+        .execute(&pool)
+        .await
+        .expect("terminate");
+        pool.close().await;
     }
 
     pub fn stop(&mut self) {
@@ -91,11 +176,12 @@ impl OwnCluster {
     }
 
     pub async fn restart(&mut self) {
-        let (dir, bin) = (self.dir.clone(), self.bin.clone());
-        let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, &bin))
-            .await
-            .expect("no panic")
-            .expect("cluster restarts");
+        let (dir, bin, extra) = (self.dir.clone(), self.bin.clone(), self.extra.clone());
+        let pg =
+            tokio::task::spawn_blocking(move || EmbeddedPostgres::start_with(&dir, &bin, &extra))
+                .await
+                .expect("no panic")
+                .expect("cluster restarts");
         self.pg = Some(pg);
     }
 }

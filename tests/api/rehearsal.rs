@@ -101,18 +101,34 @@ fn container_environment(docs: &[Value], secrets: &Secrets, root: &Path) -> Vec<
         let dir = root.join(&volume_name);
         std::fs::create_dir_all(&dir).unwrap();
         if let Some(name) = volume["secret"]["secretName"].as_str() {
-            let data = secrets
-                .get(name)
-                .unwrap_or_else(|| panic!("the rehearsal provides secret {name}"));
-            for (key, value) in data {
-                std::fs::write(dir.join(key), value).unwrap();
+            let optional = volume["secret"]["optional"].as_bool() == Some(true);
+            match secrets.get(name) {
+                // Only the keys `items` projects, when it is given.
+                Some(data) => match volume["secret"]["items"].as_sequence() {
+                    Some(items) => {
+                        for item in items {
+                            let key = text(&item["key"]);
+                            let value = data
+                                .get(&key)
+                                .unwrap_or_else(|| panic!("secret {name} has no key {key}"));
+                            std::fs::write(dir.join(text(&item["path"])), value).unwrap();
+                        }
+                    }
+                    None => {
+                        for (key, value) in data {
+                            std::fs::write(dir.join(key), value).unwrap();
+                        }
+                    }
+                },
+                None if optional => {}
+                None => panic!("the rehearsal provides secret {name}"),
             }
         }
         mounts.push((text(&mount["mountPath"]), dir));
     }
 
     let mut env: Vec<(String, String)> = Vec::new();
-    let mut set = |key: String, value: String| {
+    let set = |env: &mut Vec<(String, String)>, key: String, value: String| {
         env.retain(|(k, _)| *k != key);
         env.push((key, value));
     };
@@ -120,11 +136,11 @@ fn container_environment(docs: &[Value], secrets: &Secrets, root: &Path) -> Vec<
         if let Some(name) = source["configMapRef"]["name"].as_str() {
             let map = find(docs, "ConfigMap", name);
             for (key, value) in map["data"].as_mapping().into_iter().flatten() {
-                set(text(key), text(value));
+                set(&mut env, text(key), text(value));
             }
         } else if let Some(name) = source["secretRef"]["name"].as_str() {
             for (key, value) in secrets.get(name).into_iter().flatten() {
-                set(key.clone(), value.clone());
+                set(&mut env, key.clone(), value.clone());
             }
         } else {
             panic!("an envFrom source the rehearsal does not know: {source:?}");
@@ -147,22 +163,53 @@ fn container_environment(docs: &[Value], secrets: &Secrets, root: &Path) -> Vec<
         } else {
             panic!("an env entry the rehearsal does not know: {entry:?}");
         };
-        set(key, value);
+        // $(NAME) of a variable defined before this one is expanded, as
+        // the kubelet does; other text is left as it is.
+        let value = expand(&value, &env);
+        set(&mut env, key, value);
     }
-    // Paths into mounted volumes point into their local copies.
+    // Paths into mounted volumes (alone, or inside a URL) point into their
+    // local copies.
     env.into_iter()
-        .map(|(key, value)| {
-            let value = mounts
-                .iter()
-                .find_map(|(path, dir)| {
-                    value
-                        .strip_prefix(path.as_str())
-                        .map(|rest| format!("{}{rest}", dir.display()))
-                })
-                .unwrap_or(value);
+        .map(|(key, mut value)| {
+            // Two passes, so that a local copy's path (under /tmp) is not
+            // taken for a mount path (the emptyDir at /tmp) again.
+            for (i, (path, _)) in mounts.iter().enumerate() {
+                value = value.replace(&format!("{path}/"), &format!("\u{0}{i}\u{0}"));
+            }
+            for (i, (_, dir)) in mounts.iter().enumerate() {
+                value = value.replace(&format!("\u{0}{i}\u{0}"), &format!("{}/", dir.display()));
+            }
             (key, value)
         })
         .collect()
+}
+
+/// `$(NAME)` replaced by NAME's value among `defined`, as the kubelet
+/// expands env values.
+fn expand(value: &str, defined: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("$(") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find(')') {
+            Some(end) => {
+                let name = &after[..end];
+                match defined.iter().rev().find(|(k, _)| k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => out.push_str(&rest[start..start + 3 + end]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One replica: its environment, and the addresses its pod would have.
@@ -337,7 +384,9 @@ impl Watcher {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolling_update_and_a_database_restart_lose_and_duplicate_nothing() {
-    let (mut cluster, database_url) = OwnCluster::start().await;
+    let (db_ca, db_cert, db_key) = crate::tls::authority("database operator");
+    let (mut cluster, db_address) = OwnCluster::start_tls(&db_cert, &db_key).await;
+    let database_url = cluster.url("fw");
     let root = PathBuf::from(format!(
         "/tmp/fw-rehearsal-{}",
         uuid::Uuid::new_v4().simple()
@@ -347,8 +396,9 @@ async fn a_rolling_update_and_a_database_restart_lose_and_duplicate_nothing() {
     let secrets: Secrets = HashMap::from([
         (
             "frontierwatch-db-app".to_owned(),
-            BTreeMap::from([("uri".to_owned(), database_url.clone())]),
+            operator_app_secret(&db_address),
         ),
+        ("frontierwatch-db-ca".to_owned(), operator_ca_secret(&db_ca)),
         (
             "frontierwatch-admin-token".to_owned(),
             BTreeMap::from([("token".to_owned(), admin_secret.clone())]),
@@ -363,9 +413,16 @@ async fn a_rolling_update_and_a_database_restart_lose_and_duplicate_nothing() {
         ),
     ]);
     let docs = render_production();
-    let replicas_wanted = find(&docs, "Deployment", "frontierwatch")["spec"]["replicas"]
-        .as_u64()
-        .expect("replicas");
+    assert!(
+        find(&docs, "Deployment", "frontierwatch")["spec"]
+            .get("replicas")
+            .is_none(),
+        "the HorizontalPodAutoscaler owns the replica count"
+    );
+    let replicas_wanted =
+        find(&docs, "HorizontalPodAutoscaler", "frontierwatch")["spec"]["minReplicas"]
+            .as_u64()
+            .expect("minReplicas");
     assert!(
         replicas_wanted >= 3,
         "production runs three or more replicas"
@@ -622,4 +679,187 @@ fn cpu_seconds(pid: u32) -> f64 {
         })
         .unwrap_or(0);
     ticks as f64 / 100.0
+}
+
+/// What the CloudNativePG operator puts in `<cluster>-app`: `uri` is the
+/// read-write Service's URL with the application user's password and no
+/// parameters (here the test's TLS PostgreSQL, which trusts the password).
+fn operator_app_secret(address: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "uri".to_owned(),
+        format!("postgresql://postgres:operator-made-password@{address}/fw"),
+    )])
+}
+
+/// A marker standing for the CA's private key: it must never reach a pod.
+const CA_KEY: &str = "-----BEGIN PRIVATE KEY----- the operator's CA key -----END PRIVATE KEY-----";
+
+/// What the operator puts in `<cluster>-ca`: the CA's certificate and key.
+fn operator_ca_secret(ca: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("ca.crt".to_owned(), ca.to_owned()),
+        ("ca.key".to_owned(), CA_KEY.to_owned()),
+    ])
+}
+
+fn org(name: &str) -> Organization {
+    Organization {
+        display_name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The server started from the production overlay's rendered environment
+/// verifies the database: `verify-full` against the operator's CA, mounted
+/// alone (never the CA's key); the operator rotating the CA and the
+/// certificate takes effect for new connections without a restart; and a
+/// server given another CA refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_environment_verifies_the_database() {
+    let (db_ca, db_cert, db_key) = crate::tls::authority("database operator");
+    let (cluster, db_address) = OwnCluster::start_tls(&db_cert, &db_key).await;
+    let root = PathBuf::from(format!("/tmp/fw-dbtls-{}", uuid::Uuid::new_v4().simple()));
+    let (ca, cert, key) = crate::tls::authority("server");
+    let admin_secret = format!("dbtls-{}", uuid::Uuid::new_v4().simple());
+    let secrets_with = |database_ca: &str| -> Secrets {
+        HashMap::from([
+            (
+                "frontierwatch-db-app".to_owned(),
+                operator_app_secret(&db_address),
+            ),
+            (
+                "frontierwatch-db-ca".to_owned(),
+                operator_ca_secret(database_ca),
+            ),
+            (
+                "frontierwatch-admin-token".to_owned(),
+                BTreeMap::from([("token".to_owned(), admin_secret.clone())]),
+            ),
+            (
+                "frontierwatch-tls".to_owned(),
+                BTreeMap::from([
+                    ("tls.crt".to_owned(), cert.clone()),
+                    ("tls.key".to_owned(), key.clone()),
+                ]),
+            ),
+        ])
+    };
+    let docs = render_production();
+    let pod = root.join("pod");
+    let env = container_environment(&docs, &secrets_with(&db_ca), &pod);
+    let url = &env
+        .iter()
+        .find(|(k, _)| k == "DATABASE_URL")
+        .expect("DATABASE_URL")
+        .1;
+    assert!(
+        url.starts_with("postgresql://postgres:operator-made-password@")
+            && url.contains("sslmode=verify-full")
+            && url.contains("sslrootcert="),
+        "the URL is the operator's with verification appended: {url}"
+    );
+    for file in files_under(&pod) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            !text.contains(CA_KEY),
+            "the CA's key was mounted: {}",
+            file.display()
+        );
+    }
+    let mut replica = Replica {
+        env: env.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        health: "127.0.0.1:0".parse().unwrap(),
+        server: None,
+    };
+    replica.start().await;
+    let pool = sqlx::PgPool::connect(&cluster.url("fw")).await.unwrap();
+    let (verified,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+          WHERE s.ssl AND a.datname = 'fw' AND a.client_addr IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(verified >= 1, "the server's connections use TLS");
+    let mut options = ConnectOptions::new(format!("https://localhost:{}", replica.listen.port()));
+    options.auth_token = Some(admin_secret.clone());
+    options.tls = Some(TlsOptions {
+        ca_pem: Some(ca.clone().into_bytes()),
+        ..Default::default()
+    });
+    let client = FwClient::connect(options).await.expect("a client");
+    client
+        .create(None, "before-rotation", org("Before"))
+        .await
+        .expect("a write over the verified connection");
+
+    // The operator rotates: a new CA, a certificate it signed, the Secret's
+    // ca.crt updated in the mounted volume; PostgreSQL reloads and every
+    // session ends. The server reconnects, verifying against the new file.
+    let (new_ca, new_cert, new_key) = crate::tls::authority("database operator, renewed");
+    cluster.install_certificate(&new_cert, &new_key);
+    cluster.reload().await;
+    let _ = container_environment(&docs, &secrets_with(&new_ca), &pod);
+    cluster.disconnect_all("fw").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.create(None, "after-rotation", org("After")).await {
+            Ok(_) => break,
+            Err(status) if Instant::now() < deadline => {
+                eprintln!("not yet: {status:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("no write after the rotation: {status:?}"),
+        }
+    }
+    assert_eq!(
+        overall_health(replica.health).await,
+        Ok(ServingStatus::Serving),
+        "ready after the rotation, without a restart"
+    );
+    let pid = replica.server.as_ref().map(|s| s.pid());
+    assert!(pid.is_some_and(|p| p > 0), "the same process still serves");
+
+    // A server given another CA refuses the database and does not start.
+    let (other_ca, _, _) = crate::tls::authority("someone else");
+    let mut env = container_environment(&docs, &secrets_with(&other_ca), &root.join("other"));
+    for (key, value) in &mut env {
+        match key.as_str() {
+            "FRONTIERWATCH_LISTEN"
+            | "FRONTIERWATCH_HEALTH_LISTEN"
+            | "FRONTIERWATCH_METRICS_LISTEN" => *value = "127.0.0.1:0".to_owned(),
+            _ => {}
+        }
+    }
+    let refused = TestServer::start_with(ServerOptions {
+        env,
+        ..Default::default()
+    })
+    .await;
+    let output = refused
+        .err()
+        .expect("a database whose certificate another CA signed is refused");
+    assert!(
+        output.contains("cannot connect to the database"),
+        "{output}"
+    );
+    pool.close().await;
+    drop(replica);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(root);
 }

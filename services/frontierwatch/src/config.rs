@@ -29,6 +29,16 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", value_parser = parse_database_url)]
     pub database_url: Option<String>,
 
+    /// Seconds to keep trying to reach the database at start (with
+    /// backoff, each failure logged) before giving up; the health listener
+    /// answers `liveness` meanwhile, so a replica that starts during a
+    /// database outage waits instead of exiting. 0: one try. Errors that
+    /// waiting cannot mend (a certificate that does not verify, a refused
+    /// password, a database that does not exist) end the start at once.
+    #[arg(long, env = "FRONTIERWATCH_DATABASE_WAIT_SECONDS", default_value_t = 600.0,
+          value_parser = parse_seconds)]
+    pub database_wait_seconds: f64,
+
     /// Data directory of the embedded PostgreSQL; it survives restarts.
     #[arg(
         long,
@@ -299,6 +309,7 @@ impl fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
             )
+            .field("database_wait_seconds", &self.database_wait_seconds)
             .field("data_dir", &self.data_dir)
             .field("postgres_bin_dir", &self.postgres_bin_dir)
             .field("pool_size", &self.pool_size)

@@ -1,6 +1,10 @@
 //! Health that means something: the overall service `""` (what kubelet's
-//! gRPC probes ask for) and the API service answer `SERVING` only while the
-//! database answers and the server is not shutting down.
+//! readiness probe asks for) and the API service answer `SERVING` only
+//! while the database answers and the server is not shutting down; the
+//! service [`LIVENESS`] (what the liveness and startup probes ask for)
+//! answers `SERVING` from the moment the health listener is up, whatever
+//! the database does, because restarting a replica does not bring a
+//! database back.
 //!
 //! The check uses a connection of its own, outside the pool: a pool busy
 //! with load is not an unreachable database, and taking a replica out of
@@ -20,6 +24,10 @@ use crate::api::FrontierWatch;
 /// The longest a single check may take before the database counts as
 /// unreachable.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The health service name that reports the process itself: `SERVING`
+/// while it answers at all.
+pub const LIVENESS: &str = "liveness";
 
 /// Sets every reported service to `status`.
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {

@@ -12,6 +12,8 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::FrontierWatch;
 use crate::api::auth::Authenticated;
@@ -43,7 +45,8 @@ pub struct Database {
 
 impl Database {
     /// Connects to the database at the configured URL, or starts the
-    /// embedded one, and applies migrations.
+    /// embedded one, and applies migrations. An external database that
+    /// does not answer yet is retried for `--database-wait-seconds`.
     pub async fn open(config: &Config) -> anyhow::Result<Database> {
         let (url, embedded) = match &config.database_url {
             Some(url) => (url.clone(), None),
@@ -61,20 +64,19 @@ impl Database {
             }
         };
         tracing::info!(database = %redact_url(&url), "connecting to database");
-        let pool = pool_options(config.pool_size)
-            .connect(&url)
-            .await
-            .context("cannot connect to the database")?;
-        // sqlx takes an advisory lock around migrations, so replicas starting
-        // together apply them once. A database migrated by a newer release
+        let pool = connect_waiting(&url, config).await?;
+        // The migrations' advisory lock is polled (storage::migrate), so
+        // replicas starting together apply them once, and a migration with
+        // CREATE INDEX CONCURRENTLY does not deadlock with a replica
+        // waiting for the lock. A database migrated by a newer release
         // is accepted: during a rolling upgrade (or a rollback) the older
         // replicas keep running against the expanded schema, which is why
         // every migration must be additive for the release before it
-        // (deploy/README.md, "Upgrade").
+        // (deploy/README.md, "Migrations").
         let mut migrator = sqlx::migrate!("./migrations");
         migrator.set_ignore_missing(true);
-        migrator
-            .run(&pool)
+        migrator.set_locking(false);
+        crate::storage::migrate::apply(&pool, &migrator)
             .await
             .context("cannot apply database migrations")?;
         Ok(Database {
@@ -82,6 +84,47 @@ impl Database {
             pool,
             embedded,
         })
+    }
+}
+
+/// The first connection, retried with backoff (0.5 s doubling to 10 s,
+/// each failure logged) while the error is one that time can mend, for at
+/// most `--database-wait-seconds`.
+async fn connect_waiting(url: &str, config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let budget = seconds(config.database_wait_seconds);
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1u32;
+    loop {
+        let error = match pool_options(config.pool_size).connect(url).await {
+            Ok(pool) => {
+                if attempt > 1 {
+                    tracing::info!(attempt, "the database answers; starting");
+                }
+                return Ok(pool);
+            }
+            Err(error) => error,
+        };
+        let waited = started.elapsed();
+        if !crate::storage::error::is_transient_connect_error(&error) {
+            return Err(anyhow::Error::new(error).context("cannot connect to the database"));
+        }
+        if waited + delay > budget {
+            return Err(anyhow::Error::new(error).context(format!(
+                "cannot connect to the database: no answer within {:.0} s (--database-wait-seconds)",
+                budget.as_secs_f64()
+            )));
+        }
+        tracing::warn!(
+            %error,
+            attempt,
+            retry_in_seconds = delay.as_secs_f64(),
+            waited_seconds = waited.as_secs(),
+            "the database does not answer yet; waiting for it"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+        attempt += 1;
     }
 }
 
@@ -207,12 +250,55 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Health, from before the database is reached: the reporter every
+/// health service shares, and the plaintext health-only listener
+/// (`--health-listen`), already serving. Dropping this stops that listener.
+#[derive(Debug)]
+struct Probes {
+    reporter: HealthReporter,
+    /// Set to true (or dropped) to stop the health-only listener.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Probes {
+    /// Reports `liveness` SERVING and everything else NOT_SERVING, and
+    /// serves health alone on `addr` if one is configured.
+    async fn start(addr: Option<SocketAddr>) -> anyhow::Result<Self> {
+        let reporter = HealthReporter::new();
+        reporter
+            .set_service_status(health::LIVENESS, ServingStatus::Serving)
+            .await;
+        health::set_all(&reporter, ServingStatus::NotServing).await;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        if let Some(addr) = addr {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for health (--health-listen)"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "serving health alone on {addr}");
+            let health_only = tonic::transport::Server::builder()
+                .add_service(HealthServer::new(HealthService::from_health_reporter(
+                    reporter.clone(),
+                )))
+                .serve_with_incoming_shutdown(incoming(listener), async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
+            tokio::spawn(async move {
+                if let Err(error) = health_only.await {
+                    tracing::error!(%error, "the health listener failed");
+                }
+            });
+        }
+        Ok(Self { reporter, stop })
+    }
+}
+
 /// A built, not yet serving, application.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
-    /// The plaintext health-only listener (`--health-listen`).
-    health_listener: Option<TcpListener>,
+    /// Health, serving on `--health-listen` since the start.
+    probes: Probes,
     /// The Prometheus listener (`--metrics-listen`).
     metrics_listener: Option<TcpListener>,
     /// For the health check's own connection; shown redacted.
@@ -230,6 +316,9 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // Installed first, so that nothing recorded from here on is lost.
         crate::metrics::keep_up();
+        // Before the database: the liveness and startup probes get their
+        // answer while the server waits for the database or migrates it.
+        let probes = Probes::start(config.health_listen).await?;
         let Database {
             url,
             pool,
@@ -255,26 +344,16 @@ impl Application {
         bootstrap_admin_token(store.pool(), &config.admin_token_file).await?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let health_listener = match config.health_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} for health"))?,
-            ),
-            None => None,
-        };
+            .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
         let metrics_listener = match config.metrics_listen.0 {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} for metrics"))?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for metrics (--metrics-listen)")
+            })?),
             None => None,
         };
         Ok(Self {
             listener,
-            health_listener,
+            probes,
             metrics_listener,
             database_url: DatabaseUrl(url),
             config: config.clone(),
@@ -296,7 +375,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
-            health_listener,
+            probes,
             metrics_listener,
             database_url,
             config,
@@ -304,8 +383,14 @@ impl Application {
             snapshot_pool,
             mut embedded,
         } = self;
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        // Kubernetes gRPC probes ask for the overall service "".
+        let Probes {
+            reporter: health_reporter,
+            stop: health_stop,
+        } = probes;
+        let health_service =
+            HealthServer::new(HealthService::from_health_reporter(health_reporter.clone()));
+        // Migrations have run: readiness (the overall service "") and the
+        // API service report SERVING from here on.
         health::set_all(&health_reporter, ServingStatus::Serving).await;
 
         let reflection_v1 = reflection().build_v1()?;
@@ -391,21 +476,6 @@ impl Application {
                 draining.clone(),
             );
         }
-        if let Some(listener) = health_listener {
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, "serving health alone on {addr}");
-            let mut stop = draining.clone();
-            let health_only = tonic::transport::Server::builder()
-                .add_service(health_service.clone())
-                .serve_with_incoming_shutdown(incoming(listener), async move {
-                    let _ = stop.wait_for(|d| *d).await;
-                });
-            tokio::spawn(async move {
-                if let Err(error) = health_only.await {
-                    tracing::error!(%error, "the health listener failed");
-                }
-            });
-        }
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening on {addr}");
         // The shutdown signal starts the drain; connections still open after
@@ -417,6 +487,7 @@ impl Application {
             tracing::info!("shutting down: draining requests");
             health::set_all(&reporter, ServingStatus::NotServing).await;
             let _ = draining_tx.send(true);
+            let _ = health_stop.send(true);
         });
         let mut builder = tonic::transport::Server::builder();
         if config.max_connection_age_seconds > 0.0 {

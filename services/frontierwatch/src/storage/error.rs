@@ -58,3 +58,29 @@ pub fn map_db_error(error: sqlx::Error, operation: Operation, name: &str) -> Api
         ))),
     }
 }
+
+/// Whether a failure to connect is one that waiting can mend: the server
+/// is not reachable yet (refused, reset, no route, a name that does not
+/// resolve yet, a timeout) or PostgreSQL is starting, shutting down or out
+/// of connection slots. A certificate that does not verify, a refused
+/// password or a database that does not exist are not: they need a person.
+pub fn is_transient_connect_error(error: &sqlx::Error) -> bool {
+    match error {
+        // A TLS handshake that fails verification surfaces as an I/O
+        // error of kind InvalidData (rustls' errors): not transient.
+        sqlx::Error::Io(io) => !matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::InvalidInput
+                | std::io::ErrorKind::PermissionDenied
+        ),
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            // cannot_connect_now, admin_shutdown, crash_shutdown,
+            // too_many_connections
+            Some("57P03" | "57P01" | "57P02" | "53300")
+        ),
+        _ => false,
+    }
+}

@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 mod group;
 pub mod lookups;
+pub mod migrate;
 mod resources;
 pub mod tokens;
 
