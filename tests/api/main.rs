@@ -12,6 +12,7 @@ mod cli_analytics;
 mod client;
 mod datasets;
 mod deployment;
+mod discovery;
 mod fixtures;
 mod fuzz;
 mod group_commit;

@@ -13,7 +13,7 @@ use tonic::{Request, Status};
 use frontierwatch_proto::kinds::KindInfo;
 
 use crate::generic;
-use crate::retry::{RetryPolicy, retryable};
+use crate::retry::{RetryPolicy, retryable_status};
 
 /// The largest response the client accepts.
 const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
@@ -136,6 +136,11 @@ pub struct ConnectOptions {
     /// The trace id of calls made outside an OpenTelemetry span (see
     /// [`Auth`]); none: a fresh one per call.
     pub trace_id: Option<String>,
+    /// Resolve `endpoint`'s host name to all of its addresses (a headless
+    /// Service's pods) and balance over them, resolving again
+    /// periodically and whenever a call or watch finds a server gone.
+    /// None: connect to the name as given (and `additional_endpoints`).
+    pub discovery: Option<crate::Discovery>,
 }
 
 /// TLS to the server.
@@ -182,6 +187,7 @@ impl ConnectOptions {
             retry: RetryPolicy::default(),
             tls: None,
             trace_id: None,
+            discovery: None,
         }
     }
 }
@@ -210,6 +216,8 @@ pub struct Client {
     /// The same connection, for the calls derived from the registry of kinds.
     service: InterceptedService<Channel, Auth>,
     retry: RetryPolicy,
+    /// With discovery: asks for a new resolution when a server is gone.
+    nudge: Option<crate::discovery::Nudge>,
 }
 
 impl Client {
@@ -220,7 +228,34 @@ impl Client {
         if let Some(trace_id) = &options.trace_id {
             auth = auth.with_trace_id(trace_id)?;
         }
-        let channel = if options.additional_endpoints.is_empty() {
+        let mut nudge = None;
+        let channel = if let Some(discovery) = &options.discovery {
+            let uri: tonic::transport::Uri = options
+                .endpoint
+                .parse()
+                .map_err(|_| Error::InvalidEndpoint(options.endpoint.clone()))?;
+            let mut per_address = options.clone();
+            if let Some(host) = uri.host() {
+                // The certificate is checked for the name, not the address.
+                let tls = per_address.tls.get_or_insert_with(TlsOptions::default);
+                if tls.domain.is_none() {
+                    tls.domain = Some(host.to_owned());
+                }
+            }
+            let https = uri.scheme_str() == Some("https");
+            let origin = uri.clone();
+            let (channel, handle) = crate::discovery::balanced(&uri, discovery, move |addr| {
+                let scheme = if https { "https" } else { "http" };
+                let mut options = per_address.clone();
+                if !https {
+                    options.tls = None;
+                }
+                Ok(endpoint(&options, &format!("{scheme}://{addr}"))?.origin(origin.clone()))
+            })
+            .await?;
+            nudge = Some(handle);
+            channel
+        } else if options.additional_endpoints.is_empty() {
             endpoint(&options, &options.endpoint)?.connect_lazy()
         } else {
             let endpoints = std::iter::once(&options.endpoint)
@@ -234,7 +269,15 @@ impl Client {
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE),
             service: InterceptedService::new(channel, auth),
             retry: options.retry,
+            nudge,
         })
+    }
+
+    /// A call or watch found a server gone: with discovery, resolve again.
+    pub(crate) fn server_gone(&self) {
+        if let Some(nudge) = &self.nudge {
+            nudge.now();
+        }
     }
 
     /// The retry policy.
@@ -258,8 +301,9 @@ impl Client {
         loop {
             match call(self.raw.clone()).await {
                 Ok(response) => return Ok(response.into_inner()),
-                Err(status) if retryable(status.code()) && attempt < self.retry.max_attempts => {
+                Err(status) if retryable_status(&status) && attempt < self.retry.max_attempts => {
                     tracing::debug!(%status, attempt, "retrying");
+                    self.server_gone();
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                     attempt += 1;
                 }

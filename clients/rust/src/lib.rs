@@ -32,6 +32,7 @@
 //! ```
 
 mod client;
+mod discovery;
 mod generic;
 pub mod names;
 mod retry;
@@ -40,6 +41,7 @@ mod watch;
 pub use client::{
     Auth, Client, ConnectOptions, Error, RawClient, Resource, TlsOptions, new_trace_id,
 };
+pub use discovery::{Discovery, Resolve, SystemResolver};
 pub use retry::RetryPolicy;
 pub use watch::{WatchError, WatchEvent, WatchEvents};
 

@@ -47,3 +47,14 @@ impl RetryPolicy {
 pub fn retryable(code: Code) -> bool {
     matches!(code, Code::Unavailable)
 }
+
+/// `retryable`, or a call whose connection broke under it (tonic reports
+/// a transport failure as `UNKNOWN`, or `CANCELLED` when the connection
+/// closed, with the transport error as its source): the server may be
+/// gone, and another may answer. Only calls
+/// that are idempotent (creates carry a request id) are retried.
+pub fn retryable_status(status: &tonic::Status) -> bool {
+    retryable(status.code())
+        || (matches!(status.code(), Code::Unknown | Code::Cancelled)
+            && std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>()))
+}

@@ -250,6 +250,9 @@ async fn run(
             return;
         }
         attempt += 1;
+        if ended.code() == Code::Unavailable {
+            client.server_gone();
+        }
         tracing::debug!(status = %ended, attempt, "watch interrupted; resuming");
         tokio::time::sleep(retry.backoff(attempt.min(16))).await;
     }
