@@ -510,3 +510,251 @@ async fn a_replica_of_the_previous_release_starts_on_a_database_a_newer_one_migr
     create_org(&mut c, "still-writable").await;
     pool.close().await;
 }
+
+/// The status of one health service (`liveness`, `""`, ...), or the error.
+pub async fn service_health(
+    addr: std::net::SocketAddr,
+    service: &str,
+) -> Result<ServingStatus, Code> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|_| Code::Unavailable)?;
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().status())
+        .map_err(|s| s.code())
+}
+
+/// Liveness does not follow the database: with PostgreSQL stopped for
+/// longer than the production manifest's liveness budget (period ×
+/// failure threshold), probed more often than the kubelet would, the
+/// liveness service never fails while readiness reports NOT_SERVING, and
+/// the process keeps running. A replica that starts while PostgreSQL is
+/// away waits for it (logging each retry) and serves once it is back; one
+/// whose wait is used up exits naming the flag that bounds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_does_not_follow_the_database_and_a_start_waits_for_it() {
+    let docs = crate::rehearsal::render_production();
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Deployment"))
+        .expect("the Deployment");
+    let server_container = deployment["spec"]["template"]["spec"]["containers"]
+        .as_sequence()
+        .and_then(|c| c.iter().find(|c| c["name"].as_str() == Some("server")))
+        .expect("the server container");
+    let probe = &server_container["livenessProbe"];
+    let service = probe["grpc"]["service"].as_str().expect("a gRPC probe");
+    let period = Duration::from_secs(probe["periodSeconds"].as_u64().unwrap_or(10));
+    let budget = period * u32::try_from(probe["failureThreshold"].as_u64().unwrap_or(3)).unwrap();
+    assert_eq!(
+        server_container["readinessProbe"]["grpc"]["service"].as_str(),
+        Some(""),
+        "readiness asks the overall service"
+    );
+
+    let (mut cluster, url) = OwnCluster::start().await;
+    let health_env = |extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("FRONTIERWATCH_HEALTH_LISTEN", "127.0.0.1:0"),
+            ("FRONTIERWATCH_HEALTH_CHECK_SECONDS", "0.2"),
+        ];
+        pairs.extend_from_slice(extra);
+        env(&pairs)
+    };
+    let mut server = TestServer::start_with(ServerOptions {
+        database_url: Some(url.clone()),
+        env: health_env(&[]),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
+    let health = server.health_addr.expect("health port");
+    assert_eq!(
+        service_health(health, service).await,
+        Ok(ServingStatus::Serving)
+    );
+
+    cluster.stop();
+    let until = Instant::now() + budget + period;
+    let (mut failed, mut not_ready) = (0, false);
+    while Instant::now() < until {
+        if service_health(health, service).await != Ok(ServingStatus::Serving) {
+            failed += 1;
+        }
+        not_ready |= overall_health(health).await == Ok(ServingStatus::NotServing);
+        tokio::time::sleep(period / 5).await;
+    }
+    assert_eq!(
+        failed, 0,
+        "the liveness probe failed while the database was down"
+    );
+    assert!(
+        not_ready,
+        "readiness reported NOT_SERVING while the database was down"
+    );
+    assert!(!server.exited(), "the server kept running");
+
+    // A replica that starts now waits instead of exiting.
+    let mut waiting = TestServer::start_with(ServerOptions {
+        database_url: Some(url.clone()),
+        env: health_env(&[("FRONTIERWATCH_DATABASE_WAIT_SECONDS", "300")]),
+        wait_for: Some("the database does not answer yet".into()),
+        ..Default::default()
+    })
+    .await
+    .expect("a replica starting without its database waits for it");
+    let waiting_health = waiting
+        .health_addr
+        .expect("health listens before the database");
+    assert_eq!(
+        service_health(waiting_health, service).await,
+        Ok(ServingStatus::Serving)
+    );
+    assert_eq!(
+        overall_health(waiting_health).await,
+        Ok(ServingStatus::NotServing)
+    );
+    // One whose wait is used up exits, naming the flag that bounds it.
+    let gave_up = TestServer::start_with(ServerOptions {
+        database_url: Some(url.clone()),
+        env: health_env(&[("FRONTIERWATCH_DATABASE_WAIT_SECONDS", "1")]),
+        ..Default::default()
+    })
+    .await
+    .err()
+    .expect("a bounded wait ends");
+    assert!(gave_up.contains("--database-wait-seconds"), "{gave_up}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let retries = waiting
+        .new_lines()
+        .iter()
+        .filter(|l| l.contains("the database does not answer yet"))
+        .count();
+    assert!(retries >= 1, "each retry is logged");
+    assert!(!waiting.exited(), "the waiting replica is still running");
+
+    cluster.restart().await;
+    for addr in [health, waiting_health] {
+        assert!(
+            wait_health(addr, ServingStatus::Serving, Duration::from_secs(60))
+                .await
+                .is_some(),
+            "ready once the database is back"
+        );
+    }
+    let mut lines = waiting.new_lines();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|l| l.contains("listening on")) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lines.extend(waiting.new_lines());
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("listening on")),
+        "the waiting replica serves once the database is back"
+    );
+    assert!(!server.exited() && !waiting.exited(), "nothing restarted");
+}
+
+/// Migrations that build an index with `CREATE INDEX CONCURRENTLY`, applied
+/// by three replicas at once. With a lock that replicas wait for in a
+/// statement (sqlx's own, the control), the index build waits for the
+/// waiting replicas' transactions and they for its lock: PostgreSQL breaks
+/// the deadlock by failing one. With the polled lock
+/// (`storage::migrate::apply`) all three succeed and the index is valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrations_with_create_index_concurrently_do_not_deadlock() {
+    use sqlx::migrate::Migrator;
+    let dir = PathBuf::from(format!("/tmp/fw-cic-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("1_table.sql"),
+        "CREATE TABLE cic (x int); INSERT INTO cic SELECT generate_series(1, 10000);",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("2_index.sql"),
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS cic_x ON cic (x);\n",
+    )
+    .unwrap();
+
+    // Three replicas queue for the lock while a fourth session holds it,
+    // then it is released: they run as a rollout's replicas would.
+    async fn three_at_once(
+        dir: &std::path::Path,
+        polled: bool,
+    ) -> (String, Vec<Result<(), String>>) {
+        let url = fresh_database().await;
+        let holder = sqlx::PgPool::connect(&url).await.unwrap();
+        let mut held = holder.acquire().await.unwrap();
+        let database: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut *held)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(frontierwatch_server::storage::migrate::lock_id(&database))
+            .execute(&mut *held)
+            .await
+            .unwrap();
+        let replica = || {
+            let (url, dir) = (url.clone(), dir.to_owned());
+            async move {
+                let pool = sqlx::PgPool::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut migrator = Migrator::new(dir.as_path())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let outcome = if polled {
+                    migrator.set_locking(false);
+                    frontierwatch_server::storage::migrate::apply(&pool, &migrator)
+                        .await
+                        .map_err(|e| format!("{e:#}"))
+                } else {
+                    migrator.run(&pool).await.map_err(|e| e.to_string())
+                };
+                pool.close().await;
+                outcome
+            }
+        };
+        let release = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *held)
+                .await
+                .unwrap();
+        };
+        let all = async { tokio::join!(replica(), replica(), replica(), release) };
+        let (a, b, c, ()) = tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("no migration hangs");
+        drop(held);
+        let outcomes = vec![a, b, c];
+        holder.close().await;
+        (url, outcomes)
+    }
+
+    let (_, waited) = three_at_once(&dir, false).await;
+    assert!(
+        waited.iter().any(Result::is_err),
+        "control: replicas waiting in pg_advisory_lock deadlock with CREATE INDEX CONCURRENTLY: {waited:?}"
+    );
+    let (url, polled) = three_at_once(&dir, true).await;
+    assert!(polled.iter().all(Result::is_ok), "{polled:?}");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (valid,): (bool,) =
+        sqlx::query_as("SELECT indisvalid FROM pg_index WHERE indexrelid = 'cic_x'::regclass")
+            .fetch_one(&pool)
+            .await
+            .expect("the index exists");
+    assert!(valid, "the index was built and is valid");
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

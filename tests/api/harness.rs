@@ -111,6 +111,9 @@ pub struct ServerOptions {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// Return once a log line contains this, instead of once the server
+    /// listens (`addr` is then unspecified: 0.0.0.0:0).
+    pub wait_for: Option<String>,
 }
 
 impl TestServer {
@@ -190,7 +193,13 @@ impl TestServer {
                 Ok(line) => {
                     output.push_str(&line);
                     output.push('\n');
-                    if let Some(addr) = parse_listen_line(&line) {
+                    let addr = match &options.wait_for {
+                        Some(marker) => line
+                            .contains(marker.as_str())
+                            .then(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                        None => parse_listen_line(&line),
+                    };
+                    if let Some(addr) = addr {
                         let token = std::fs::read_to_string(&token_file)
                             .map(|t| t.trim().to_owned())
                             .unwrap_or_default();
@@ -234,6 +243,14 @@ impl TestServer {
     #[allow(dead_code)]
     pub fn new_lines(&self) -> Vec<String> {
         self.lines.try_iter().collect()
+    }
+
+    /// Whether the process has exited.
+    #[allow(dead_code)]
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|child| child.try_wait().ok().flatten().is_some())
     }
 
     /// The server's process id (the benchmark reads its memory).

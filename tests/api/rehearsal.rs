@@ -27,7 +27,7 @@ use crate::harness::{ServerOptions, TestServer};
 use crate::watch_support::truth;
 
 /// The production overlay, rendered by kustomize as an operator would.
-fn render_production() -> Vec<Value> {
+pub fn render_production() -> Vec<Value> {
     let overlay =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/overlays/production");
     let output = std::process::Command::new("kubectl")

@@ -21,7 +21,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// sqlx's migration lock id for a database (`generate_lock_id` in
 /// sqlx-postgres).
-fn lock_id(database: &str) -> i64 {
+pub fn lock_id(database: &str) -> i64 {
     const CRC_IEEE: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     0x3d32_ad9e * i64::from(CRC_IEEE.checksum(database.as_bytes()))
 }
