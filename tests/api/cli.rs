@@ -296,3 +296,40 @@ async fn jsonl_results_with_a_percentage_land_on_their_benchmarks_scale() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Tables never cut a cell: a result whose release name is long keeps its
+/// whole score in `fwatch list results` (it used to end `... on
+/// benchmarks/gpqa: 0.`).
+#[tokio::test]
+async fn tables_never_cut_a_score_or_a_name() {
+    use crate::fixtures::*;
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    create_org(&mut c, "lab").await;
+    create_model(&mut c, "a-model-line-with-a-rather-long-name", &["lab"]).await;
+    create_release(
+        &mut c,
+        "a-model-line-with-a-rather-long-name",
+        "a-release-whose-name-is-longer-than-sixty-characters-easily",
+        release("Long"),
+    )
+    .await;
+    create_benchmark(&mut c, "gpqa", ScoreScale::Fraction, "reasoning").await;
+    create_result(
+        &mut c,
+        "",
+        result(
+            "models/a-model-line-with-a-rather-long-name/releases/a-release-whose-name-is-longer-than-sixty-characters-easily",
+            "benchmarks/gpqa",
+            0.873_125,
+        ),
+    )
+    .await;
+    let listed = ok(run_fwatch(&server, &["list", "results"], None));
+    assert!(
+        listed.contains(
+            "models/a-model-line-with-a-rather-long-name/releases/a-release-whose-name-is-longer-than-sixty-characters-easily on benchmarks/gpqa: 0.873125"
+        ),
+        "{listed}"
+    );
+}

@@ -189,3 +189,68 @@ async fn two_editions_with_overlapping_codes_keep_their_own_totals() {
         "{refused:#}"
     );
 }
+
+/// An organization an edition did not assess is reported as not assessed,
+/// never as 0 of N: FMTI Dec 2025 scored thirteen developers, and
+/// Microsoft is not among them. An assessed one keeps its scores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_the_edition_did_not_assess_is_not_scored_zero() {
+    let server = TestServer::start().await;
+    let dir = data("fmti");
+    crate::datasets::import(&server, &["fmti", dir.to_str().unwrap()]);
+    let mut c = server.client().await;
+    crate::fixtures::create_org(&mut c, "microsoft").await;
+    let not_assessed = c
+        .get_transparency_report(GetTransparencyReportRequest {
+            organization: "organizations/microsoft".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a report")
+        .into_inner();
+    assert!(!not_assessed.assessed, "{not_assessed:?}");
+    assert!(
+        not_assessed.overall.is_none() && not_assessed.domains.is_empty(),
+        "no score for an organization the edition left out: {not_assessed:?}"
+    );
+    assert!(!not_assessed.index.is_empty(), "the edition is named");
+
+    let assessed = c
+        .get_transparency_report(GetTransparencyReportRequest {
+            organization: "organizations/openai".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a report")
+        .into_inner();
+    assert!(assessed.assessed);
+    assert_eq!(
+        assessed.overall.as_ref().map(|o| o.disclosed),
+        Some(openai_dec_2025())
+    );
+
+    let (code, out, _) =
+        run_fwatch_status(&server, &["transparency", "organizations/microsoft"], None);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("was not assessed by"), "{out}");
+    assert!(!out.contains(" of "), "no N of M for it: {out}");
+
+    // The transparency timeline: one row per edition, the gap shown as such.
+    let (code, out, _) = run_fwatch_status(
+        &server,
+        &["transparency", "organizations/microsoft", "--editions"],
+        None,
+    );
+    assert_eq!(code, Some(0));
+    assert!(out.contains("not assessed"), "{out}");
+    let (code, out, _) = run_fwatch_status(
+        &server,
+        &["transparency", "organizations/openai", "--editions"],
+        None,
+    );
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(&format!("{} of ", openai_dec_2025())) && !out.contains("not assessed"),
+        "{out}"
+    );
+}

@@ -86,22 +86,20 @@ fn print_fields(value: &Value) {
     }
 }
 
-/// Prints aligned columns.
+/// Prints aligned columns, each as wide as its widest cell: a cell is
+/// never cut, since a cut score or name reads as another value.
 pub fn table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
     let mut widths = headers.map(str::len);
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count().min(60));
+            widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let line = |cells: Vec<String>| {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let c: String = c.chars().take(60).collect();
-                format!("{c:<w$}", w = widths[i])
-            })
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
             .collect();
         println!("{}", parts.join("  ").trim_end());
     };

@@ -152,6 +152,16 @@ pub async fn transparency(
         }
     }
     let latest: HashMap<String, bool> = latest.into_iter().map(|(k, (_, d))| (k, d)).collect();
+    // No disclosure at all, disclosed or not, on the edition's indicators:
+    // the edition did not assess the organization.
+    if latest.is_empty() {
+        return Ok(TransparencyReport {
+            organization: r.organization,
+            index: scored.key().to_owned(),
+            assessed: false,
+            ..Default::default()
+        });
+    }
     let tally = tally(&indicators, &latest);
     let score = |domain: &str, subdomain: &str, disclosed: i32, total: i32| TransparencyScore {
         domain: domain.to_owned(),
@@ -184,5 +194,6 @@ pub async fn transparency(
             .map(|(domain, (d, t))| score(domain, "", d, t))
             .collect(),
         subdomains,
+        assessed: true,
     })
 }
