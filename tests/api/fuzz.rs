@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
-    Value,
+    ReflectMessage as _, Value,
 };
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -315,4 +315,144 @@ async fn generated_requests_to_every_method_get_a_deliberate_answer() {
         "most generated requests are invalid: {:?}",
         report.by_code
     );
+}
+
+/// Every enum and timestamp outside resources, in every request of every
+/// method: a generated (gentle) request with one of them planted out of
+/// range, an enum value its enum does not define or a timestamp past the
+/// year 9999, is answered INVALID_ARGUMENT naming that field, whatever
+/// else the request holds (an import's `source.kind` and
+/// `source.retrieve_time`, Watch's filters, a token's expiry, ...).
+#[tokio::test]
+async fn an_undefined_enum_or_out_of_range_timestamp_anywhere_outside_resources_is_refused() {
+    let server = TestServer::start().await;
+    let pool =
+        DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
+    let channel = server.auth_channel().await;
+    let mut rng = Rng::new(0x0e_0a);
+    let mut planted_in = std::collections::BTreeSet::new();
+    for service in pool
+        .services()
+        .filter(|s| s.package_name() == "frontierwatch.v1")
+    {
+        for method in service.methods() {
+            let slots = slots(&method.input(), "", 0);
+            for (path, bad) in &slots {
+                for _ in 0..2 {
+                    let mut request = generate(&mut rng, &method.input(), 0, true);
+                    plant(&mut request, path, bad);
+                    let status = call(channel.clone(), &method, request.clone())
+                        .await
+                        .err()
+                        .unwrap_or_else(|| {
+                            panic!("{}: {path} = {bad:?} accepted: {request:?}", method.name())
+                        });
+                    // The planted field is named (a NUL elsewhere in the
+                    // request could be named first: gentle requests have none).
+                    crate::fixtures::assert_invalid(&status, &path.replace('#', "[0]"));
+                }
+                planted_in.insert(format!("{}.{path}", method.name()));
+            }
+        }
+    }
+    for expected in [
+        "ImportResources.source.kind",
+        "ImportResources.source.retrieve_time",
+        "Watch.resource_types#",
+        "Watch.change_kinds#",
+    ] {
+        assert!(
+            planted_in.contains(expected),
+            "{expected} was not reached: {planted_in:?}"
+        );
+    }
+}
+
+/// A bad value to plant.
+#[derive(Debug, Clone)]
+enum Bad {
+    Enum(i32),
+    Timestamp(i64),
+}
+
+fn is_resource(message: &MessageDescriptor) -> bool {
+    frontierwatch_proto::kinds::KindInfo::of_message(message.full_name()).is_some()
+}
+
+/// The enum and timestamp fields outside resources, by path (`#` marks a
+/// repeated field's first item), with a bad value for each.
+fn slots(message: &MessageDescriptor, prefix: &str, depth: usize) -> Vec<(String, Bad)> {
+    let mut found = Vec::new();
+    if depth > 3 || is_resource(message) {
+        return found;
+    }
+    for field in message.fields() {
+        if field.is_map() {
+            continue;
+        }
+        let path = format!(
+            "{prefix}{}{}{}",
+            if prefix.is_empty() { "" } else { "." },
+            field.name(),
+            if field.is_list() { "#" } else { "" }
+        );
+        match field.kind() {
+            Kind::Enum(e) => {
+                let undefined = (1..).find(|n| e.get_value(*n).is_none()).unwrap_or(99);
+                found.push((path, Bad::Enum(undefined)));
+            }
+            Kind::Message(inner) if inner.full_name() == "google.protobuf.Timestamp" => {
+                found.push((path, Bad::Timestamp(253_402_300_800)));
+            }
+            Kind::Message(inner) if !field.is_list() => {
+                found.extend(slots(&inner, &path, depth + 1));
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Sets the field at `path` (made where missing) to the bad value.
+fn plant(message: &mut DynamicMessage, path: &str, bad: &Bad) {
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let list = head.ends_with('#');
+    let name = head.trim_end_matches('#');
+    let field = message
+        .descriptor()
+        .get_field_by_name(name)
+        .expect("the path follows the descriptor");
+    // A oneof member: clear its siblings by setting this one.
+    match rest {
+        Some(rest) => {
+            let mut inner = match message.get_field(&field).as_ref() {
+                Value::Message(m) => m.clone(),
+                _ => DynamicMessage::new(field.kind().as_message().unwrap().clone()),
+            };
+            plant(&mut inner, rest, bad);
+            message.set_field(&field, Value::Message(inner));
+        }
+        None => {
+            let value = match bad {
+                Bad::Enum(n) => Value::EnumNumber(*n),
+                Bad::Timestamp(seconds) => {
+                    let descriptor = field.kind().as_message().unwrap().clone();
+                    let mut t = DynamicMessage::new(descriptor);
+                    t.set_field_by_name("seconds", Value::I64(*seconds));
+                    Value::Message(t)
+                }
+            };
+            message.set_field(
+                &field,
+                if list {
+                    Value::List(vec![value])
+                } else {
+                    value
+                },
+            );
+        }
+    }
 }

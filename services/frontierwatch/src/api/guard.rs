@@ -10,14 +10,20 @@
 //!   U+0000, so a string field carrying one used to fail deep in storage as
 //!   INTERNAL for some fields and be stored for others. Each request is
 //!   decoded once against its method's input descriptor and a NUL answers
-//!   INVALID_ARGUMENT, naming the field.
+//!   INVALID_ARGUMENT, naming the field;
+//! - outside resources, every enum value defined and every timestamp
+//!   between the years 1 and 9999 with its nanos in range, the same way for
+//!   every request (an import's `source`, Watch's filters, a token's expiry,
+//!   ...), answered INVALID_ARGUMENT naming the field. Resources are left
+//!   to their kinds' validation, which names the field under the resource
+//!   and, in an import, rejects the one item rather than the call.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt as _, Full, Limited};
-use prost_reflect::{DynamicMessage, MessageDescriptor, Value};
+use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage as _, Value};
 use tokio::sync::Semaphore;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
@@ -126,8 +132,8 @@ where
                     .into_http());
                 }
             };
-            if let Some(field) = nul_field(&input, &bytes) {
-                let error = ApiError::invalid(field, "must not contain a NUL character (U+0000)");
+            if let Some((field, why)) = violation(&input, &bytes) {
+                let error = ApiError::invalid(field, why);
                 return Ok(tonic::Status::from(error).into_http());
             }
             let body = Body::new(Full::new(bytes));
@@ -170,84 +176,159 @@ fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
     })
 }
 
-/// The path of the first string holding a NUL in the (uncompressed,
-/// single-message) gRPC body, if any. Bodies that do not decode are left
-/// to tonic, which answers them as usual.
+/// The path of the first field breaking a rule every request obeys, and
+/// why, in the (uncompressed, single-message) gRPC body: a string holding a
+/// NUL anywhere; outside resources, an enum value its enum does not define
+/// or a timestamp outside the years 1 to 9999. Bodies that do not decode
+/// are left to tonic, which answers them as usual.
 ///
-/// The body is first scanned in its wire format ([`may_hold_nul`]), which
-/// costs no allocation; only a body that holds a NUL in a string (or that
-/// the scan cannot read) is decoded as a dynamic message to name the
-/// field. Decoding every body took a quarter of the server's CPU in bulk
-/// calls (measured with perf on `ImportResources` of 500 items).
-fn nul_field(input: &MessageDescriptor, body: &[u8]) -> Option<String> {
+/// The body is first scanned in its wire format ([`suspect`]), which costs
+/// no allocation; only a body the scan finds suspect (or cannot read) is
+/// decoded as a dynamic message to name the field. Decoding every body
+/// took a quarter of the server's CPU in bulk calls (measured with perf on
+/// `ImportResources` of 500 items).
+fn violation(input: &MessageDescriptor, body: &[u8]) -> Option<(String, String)> {
     let (header, message) = body.split_at_checked(5)?;
-    if header[0] != 0 || !may_hold_nul(input, message, 0) {
+    if header[0] != 0 || !suspect(input, message, 0, is_resource(input)) {
         return None;
     }
     let message = DynamicMessage::decode(input.clone(), message).ok()?;
-    find_nul(&message, "")
+    find(&message, "", is_resource(input))
 }
 
-/// Whether a string field anywhere in the encoded `message` may hold a
-/// NUL: false only when the wire format reads to its end and none does.
-/// Fields are found by number in the descriptor; strings are searched,
-/// nested messages (map entries among them) scanned in turn, everything
-/// else skipped.
-fn may_hold_nul(message: &MessageDescriptor, bytes: &[u8], depth: usize) -> bool {
+/// The path of the first string holding a NUL, if any (tests).
+#[cfg(test)]
+fn nul_field(input: &MessageDescriptor, body: &[u8]) -> Option<String> {
+    violation(input, body)
+        .filter(|(_, why)| why.contains("NUL"))
+        .map(|(path, _)| path)
+}
+
+const NUL: &str = "must not contain a NUL character (U+0000)";
+const TIMESTAMP: &str = "google.protobuf.Timestamp";
+
+/// Whether a message is a resource (its kind validates its own fields).
+fn is_resource(message: &MessageDescriptor) -> bool {
+    frontierwatch_proto::kinds::KindInfo::of_message(message.full_name()).is_some()
+}
+
+/// Whether the encoded `message` may break a rule: false only when the
+/// wire format reads to its end and no string holds a NUL and, outside
+/// resources, every enum value is defined and every timestamp in range.
+/// Fields are found by number in the descriptor; nested messages (map
+/// entries among them) are scanned in turn.
+fn suspect(message: &MessageDescriptor, bytes: &[u8], depth: usize, in_resource: bool) -> bool {
     use crate::domain::wire;
     use prost_reflect::Kind;
     if depth > wire::MAX_DEPTH {
         return true;
     }
+    if !in_resource && message.full_name() == TIMESTAMP {
+        return timestamp_of(bytes)
+            .is_none_or(|t| crate::domain::violations::check_timestamp(&t).is_err());
+    }
     for field in wire::fields(bytes) {
         let Ok((number, value)) = field else {
             return true;
         };
-        let wire::Value::Delimited(value) = value else {
+        let Some(kind) = message.get_field(number).map(|f| f.kind()) else {
             continue;
         };
-        match message.get_field(number).map(|f| f.kind()) {
-            Some(Kind::String) if value.contains(&0) => return true,
-            Some(Kind::Message(inner)) if may_hold_nul(&inner, value, depth + 1) => return true,
+        match (kind, value) {
+            (Kind::String, wire::Value::Delimited(value)) if value.contains(&0) => return true,
+            (Kind::Message(inner), wire::Value::Delimited(value)) => {
+                let inside = in_resource || is_resource(&inner);
+                if suspect(&inner, value, depth + 1, inside) {
+                    return true;
+                }
+            }
+            // Enums are int32 on the wire, negatives sign-extended.
+            (Kind::Enum(e), wire::Value::Varint(v))
+                if !in_resource && e.get_value(v as i32).is_none() =>
+            {
+                return true;
+            }
+            // A packed repeated enum.
+            (Kind::Enum(e), wire::Value::Delimited(mut packed)) if !in_resource => {
+                while !packed.is_empty() {
+                    match prost::encoding::decode_varint(&mut packed) {
+                        Ok(v) if e.get_value(v as i32).is_some() => {}
+                        _ => return true,
+                    }
+                }
+            }
             _ => {}
         }
     }
     false
 }
 
-fn find_nul(message: &DynamicMessage, prefix: &str) -> Option<String> {
+/// A timestamp's seconds and nanos from its wire format.
+fn timestamp_of(bytes: &[u8]) -> Option<prost_types::Timestamp> {
+    use prost::Message as _;
+    prost_types::Timestamp::decode(bytes).ok()
+}
+
+fn find(message: &DynamicMessage, prefix: &str, in_resource: bool) -> Option<(String, String)> {
+    let descriptor = message.descriptor();
+    if !in_resource && descriptor.full_name() == TIMESTAMP {
+        let t = message.transcode_to::<prost_types::Timestamp>().ok()?;
+        return crate::domain::violations::check_timestamp(&t)
+            .err()
+            .map(|why| (prefix.to_owned(), why.to_owned()));
+    }
     for (field, value) in message.fields() {
         let path = if prefix.is_empty() {
             field.name().to_owned()
         } else {
             format!("{prefix}.{}", field.name())
         };
-        if let Some(found) = value_nul(value, &path) {
+        if let Some(found) = value_violation(&field, value, &path, in_resource) {
             return Some(found);
         }
     }
     None
 }
 
-fn value_nul(value: &Value, path: &str) -> Option<String> {
+fn value_violation(
+    field: &prost_reflect::FieldDescriptor,
+    value: &Value,
+    path: &str,
+    in_resource: bool,
+) -> Option<(String, String)> {
     match value {
-        Value::String(s) => s.contains('\0').then(|| path.to_owned()),
-        Value::Message(m) => find_nul(m, path),
-        Value::List(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| value_nul(item, &format!("{path}[{i}]"))),
+        Value::String(s) => s.contains('\0').then(|| (path.to_owned(), NUL.to_owned())),
+        Value::Message(m) => find(m, path, in_resource || is_resource(&m.descriptor())),
+        Value::EnumNumber(number) if !in_resource => match field.kind() {
+            prost_reflect::Kind::Enum(e) if e.get_value(*number).is_none() => Some((
+                path.to_owned(),
+                format!("{number} is not a value of {}", e.full_name()),
+            )),
+            _ => None,
+        },
+        Value::List(items) => items.iter().enumerate().find_map(|(i, item)| {
+            value_violation(field, item, &format!("{path}[{i}]"), in_resource)
+        }),
         Value::Map(entries) => entries.iter().find_map(|(key, item)| {
             let key = match key {
                 prost_reflect::MapKey::String(k) => {
                     if k.contains('\0') {
-                        return Some(path.to_owned());
+                        return Some((path.to_owned(), NUL.to_owned()));
                     }
                     k.clone()
                 }
                 other => format!("{other:?}"),
             };
-            value_nul(item, &format!("{path}[{key}]"))
+            let entry_value = field
+                .kind()
+                .as_message()
+                .and_then(|m| m.get_field_by_name("value"));
+            match entry_value {
+                Some(value_field) => {
+                    value_violation(&value_field, item, &format!("{path}[{key}]"), in_resource)
+                }
+                None => None,
+            }
         }),
         _ => None,
     }
@@ -299,9 +380,9 @@ mod tests {
             clean.encode_to_vec().contains(&0),
             "zero bytes outside strings"
         );
-        assert!(!may_hold_nul(&input, &clean.encode_to_vec(), 0));
+        assert!(!suspect(&input, &clean.encode_to_vec(), 0, false));
         assert_eq!(nul_field(&input, &body(&clean)), None);
-        assert!(may_hold_nul(&input, &dirty.encode_to_vec(), 0));
+        assert!(suspect(&input, &dirty.encode_to_vec(), 0, false));
         assert_eq!(
             nul_field(&input, &body(&dirty)).as_deref(),
             Some("items[37].benchmark_result.name")
@@ -316,12 +397,18 @@ mod tests {
             }),
             request_id: String::new(),
         };
-        assert!(!may_hold_nul(
+        assert!(!suspect(
             &org,
             &request("also fine").encode_to_vec(),
-            0
+            0,
+            false
         ));
-        assert!(may_hold_nul(&org, &request("not\0fine").encode_to_vec(), 0));
+        assert!(suspect(
+            &org,
+            &request("not\0fine").encode_to_vec(),
+            0,
+            false
+        ));
     }
 
     /// What the scan cannot read it leaves to the full decode.
@@ -330,7 +417,7 @@ mod tests {
         let org = descriptor("frontierwatch.v1.CreateOrganizationRequest");
         // A length beyond the body, a group, a truncated varint.
         for bytes in [&[0x0a, 0x05, b'a'][..], &[0x0b][..], &[0x08, 0x80][..]] {
-            assert!(may_hold_nul(&org, bytes, 0), "{bytes:?}");
+            assert!(suspect(&org, bytes, 0, false), "{bytes:?}");
         }
         assert_eq!(nul_field(&org, &[0, 0, 0, 0, 3, 0x0a, 0x05, b'a']), None);
     }
