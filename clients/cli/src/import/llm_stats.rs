@@ -383,13 +383,16 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         if let Some(&(first, index)) = benchmark_lines.get(&name) {
             // The same benchmark under a second spelling (`humaneval+` and
             // `humaneval-plus`): one benchmark, with the other as an alias.
-            plan.reject(
-                benchmarks_file,
+            plan.merged.push(super::Merge {
+                file: benchmarks_file.to_owned(),
                 line,
-                "benchmarks",
-                benchmark_id,
-                format!("same benchmark as line {first} (both are {id}); imported there, with this name as an alias"),
-            );
+                kind: "benchmarks",
+                name: benchmark_id.to_owned(),
+                into: name.clone(),
+                why: format!(
+                    "the same benchmark as line {first}; imported there, with this spelling as an alias"
+                ),
+            });
             if let Some(first_scale) = scales.values().find(|(n, _)| *n == name).cloned() {
                 scales.insert(benchmark_id.to_owned(), first_scale);
             }

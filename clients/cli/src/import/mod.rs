@@ -68,18 +68,22 @@ pub struct Plan {
     pub merged: Vec<Merge>,
 }
 
-/// A release of the source recognised as a stored release: imported into
-/// it, with the source's spellings as aliases.
+/// A row of the source recognised as a resource imported under another
+/// name (a release already stored, a benchmark the same file spells twice):
+/// imported into it, with the row's spellings as aliases. Merged rows are
+/// not rejected ones: they count apart and do not change the exit code.
 #[derive(Debug, Clone)]
 pub struct Merge {
     pub file: String,
     pub line: u64,
+    /// The CLI's name of its kind (`releases`, `benchmarks`).
+    pub kind: &'static str,
     /// The name the source gives it.
     pub name: String,
-    /// The stored release it is.
+    /// The resource it is.
     pub into: String,
     /// How it was recognised.
-    pub why: &'static str,
+    pub why: String,
 }
 
 impl Plan {
@@ -322,7 +326,7 @@ fn report(format: Format, counts: &Counts, merged: &[Merge], rejected: &[Rejecti
                     "created": c[0], "unchanged": c[1], "updated": c[2], "rejected": c[3],
                 }))).collect::<serde_json::Map<_, _>>(),
                 "merged": merged.iter().map(|m| json!({
-                    "file": m.file, "line": m.line, "name": m.name, "into": m.into, "why": m.why,
+                    "file": m.file, "line": m.line, "type": m.kind, "name": m.name, "into": m.into, "why": m.why,
                 })).collect::<Vec<_>>(),
                 "rejected": rejected.iter().map(|r| json!({
                     "file": r.file, "line": r.line, "type": r.kind, "name": r.name, "reason": r.reason,
@@ -357,8 +361,13 @@ fn report(format: Format, counts: &Counts, merged: &[Merge], rejected: &[Rejecti
             );
             for m in merged {
                 println!(
-                    "merged {}:{}: release {} is {} ({})",
-                    m.file, m.line, m.name, m.into, m.why
+                    "merged {}:{}: {} {} is {} ({})",
+                    m.file,
+                    m.line,
+                    m.kind.trim_end_matches('s'),
+                    m.name,
+                    m.into,
+                    m.why
                 );
             }
             for r in rejected {

@@ -233,9 +233,10 @@ impl Releases {
                     plan.merged.push(Merge {
                         file: row.file.clone(),
                         line: row.line,
+                        kind: "releases",
                         name: release.name.clone(),
                         into: into.clone(),
-                        why,
+                        why: (*why).to_owned(),
                     });
                     // Its id becomes an alias; its display name is a claim
                     // (the server keeps the names it does not show as
