@@ -397,4 +397,5 @@ async fn metrics_listen_off_serves_none_and_a_taken_port_stops_the_start() {
     .err()
     .expect("a taken metrics port stops the start");
     assert!(refused.contains("for metrics"), "{refused}");
+    assert!(refused.contains("--metrics-listen"), "{refused}");
 }

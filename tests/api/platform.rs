@@ -355,3 +355,78 @@ fn shell_words(command: &str) -> Vec<String> {
     }
     words
 }
+
+/// Every start-up failure caused by a flag's value names the flag: a taken
+/// port, unreadable TLS files, a data directory that cannot be made, an
+/// admin token file too short, a database wait used up.
+#[tokio::test]
+async fn start_up_failures_caused_by_a_flag_name_the_flag() {
+    let url = fresh_database().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempdir("flags");
+    let short_token = dir.join("short-token");
+    std::fs::write(&short_token, "short").unwrap();
+    let file_not_dir = dir.join("a-file");
+    std::fs::write(&file_not_dir, "").unwrap();
+    let cases: Vec<(&str, Vec<(&str, String)>, Option<String>)> = vec![
+        (
+            "--listen",
+            vec![("FRONTIERWATCH_LISTEN", port.clone())],
+            Some(url.clone()),
+        ),
+        (
+            "--health-listen",
+            vec![("FRONTIERWATCH_HEALTH_LISTEN", port.clone())],
+            Some(url.clone()),
+        ),
+        (
+            "--tls-cert-file",
+            vec![
+                ("FRONTIERWATCH_TLS_CERT_FILE", "/nonexistent/tls.crt".into()),
+                ("FRONTIERWATCH_TLS_KEY_FILE", "/nonexistent/tls.key".into()),
+            ],
+            Some(url.clone()),
+        ),
+        (
+            "--admin-token-file",
+            vec![(
+                "FRONTIERWATCH_ADMIN_TOKEN_FILE",
+                short_token.display().to_string(),
+            )],
+            Some(fresh_database().await),
+        ),
+        (
+            "--data-dir",
+            vec![(
+                "FRONTIERWATCH_DATA_DIR",
+                file_not_dir.join("pg").display().to_string(),
+            )],
+            None,
+        ),
+        (
+            "--database-wait-seconds",
+            vec![("FRONTIERWATCH_DATABASE_WAIT_SECONDS", "0".into())],
+            Some(format!(
+                "postgres://postgres@localhost:5432/nothing?host={}",
+                dir.display()
+            )),
+        ),
+    ];
+    for (flag, pairs, database_url) in cases {
+        let err = TestServer::start_with(ServerOptions {
+            database_url,
+            listen: None,
+            env: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a bad {flag} stops the start"));
+        assert!(err.contains(flag), "{flag} is not named: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

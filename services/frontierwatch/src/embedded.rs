@@ -39,7 +39,7 @@ pub fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(dir.to_owned());
         }
         bail!(
-            "{BIN_DIR_ENV} is {}, but initdb and pg_ctl are not there",
+            "--postgres-bin-dir ({BIN_DIR_ENV}) is {}, but initdb and pg_ctl are not there",
             dir.display()
         );
     }
@@ -93,15 +93,19 @@ impl EmbeddedPostgres {
     /// defaults, which they override (tests use it to listen on TCP with
     /// TLS).
     pub fn start_with(data_dir: &Path, bin_dir: &Path, extra: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {} (--data-dir)",
+                data_dir.display()
+            )
+        })?;
         let data_dir = data_dir
             .canonicalize()
-            .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+            .with_context(|| format!("cannot resolve {} (--data-dir)", data_dir.display()))?;
         // Unix socket paths are limited to about 107 bytes.
         if data_dir.join(".s.PGSQL.5432.lock").as_os_str().len() > 100 {
             bail!(
-                "data directory path {} is too long for a Unix socket; choose a shorter one",
+                "data directory path {} (--data-dir) is too long for a Unix socket; choose a shorter one",
                 data_dir.display()
             );
         }

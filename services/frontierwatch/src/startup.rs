@@ -107,11 +107,12 @@ async fn connect_waiting(url: &str, config: &Config) -> anyhow::Result<sqlx::PgP
         };
         let waited = started.elapsed();
         if !crate::storage::error::is_transient_connect_error(&error) {
-            return Err(anyhow::Error::new(error).context("cannot connect to the database"));
+            return Err(anyhow::Error::new(error)
+                .context("cannot connect to the database (--database-url)"));
         }
         if waited + delay > budget {
             return Err(anyhow::Error::new(error).context(format!(
-                "cannot connect to the database: no answer within {:.0} s (--database-wait-seconds)",
+                "cannot connect to the database (--database-url): no answer within {:.0} s (--database-wait-seconds)",
                 budget.as_secs_f64()
             )));
         }
@@ -155,8 +156,12 @@ async fn bootstrap_admin_token(pool: &sqlx::PgPool, path: &std::path::Path) -> a
         tracing::info!(path = %path.display(), "made the first admin token, tokens/admin, from the secret in this file");
         return Ok(());
     }
-    write_secret(path, &secret)
-        .with_context(|| format!("cannot write the admin token to {}", path.display()))?;
+    write_secret(path, &secret).with_context(|| {
+        format!(
+            "cannot write the admin token to {} (--admin-token-file)",
+            path.display()
+        )
+    })?;
     tracing::info!(
         path = %path.display(),
         "made the first admin token, tokens/admin; its secret is in this file"
@@ -173,7 +178,8 @@ fn read_given_secret(path: &std::path::Path) -> anyhow::Result<Option<String>> {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
-            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+            return Err(error)
+                .with_context(|| format!("cannot read {} (--admin-token-file)", path.display()));
         }
     };
     let secret = text.trim();
@@ -182,7 +188,7 @@ fn read_given_secret(path: &std::path::Path) -> anyhow::Result<Option<String>> {
     }
     if secret.len() < MIN_GIVEN_SECRET_CHARS || !secret.chars().all(|c| c.is_ascii_graphic()) {
         anyhow::bail!(
-            "the admin token in {} must be at least {MIN_GIVEN_SECRET_CHARS} visible ASCII characters without spaces",
+            "the admin token in {} (--admin-token-file) must be at least {MIN_GIVEN_SECRET_CHARS} visible ASCII characters without spaces",
             path.display()
         );
     }

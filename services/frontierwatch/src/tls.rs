@@ -38,13 +38,26 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("cannot read {}", cert.display()))?
+        .with_context(|| format!("cannot read {} (--tls-cert-file)", cert.display()))?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("{} is not a PEM certificate chain", cert.display()))?;
-    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("{} is not a PEM private key", key.display()))?;
-    let key = any_supported_type(&key).context("unsupported private key type")?;
+        .with_context(|| {
+            format!(
+                "{} is not a PEM certificate chain (--tls-cert-file)",
+                cert.display()
+            )
+        })?;
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "{} holds no certificate (--tls-cert-file)",
+        cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
+        format!(
+            "{} is not a PEM private key (--tls-key-file)",
+            key.display()
+        )
+    })?;
+    let key = any_supported_type(&key).context("unsupported private key type (--tls-key-file)")?;
     Ok(Arc::new(CertifiedKey::new(chain, key)))
 }
 
@@ -93,11 +106,13 @@ pub fn acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_file_iter(ca)
-                .with_context(|| format!("cannot read {}", ca.display()))?
+                .with_context(|| format!("cannot read {} (--tls-client-ca-file)", ca.display()))?
             {
                 roots
-                    .add(cert.with_context(|| format!("{} is not PEM", ca.display()))?)
-                    .context("a client CA certificate is invalid")?;
+                    .add(cert.with_context(|| {
+                        format!("{} is not PEM (--tls-client-ca-file)", ca.display())
+                    })?)
+                    .context("a client CA certificate is invalid (--tls-client-ca-file)")?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
