@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use frontierwatch_proto::v1::*;
 use serde_json::Value;
 
 use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
@@ -390,4 +391,103 @@ async fn rejected_rows_carry_the_files_own_line_numbers_with_crlf_line_ends_too(
     };
     assert_eq!(lines(&report), lines(&original));
     let _ = std::fs::remove_dir_all(copy);
+}
+
+/// Scores always on the stored benchmark's scale, following the README in
+/// its own order: the grpcurl session creates SWE-bench Verified as a
+/// percentage benchmark, then `fwatch import llm-stats` brings LLM-Stats'
+/// results, whose benchmarks.csv states fractions (`max_score` 1). Every
+/// result of every benchmark lies on its benchmark's scale, and LLM-Stats'
+/// SWE-bench Verified results are converted (0.749 → 74.9), their raw value
+/// kept as the file wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_scores_land_on_the_stored_benchmarks_scale() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    c.create_benchmark(CreateBenchmarkRequest {
+        benchmark_id: "swe-bench-verified".into(),
+        benchmark: Some(Benchmark {
+            display_name: "SWE-bench Verified".into(),
+            metric: "resolved rate".into(),
+            direction: ScoreDirection::HigherIsBetter as i32,
+            scale: ScoreScale::Percent as i32,
+            category: "coding".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .expect("the README's benchmark");
+    let dir = data("llm_stats");
+    let (_, out, _) = run_fwatch_status(
+        &server,
+        &["-o", "json", "import", "llm-stats", dir.to_str().unwrap()],
+        None,
+    );
+    let report: Value = serde_json::from_str(&out).expect("a JSON report");
+    assert!(report["counts"]["results"]["created"].as_u64().unwrap_or(0) > 2000);
+
+    let pool = server.pool().await;
+    let scales: std::collections::HashMap<String, i32> = sqlx::query_as::<_, (String, Vec<u8>)>(
+        "SELECT name, data FROM resources WHERE kind = 'benchmark'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(name, data)| {
+        let b = <Benchmark as prost::Message>::decode(data.as_slice()).expect("a benchmark");
+        (name, b.scale)
+    })
+    .collect();
+    let results: Vec<BenchmarkResult> = sqlx::query_as::<_, (Vec<u8>,)>(
+        "SELECT data FROM resources WHERE kind = 'benchmark_result'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(data,)| <BenchmarkResult as prost::Message>::decode(data.as_slice()).unwrap())
+    .collect();
+    assert!(results.len() > 2000, "the results were imported");
+    let mut off_scale = Vec::new();
+    for r in &results {
+        let bounds = match ScoreScale::try_from(scales[&r.benchmark]) {
+            Ok(ScoreScale::Fraction) => Some((0.0, 1.0)),
+            Ok(ScoreScale::Percent) => Some((0.0, 100.0)),
+            _ => None,
+        };
+        if let Some((lo, hi)) = bounds
+            && !(lo..=hi).contains(&r.score)
+        {
+            off_scale.push(format!("{} on {}: {}", r.release, r.benchmark, r.score));
+        }
+    }
+    assert!(
+        off_scale.is_empty(),
+        "results off their benchmark's scale: {off_scale:#?}"
+    );
+    let swe: Vec<&BenchmarkResult> = results
+        .iter()
+        .filter(|r| r.benchmark == "benchmarks/swe-bench-verified")
+        .collect();
+    assert!(
+        swe.len() >= 30,
+        "LLM-Stats' SWE-bench Verified results are imported: {}",
+        swe.len()
+    );
+    for r in &swe {
+        let raw: f64 = r.raw_value.parse().expect("the file's number, kept");
+        assert!(
+            raw <= 1.0,
+            "the raw value is the file's fraction: {}",
+            r.raw_value
+        );
+        assert!(
+            (r.score - raw * 100.0).abs() < 1e-9 && r.score > 1.0,
+            "{} converted to a percentage: {}",
+            r.raw_value,
+            r.score
+        );
+    }
 }

@@ -15,6 +15,7 @@ mod jsonl;
 mod llm_stats;
 mod releases;
 mod resolve;
+mod scales;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -247,6 +248,8 @@ pub async fn run(
             plan
         }
     };
+    // Every result on the stored benchmark's scale, whatever the source's.
+    scales::align(client, &mut plan).await?;
     releases::Releases::load(client).await?.resolve(&mut plan);
     let mut counts: Counts = BTreeMap::new();
     let mut rejected = plan.rejected.clone();
