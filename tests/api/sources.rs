@@ -507,3 +507,61 @@ async fn a_release_named_without_its_date_suffix_resolves_to_the_dated_one() {
     assert_ne!(code, Some(0), "no guessed release");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Importing a file twice changes nothing the second time, even when what
+/// the first import stored makes a fuzzy match ambiguous: the release the
+/// first import resolved (`qwen2-5-72b-instruct` into the stored
+/// `qwen-2-5-72b-instruct`) resolves the same way again, although the same
+/// file also stored `qwen2-5-72b`, whose id is the row's display name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_import_resolves_releases_as_the_first_recorded() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    crate::fixtures::create_org(&mut c, "alibaba").await;
+    crate::fixtures::create_model(&mut c, "qwen", &["alibaba"]).await;
+    crate::fixtures::create_release(
+        &mut c,
+        "qwen",
+        "qwen-2-5-72b-instruct",
+        crate::fixtures::release("Qwen 2.5 72B Instruct"),
+    )
+    .await;
+    let dir = std::env::temp_dir().join(format!("fw-recorded-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("qwen.jsonl");
+    let source = r#"{"uri": "https://example.org/qwen", "publisher": "A tracker", "kind": "SOURCE_KIND_THIRD_PARTY_LEADERBOARD"}"#;
+    let lines = [
+        format!(
+            r#"{{"release": {{"name": "models/qwen/releases/qwen2-5-72b-instruct", "displayName": "Qwen2.5 72B", "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+        format!(
+            r#"{{"release": {{"name": "models/qwen/releases/qwen2-5-72b", "displayName": "Qwen2.5 72B Base", "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let import = || {
+        let (code, out, err) = run_fwatch_status(
+            &server,
+            &["-o", "json", "import", "jsonl", file.to_str().unwrap()],
+            None,
+        );
+        let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out} {err}"));
+        (code, report)
+    };
+    let (code, first) = import();
+    assert_eq!(code, Some(0), "{first:#}");
+    assert_eq!(
+        first["merged"][0]["into"], "models/qwen/releases/qwen-2-5-72b-instruct",
+        "{first:#}"
+    );
+    let (code, second) = import();
+    assert_eq!(
+        code,
+        Some(0),
+        "the second import rejects nothing: {second:#}"
+    );
+    assert_eq!(count(&second, "releases", "created"), 0, "{second:#}");
+    assert_eq!(count(&second, "releases", "updated"), 0, "{second:#}");
+    assert_eq!(count(&second, "releases", "rejected"), 0, "{second:#}");
+    let _ = std::fs::remove_dir_all(dir);
+}

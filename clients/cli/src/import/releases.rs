@@ -44,6 +44,10 @@ pub struct Releases {
     known: Vec<Known>,
     names: HashMap<String, usize>,
     by_spelling: HashMap<String, BTreeSet<usize>>,
+    /// Stored releases by the release ids they carry as aliases, exactly:
+    /// what an earlier import recorded when it resolved a source's release
+    /// into a stored one (its id became an alias there).
+    recorded: HashMap<String, BTreeSet<usize>>,
 }
 
 fn line_and_id(name: &str) -> Option<(&str, &str)> {
@@ -158,6 +162,12 @@ impl Releases {
             dates: dates_of(release),
         });
         self.names.insert(release.name.clone(), index);
+        for alias in &release.aliases {
+            self.recorded
+                .entry(alias.clone())
+                .or_default()
+                .insert(index);
+        }
         for spelling in [id, release.display_name.as_str()]
             .into_iter()
             .chain(release.aliases.iter().map(String::as_str))
@@ -174,6 +184,16 @@ impl Releases {
         let Some((line, id)) = line_and_id(&release.name) else {
             return Vec::new();
         };
+        // A resolution an earlier import recorded (this very id, an alias
+        // of exactly one stored release) stands: re-importing a file must
+        // resolve it the same way, whatever has been stored since.
+        if let Some(recorded) = self.recorded.get(id)
+            && recorded.len() == 1
+            && let Some(&i) = recorded.iter().next()
+            && self.known[i].line == line
+        {
+            return vec![(i, "the resolution an earlier import recorded")];
+        }
         let dates = dates_of(release);
         let mut found: Vec<(usize, &'static str)> = Vec::new();
         for spelling in [id, release.display_name.as_str()]
