@@ -369,7 +369,9 @@ async fn start_up_failures_caused_by_a_flag_name_the_flag() {
     std::fs::write(&short_token, "short").unwrap();
     let file_not_dir = dir.join("a-file");
     std::fs::write(&file_not_dir, "").unwrap();
-    let cases: Vec<(&str, Vec<(&str, String)>, Option<String>)> = vec![
+    // (the flag, the environment that gives it a bad value, the database)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Option<String>);
+    let cases: Vec<Case> = vec![
         (
             "--listen",
             vec![("FRONTIERWATCH_LISTEN", port.clone())],
