@@ -26,20 +26,7 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// The overall health status (service `""`), or the error code.
 pub async fn overall_health(addr: std::net::SocketAddr) -> Result<ServingStatus, Code> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("valid uri")
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .map_err(|_| Code::Unavailable)?;
-    HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .map(|r| r.into_inner().status())
-        .map_err(|s| s.code())
+    service_health(addr, "").await
 }
 
 /// Polls health until it reports `want`; returns how long that took.

@@ -222,6 +222,12 @@ impl TestServer {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(status)) = child.try_wait() {
+                        // What it wrote last (its error) may still be in
+                        // the pipe: read to its end first.
+                        while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+                            output.push_str(&line);
+                            output.push('\n');
+                        }
                         return Err(format!("server exited with {status}:\n{output}"));
                     }
                     if std::time::Instant::now() > deadline {
