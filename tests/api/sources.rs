@@ -565,3 +565,148 @@ async fn a_second_import_resolves_releases_as_the_first_recorded() {
     assert_eq!(count(&second, "releases", "rejected"), 0, "{second:#}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A JSON Lines file that respells releases LLM-Stats knows, as another
+/// tracker would: letters glued to the version (`qwen-2-5-72b` →
+/// `qwen2-5-72b`), dates dropped, names in their own case; `pick` chooses
+/// which rows (a different file per seed).
+fn respelled_jsonl(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    let mut rng = crate::fuzz::Rng::new(seed);
+    let mut reader = csv::Reader::from_path(data("llm_stats/models.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id_at, name_at, date_at) = (column("model_id"), column("name"), column("release_date"));
+    let source = r#"{"uri": "https://tracker.example/models", "publisher": "A tracker", "kind": "SOURCE_KIND_THIRD_PARTY_LEADERBOARD"}"#;
+    let mut lines = Vec::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        if !rng.chance(15) {
+            continue;
+        }
+        let id = record.get(id_at).unwrap();
+        let Some(slug) = frontierwatch_client::names::slug(id) else {
+            continue;
+        };
+        // Glue a leading word to the number after it.
+        let glued = slug.replacen(
+            &format!("{}-", slug.split('-').next().unwrap()),
+            slug.split('-').next().unwrap(),
+            1,
+        );
+        let respelled = if rng.chance(50) { glued } else { slug.clone() };
+        let line: String = slug.chars().take_while(char::is_ascii_lowercase).collect();
+        let date = record.get(date_at).unwrap();
+        let date_json = match date.get(..10).map(|d| d.split('-').collect::<Vec<_>>()) {
+            Some(p) if p.len() == 3 => format!(
+                r#", "releaseDate": {{"date": {{"year": {}, "month": {}, "day": {}}}, "precision": "DATE_PRECISION_DAY"}}"#,
+                p[0].trim_start_matches('0'),
+                p[1].trim_start_matches('0'),
+                p[2].trim_start_matches('0')
+            ),
+            _ => String::new(),
+        };
+        let mut display = record.get(name_at).unwrap().to_owned();
+        // Now and then a tracker labels a variant with its base's name
+        // ("Qwen2.5 72B" for the instruct model) and lists that base too,
+        // under an id of its own.
+        let tokens: Vec<&str> = respelled.split('-').collect();
+        if tokens.len() >= 3 && display.contains(' ') && rng.chance(30) {
+            let base_id = tokens[..tokens.len() - 1].join("-");
+            let base_display = display.rsplit_once(' ').map(|(b, _)| b.to_owned()).unwrap();
+            lines.push(format!(
+                r#"{{"release": {{"name": "models/{line}/releases/{base_id}", "displayName": {}, "provenance": {{"sources": [{source}]}}}}}}"#,
+                serde_json::to_string(&base_display).unwrap()
+            ));
+            display = base_display;
+        }
+        lines.push(format!(
+            r#"{{"release": {{"name": "models/{line}/releases/{respelled}", "displayName": {}{date_json}, "provenance": {{"sources": [{source}]}}}}}}"#,
+            serde_json::to_string(&display).unwrap()
+        ));
+    }
+    let file = dir.join(format!("tracker-{seed}.jsonl"));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    file
+}
+
+/// The rows a report rejected, by file and line.
+fn rejected_rows(report: &Value) -> BTreeSet<(String, u64)> {
+    report["rejected"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap_or_default().to_owned(),
+                r["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Idempotency as a property: for sequences of imports drawn from the
+/// shared datasets and generated JSON Lines files, in orders chosen by a
+/// seed, importing any one of them again creates nothing, updates nothing,
+/// and rejects exactly the rows it rejected the time before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn importing_any_file_again_changes_nothing_whatever_came_before() {
+    let dir = std::env::temp_dir().join(format!("fw-idem-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |seed: u64| {
+        let dir = dir.clone();
+        async move {
+            let server = TestServer::start().await;
+            let mut rng = crate::fuzz::Rng::new(seed);
+            let mut sources: Vec<Vec<String>> = vec![
+                vec!["llm-stats".into(), data("llm_stats").display().to_string()],
+                vec!["epoch".into(), data(EPOCH_FILE).display().to_string()],
+                vec!["fmti".into(), data("fmti").display().to_string()],
+                vec![
+                    "jsonl".into(),
+                    respelled_jsonl(&dir, seed).display().to_string(),
+                ],
+            ];
+            // A seeded order.
+            for i in (1..sources.len()).rev() {
+                sources.swap(i, rng.below(i + 1));
+            }
+            let mut first_rejections = Vec::new();
+            for source in &sources {
+                let args: Vec<&str> = source.iter().map(String::as_str).collect();
+                let (_, report) = import_any(&server, &args);
+                first_rejections.push(rejected_rows(&report));
+            }
+            // Each again, in another seeded order.
+            let mut again: Vec<usize> = (0..sources.len()).collect();
+            for i in (1..again.len()).rev() {
+                again.swap(i, rng.below(i + 1));
+            }
+            for i in again {
+                let args: Vec<&str> = sources[i].iter().map(String::as_str).collect();
+                let (_, report) = import_any(&server, &args);
+                let what = format!(
+                    "seed {seed}: {} again, after {:?}",
+                    sources[i][0],
+                    sources.iter().map(|s| &s[0]).collect::<Vec<_>>()
+                );
+                assert_nothing_changed(&report, &what);
+                assert_eq!(
+                    rejected_rows(&report),
+                    first_rejections[i],
+                    "{what}: rejects what it rejected before, nothing more: {report:#}"
+                );
+            }
+        }
+    };
+    tokio::join!(run(1), run(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An import of any source, whatever it rejects: (exit code, report).
+fn import_any(server: &TestServer, args: &[&str]) -> (Option<i32>, Value) {
+    let mut full = vec!["-o", "json", "import"];
+    full.extend_from_slice(args);
+    let (code, out, err) = run_fwatch_status(server, &full, None);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out} {err}"));
+    (code, report)
+}
