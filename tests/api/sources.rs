@@ -710,3 +710,63 @@ fn import_any(server: &TestServer, args: &[&str]) -> (Option<i32>, Value) {
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out} {err}"));
     (code, report)
 }
+
+/// Equal candidates are refused: Epoch dates both "GPT-4 (Mar 2023)" and
+/// "GPT-4 (Jun 2023)" 2023-03-15; a plain "GPT-4" of that date from another
+/// file matches both by model line and date, and is reported as ambiguous
+/// with both, never merged into one of them; so is a result about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_matching_two_stored_ones_equally_is_ambiguous() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    crate::fixtures::create_org(&mut c, "openai").await;
+    crate::fixtures::create_model(&mut c, "gpt", &["openai"]).await;
+    crate::fixtures::create_benchmark(&mut c, "mmlu", ScoreScale::Fraction, "knowledge").await;
+    for (id, display) in [
+        ("gpt-4-mar-2023", "GPT-4 (Mar 2023)"),
+        ("gpt-4-jun-2023", "GPT-4 (Jun 2023)"),
+    ] {
+        let mut release = crate::fixtures::release(display);
+        release.release_date = Some(ApproximateDate {
+            date: Some(crate::fixtures::date(2023, 3, 15)),
+            precision: DatePrecision::Day as i32,
+        });
+        crate::fixtures::create_release(&mut c, "gpt", id, release).await;
+    }
+    let dir = std::env::temp_dir().join(format!("fw-equal-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gpt4.jsonl");
+    let source = r#"{"uri": "https://example.org/gpt-4", "publisher": "A tracker", "kind": "SOURCE_KIND_THIRD_PARTY_LEADERBOARD"}"#;
+    let lines = [
+        format!(
+            r#"{{"release": {{"name": "models/gpt/releases/gpt-4", "displayName": "GPT-4", "releaseDate": {{"date": {{"year": 2023, "month": 3, "day": 14}}, "precision": "DATE_PRECISION_DAY"}}, "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+        format!(
+            r#"{{"benchmarkResult": {{"name": "benchmarkResults/tracker-gpt-4-mmlu", "release": "models/gpt/releases/gpt-4", "benchmark": "benchmarks/mmlu", "score": 0.864, "provenance": {{"sources": [{source}]}}}}}}"#
+        ),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (code, out, err) = run_fwatch_status(
+        &server,
+        &["-o", "json", "import", "jsonl", file.to_str().unwrap()],
+        None,
+    );
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out} {err}"));
+    assert_eq!(code, Some(3), "every row is reported: {report:#}");
+    assert!(
+        report["merged"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{report:#}");
+    for r in rejected {
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("ambiguous")
+                && reason.contains("gpt-4-mar-2023")
+                && reason.contains("gpt-4-jun-2023"),
+            "{reason}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
