@@ -491,3 +491,61 @@ async fn imported_scores_land_on_the_stored_benchmarks_scale() {
         );
     }
 }
+
+/// `fwatch import --plan` prints the model lines an import would derive,
+/// each with its developers and releases, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_plan_lists_the_derived_model_lines_and_writes_nothing() {
+    let server = TestServer::start().await;
+    let file = data("epoch_models/notable_ai_models_accessed_2026-01-26.csv");
+    let (code, out, err) = run_fwatch_status(
+        &server,
+        &[
+            "-o",
+            "json",
+            "import",
+            "--plan",
+            "epoch",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let plan: Value = serde_json::from_str(&out).expect("a JSON plan");
+    let lines = plan["modelLines"].as_array().expect("model lines");
+    assert!(!lines.is_empty());
+    let releases: usize = lines
+        .iter()
+        .map(|l| l["releases"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        releases as u64,
+        count_rows(&plan, "releases"),
+        "every planned release is listed under its line"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l["developers"].as_array().unwrap().is_empty()),
+        "each line names its developers"
+    );
+    for kind in ["organization", "model", "release", "disclosure"] {
+        assert_eq!(
+            stored(&server, kind).await,
+            0,
+            "nothing was written ({kind})"
+        );
+    }
+    let (code, table, _) = run_fwatch_status(
+        &server,
+        &["import", "--plan", "epoch", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, Some(0));
+    assert!(table.starts_with("MODEL LINE"), "{table}");
+    assert!(table.contains("plan only: nothing was written"));
+}
+
+fn count_rows(plan: &Value, kind: &str) -> u64 {
+    plan["rows"][kind].as_u64().unwrap_or(0)
+}

@@ -154,6 +154,11 @@ enum Command {
         /// Resources per server-side batch (one transaction each).
         #[arg(long, global = true, default_value_t = 500)]
         batch_size: usize,
+        /// Print the plan and write nothing: the model lines the import
+        /// derived, each with its developers and releases, the releases it
+        /// recognised as stored ones, and the rows it would reject.
+        #[arg(long, global = true)]
+        plan: bool,
     },
 }
 
@@ -329,13 +334,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             TokenAction::List => tokens::list(&channel).await,
             TokenAction::Revoke { name } => tokens::revoke(&channel, &name).await,
         },
-        Command::Import { source, batch_size } => {
+        Command::Import {
+            source,
+            batch_size,
+            plan,
+        } => {
             let source = match source {
                 ImportSource::LlmStats { dir } => import::Source::LlmStats(dir),
                 ImportSource::Epoch { file } => import::Source::Epoch(file),
                 ImportSource::Fmti { dir } => import::Source::Fmti(dir),
                 ImportSource::Jsonl { file } => import::Source::Jsonl(file),
             };
+            if plan {
+                return import::plan_only(&client, cli.output, source).await;
+            }
             import::run(&client, cli.output, source, batch_size.max(1)).await
         }
     }

@@ -230,15 +230,12 @@ impl RowsRejected {
     }
 }
 
-pub async fn run(
-    client: &Client,
-    format: Format,
-    source: Source,
-    batch_size: usize,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
+/// The plan of an import, as the server would receive it: every source's
+/// rows, on the stored benchmarks' scales, its releases resolved to stored
+/// ones where they are the same.
+async fn planned(client: &Client, source: &Source) -> anyhow::Result<Plan> {
     let mut resolver = Resolver::load(client).await?;
-    let mut plan = match &source {
+    let mut plan = match source {
         Source::LlmStats(dir) => llm_stats::plan(dir, &mut resolver)?,
         Source::Epoch(file) => epoch::plan(file, &mut resolver)?,
         Source::Fmti(dir) => fmti::plan(dir, &mut resolver)?,
@@ -251,6 +248,108 @@ pub async fn run(
     // Every result on the stored benchmark's scale, whatever the source's.
     scales::align(client, &mut plan).await?;
     releases::Releases::load(client).await?.resolve(&mut plan);
+    Ok(plan)
+}
+
+/// `fwatch import --plan`: prints what an import would do, writing
+/// nothing: the model lines it derived (each with its developers and the
+/// releases it puts in it), the releases recognised as stored ones, and the
+/// rows it would reject, so that a person can review the grouping first.
+pub async fn plan_only(client: &Client, format: Format, source: Source) -> anyhow::Result<()> {
+    let plan = planned(client, &source).await?;
+    let mut lines: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for row in &plan.rows {
+        match &row.resource {
+            import_item::Resource::Model(m) => {
+                lines.entry(m.name.clone()).or_default().0 = m.developers.clone();
+            }
+            import_item::Resource::Release(r) => {
+                if let Some((line, _)) = r.name.split_once("/releases/") {
+                    lines
+                        .entry(line.to_owned())
+                        .or_default()
+                        .1
+                        .push(r.name.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for row in &plan.rows {
+        *counts.entry(kind_of(&row.resource)).or_default() += 1;
+    }
+    match format {
+        Format::Json | Format::Yaml => {
+            let value = json!({
+                "rows": counts,
+                "modelLines": lines.iter().map(|(name, (developers, releases))| json!({
+                    "name": name, "developers": developers, "releases": releases,
+                })).collect::<Vec<_>>(),
+                "merged": plan.merged.iter().map(|m| json!({
+                    "file": m.file, "line": m.line, "type": m.kind, "name": m.name, "into": m.into, "why": m.why,
+                })).collect::<Vec<_>>(),
+                "rejected": plan.rejected.iter().map(|r| json!({
+                    "file": r.file, "line": r.line, "type": r.kind, "name": r.name, "reason": r.reason,
+                })).collect::<Vec<_>>(),
+            });
+            if format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            } else {
+                print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
+            }
+        }
+        Format::Table => {
+            let rows: Vec<[String; 3]> = lines
+                .iter()
+                .map(|(name, (developers, releases))| {
+                    [
+                        name.clone(),
+                        developers.join(", "),
+                        releases.len().to_string(),
+                    ]
+                })
+                .collect();
+            table(&["MODEL LINE", "DEVELOPERS", "RELEASES"], &rows);
+            for (name, (_, releases)) in &lines {
+                for release in releases {
+                    println!("{name}: {release}");
+                }
+            }
+            for m in &plan.merged {
+                println!(
+                    "merged {}:{}: {} {} is {} ({})",
+                    m.file,
+                    m.line,
+                    m.kind.trim_end_matches('s'),
+                    m.name,
+                    m.into,
+                    m.why
+                );
+            }
+            for r in &plan.rejected {
+                println!(
+                    "rejected {}:{}: {} {}: {}",
+                    r.file, r.line, r.kind, r.name, r.reason
+                );
+            }
+            println!("plan only: nothing was written");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(
+    client: &Client,
+    format: Format,
+    source: Source,
+    batch_size: usize,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let plan = planned(client, &source).await?;
     let mut counts: Counts = BTreeMap::new();
     let mut rejected = plan.rejected.clone();
     for r in &plan.rejected {
