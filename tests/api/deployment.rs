@@ -696,12 +696,11 @@ async fn concurrent_migrations_with_create_index_concurrently_do_not_deadlock() 
                 let pool = sqlx::PgPool::connect(&url)
                     .await
                     .map_err(|e| e.to_string())?;
-                let mut migrator = Migrator::new(dir.as_path())
+                let migrator = Migrator::new(dir.as_path())
                     .await
                     .map_err(|e| e.to_string())?;
                 let outcome = if polled {
-                    migrator.set_locking(false);
-                    frontierwatch_server::storage::migrate::apply(&pool, &migrator)
+                    frontierwatch_server::storage::migrate::apply(&pool, migrator)
                         .await
                         .map_err(|e| format!("{e:#}"))
                 } else {

@@ -250,7 +250,7 @@ async fn run(
             return;
         }
         attempt += 1;
-        if ended.code() == Code::Unavailable {
+        if crate::retry::retryable_status(&ended) {
             client.server_gone();
         }
         tracing::debug!(status = %ended, attempt, "watch interrupted; resuming");

@@ -2,7 +2,10 @@
 //! progress of frontier AI models, persisted in PostgreSQL.
 //!
 //! - `config`: flags and environment variables;
-//! - `startup`: database, migrations, listener, gRPC server;
+//! - `startup`: health, listeners, gRPC server;
+//! - `database`: the database reached (with bounded retries) and migrated;
+//! - `admin_token`: the first admin token, and tokens made from the command
+//!   line;
 //! - `telemetry`: logs and OpenTelemetry traces;
 //! - `health`: readiness that follows the database;
 //! - `metrics`: the Prometheus metrics and their listener;
@@ -12,8 +15,10 @@
 //! - `storage`: all SQL, the change log included;
 //! - `error`: the error contract and its mapping to gRPC statuses.
 
+pub mod admin_token;
 pub mod api;
 pub mod config;
+pub mod database;
 pub mod domain;
 pub mod embedded;
 pub mod error;

@@ -2,7 +2,7 @@
 
 use clap::Parser as _;
 use frontierwatch_server::config::{Command, Config, TokenCommand};
-use frontierwatch_server::{startup, telemetry};
+use frontierwatch_server::{admin_token, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,7 +23,7 @@ async fn main() -> std::process::ExitCode {
             },
     }) = &config.command
     {
-        let result = startup::create_token(&config, role, name, *expire_days).await;
+        let result = admin_token::create_token(&config, role, name, *expire_days).await;
         telemetry.shutdown().await;
         return match result {
             Ok(secret) => {

@@ -1,14 +1,13 @@
-//! Builds the application: database (external or embedded), migrations,
-//! listener, and the gRPC server with health and reflection.
+//! Builds the application: health first, then the database (`database`)
+//! and the first admin token (`admin_token`), the listeners, and the gRPC
+//! server with health and reflection.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchServiceServer;
 use frontierwatch_proto::v1::token_service_server::TokenServiceServer;
-use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -20,7 +19,8 @@ use crate::api::auth::Authenticated;
 use crate::api::guard::{Guard, Limits};
 use crate::api::tokens::Tokens;
 use crate::config::{Config, redact_url, seconds};
-use crate::embedded::{self, EmbeddedPostgres};
+use crate::database::{Database, pool_options};
+use crate::embedded::EmbeddedPostgres;
 use crate::health;
 use crate::storage::Store;
 use crate::stream::Watches;
@@ -28,224 +28,9 @@ use crate::stream::hub::Hub;
 use crate::stream::watcher::WatchSettings;
 use crate::stream::{evaluator, pruner};
 
-/// The name of the database the embedded cluster serves.
-const EMBEDDED_DATABASE: &str = "frontierwatch";
-
 /// The largest response: a page of 1,000 resources near the largest size
 /// fits; watch messages stay within 1 MiB by construction.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
-/// The database, connected and migrated.
-pub struct Database {
-    pub url: String,
-    pub pool: sqlx::PgPool,
-    /// The private cluster, when no URL was given; stop it when done.
-    pub embedded: Option<EmbeddedPostgres>,
-}
-
-impl Database {
-    /// Connects to the database at the configured URL, or starts the
-    /// embedded one, and applies migrations. An external database that
-    /// does not answer yet is retried for `--database-wait-seconds`.
-    pub async fn open(config: &Config) -> anyhow::Result<Database> {
-        let (url, embedded) = match &config.database_url {
-            Some(url) => (url.clone(), None),
-            None => {
-                let data_dir = config.data_dir.clone();
-                let bin_hint = config.postgres_bin_dir.clone();
-                let pg = tokio::task::spawn_blocking(move || {
-                    let bin_dir = embedded::find_bin_dir(bin_hint.as_deref())?;
-                    tracing::info!(bin_dir = %bin_dir.display(), data_dir = %data_dir.display(), "starting embedded postgresql");
-                    EmbeddedPostgres::start(&data_dir, &bin_dir)
-                })
-                .await??;
-                embedded::ensure_database(&pg.url("postgres"), EMBEDDED_DATABASE).await?;
-                (pg.url(EMBEDDED_DATABASE), Some(pg))
-            }
-        };
-        tracing::info!(database = %redact_url(&url), "connecting to database");
-        let pool = connect_waiting(&url, config).await?;
-        // The migrations' advisory lock is polled (storage::migrate), so
-        // replicas starting together apply them once, and a migration with
-        // CREATE INDEX CONCURRENTLY does not deadlock with a replica
-        // waiting for the lock. A database migrated by a newer release
-        // is accepted: during a rolling upgrade (or a rollback) the older
-        // replicas keep running against the expanded schema, which is why
-        // every migration must be additive for the release before it
-        // (deploy/README.md, "Migrations").
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.set_locking(false);
-        crate::storage::migrate::apply(&pool, &migrator)
-            .await
-            .context("cannot apply database migrations")?;
-        Ok(Database {
-            url,
-            pool,
-            embedded,
-        })
-    }
-}
-
-/// The first connection, retried with backoff (0.5 s doubling to 10 s,
-/// each failure logged) while the error is one that time can mend, for at
-/// most `--database-wait-seconds`.
-async fn connect_waiting(url: &str, config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let budget = seconds(config.database_wait_seconds);
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(500);
-    let mut attempt = 1u32;
-    loop {
-        let error = match pool_options(config.pool_size).connect(url).await {
-            Ok(pool) => {
-                if attempt > 1 {
-                    tracing::info!(attempt, "the database answers; starting");
-                }
-                return Ok(pool);
-            }
-            Err(error) => error,
-        };
-        let waited = started.elapsed();
-        if !crate::storage::error::is_transient_connect_error(&error) {
-            return Err(anyhow::Error::new(error)
-                .context("cannot connect to the database (--database-url)"));
-        }
-        if waited + delay > budget {
-            return Err(anyhow::Error::new(error).context(format!(
-                "cannot connect to the database (--database-url): no answer within {:.0} s (--database-wait-seconds)",
-                budget.as_secs_f64()
-            )));
-        }
-        tracing::warn!(
-            %error,
-            attempt,
-            retry_in_seconds = delay.as_secs_f64(),
-            waited_seconds = waited.as_secs(),
-            "the database does not answer yet; waiting for it"
-        );
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
-        attempt += 1;
-    }
-}
-
-/// The options of both pools. sqlx checks a connection with a round trip
-/// when it is handed out (`test_before_acquire`, its default) and when it
-/// goes back. The check on hand-out stays: without it, a connection that
-/// the database dropped while it sat idle for a moment (a restart that
-/// takes less than a second) was handed to a call, which failed
-/// (`deployment::readiness_goes_not_serving_…` caught it).
-fn pool_options(max_connections: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-}
-
-/// On a database without any token, makes the first admin token. Its
-/// secret is the one already in `path` (a mounted Secret, so that every
-/// replica agrees on it), or a new one written there, readable by its owner
-/// only. The log names the file, never the secret.
-async fn bootstrap_admin_token(pool: &sqlx::PgPool, path: &std::path::Path) -> anyhow::Result<()> {
-    let given = read_given_secret(path)?;
-    let Some(secret) =
-        crate::storage::tokens::bootstrap(pool, "tokens/admin", given.as_deref()).await?
-    else {
-        return Ok(());
-    };
-    if given.is_some() {
-        tracing::info!(path = %path.display(), "made the first admin token, tokens/admin, from the secret in this file");
-        return Ok(());
-    }
-    write_secret(path, &secret).with_context(|| {
-        format!(
-            "cannot write the admin token to {} (--admin-token-file)",
-            path.display()
-        )
-    })?;
-    tracing::info!(
-        path = %path.display(),
-        "made the first admin token, tokens/admin; its secret is in this file"
-    );
-    Ok(())
-}
-
-/// The shortest admin secret accepted from a file: 128 bits in hex.
-const MIN_GIVEN_SECRET_CHARS: usize = 32;
-
-/// The secret already in the admin token file, if there is one.
-fn read_given_secret(path: &std::path::Path) -> anyhow::Result<Option<String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(error)
-                .with_context(|| format!("cannot read {} (--admin-token-file)", path.display()));
-        }
-    };
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Ok(None);
-    }
-    if secret.len() < MIN_GIVEN_SECRET_CHARS || !secret.chars().all(|c| c.is_ascii_graphic()) {
-        anyhow::bail!(
-            "the admin token in {} (--admin-token-file) must be at least {MIN_GIVEN_SECRET_CHARS} visible ASCII characters without spaces",
-            path.display()
-        );
-    }
-    Ok(Some(secret.to_owned()))
-}
-
-/// Writes a secret to a file only its owner can read.
-fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    writeln!(file, "{secret}")
-}
-
-/// `frontierwatch-server token create`: makes a token in the configured
-/// database and returns its secret.
-pub async fn create_token(
-    config: &Config,
-    role: &str,
-    id: &str,
-    expire_days: Option<f64>,
-) -> anyhow::Result<String> {
-    let Database {
-        pool, mut embedded, ..
-    } = Database::open(config).await?;
-    let result = async {
-        if !crate::domain::names::is_valid_id(id) {
-            anyhow::bail!(
-                "--name must be lowercase letters, digits and hyphens, starting with a letter"
-            );
-        }
-        let role = crate::storage::tokens::Role::parse(role)
-            .context("--role must be reader, writer or admin")?;
-        let expire_time = expire_days
-            .map(|days| chrono::Utc::now() + chrono::Duration::seconds((days * 86_400.0) as i64));
-        let (_, secret) =
-            crate::storage::tokens::create(&pool, &format!("tokens/{id}"), role, expire_time)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(secret)
-    }
-    .await;
-    pool.close().await;
-    if let Some(pg) = embedded.as_mut() {
-        tokio::task::block_in_place(|| pg.stop());
-    }
-    result
-}
 
 /// A database URL whose `Debug` hides the password.
 struct DatabaseUrl(String);
@@ -347,7 +132,7 @@ impl Application {
         let store = Store::new(pool)
             .await
             .context("cannot read the page token key")?;
-        bootstrap_admin_token(store.pool(), &config.admin_token_file).await?;
+        crate::admin_token::bootstrap(store.pool(), &config.admin_token_file).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;

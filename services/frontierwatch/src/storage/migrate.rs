@@ -26,9 +26,10 @@ pub fn lock_id(database: &str) -> i64 {
     0x3d32_ad9e * i64::from(CRC_IEEE.checksum(database.as_bytes()))
 }
 
-/// Applies `migrator`'s pending migrations once the lock is held.
-/// `migrator` must have its own locking off (this takes the lock).
-pub async fn apply(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
+/// Applies `migrator`'s pending migrations once the lock is held; the
+/// migrator's own (waiting) lock is switched off, since this takes it.
+pub async fn apply(pool: &PgPool, mut migrator: Migrator) -> anyhow::Result<()> {
+    migrator.set_locking(false);
     let mut connection = pool.acquire().await?.detach();
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&mut connection)
