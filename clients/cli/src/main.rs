@@ -12,6 +12,7 @@ mod kinds;
 mod output;
 mod status;
 mod tokens;
+mod transparency;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -139,7 +140,7 @@ enum Command {
     /// Scores a cadence commitment's windows against actual releases.
     Cadence(analytics::CadenceArgs),
     /// The share of transparency indicators an organization discloses.
-    Transparency(analytics::TransparencyArgs),
+    Transparency(transparency::TransparencyArgs),
     /// The dated releases and stage changes of a model line or organization.
     Timeline(analytics::TimelineArgs),
     /// Manages bearer tokens (needs an admin token).
@@ -327,7 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Leaderboard(args) => analytics::leaderboard(&client, cli.output, args).await,
         Command::Compare(args) => analytics::compare(&client, cli.output, args).await,
         Command::Cadence(args) => analytics::cadence(&client, cli.output, args).await,
-        Command::Transparency(args) => analytics::transparency(&client, cli.output, args).await,
+        Command::Transparency(args) => transparency::transparency(&client, cli.output, args).await,
         Command::Timeline(args) => analytics::timeline(&client, cli.output, args).await,
         Command::Token { action } => match action {
             TokenAction::Create { id, role } => tokens::create(&channel, &id, &role).await,

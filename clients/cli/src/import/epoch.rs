@@ -22,7 +22,7 @@ use frontierwatch_client::proto::{
     Organization, Release, Source, SourceKind, VariantKind, import_item::Resource,
 };
 
-use super::llm_stats::{base_first, day, get, line_of, read_csv};
+use super::rows::{base_first, day, get, line_of, read_csv};
 use super::{Plan, Resolver, dataset_source, fnv, provenance};
 
 fn confidence(text: &str) -> i32 {

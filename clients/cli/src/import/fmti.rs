@@ -18,8 +18,8 @@ use frontierwatch_client::proto::{
     TransparencyIndex, import_item::Resource,
 };
 
-use super::llm_stats::{get, read_csv};
 use super::resolve::key;
+use super::rows::{get, read_csv};
 use super::{Plan, Resolver, dataset_source, provenance};
 
 const COMMIT: &str = "f4500c5f4763966fddf71c468a148533a1236290";

@@ -14,7 +14,9 @@ mod fuzz;
 mod jsonl;
 mod llm_stats;
 mod releases;
+mod report;
 mod resolve;
+mod rows;
 mod scales;
 
 use std::collections::BTreeMap;
@@ -25,9 +27,8 @@ use frontierwatch_client::Client;
 use frontierwatch_client::proto::{
     ImportItem, ImportResult, Provenance, Source as FactSource, SourceKind, import_item,
 };
-use serde_json::json;
 
-use crate::output::{Format, table};
+use crate::output::Format;
 use crate::status::fail;
 pub use resolve::Resolver;
 
@@ -211,7 +212,7 @@ pub fn fnv(text: &str) -> String {
 }
 
 /// Counts per resource type: created, unchanged, updated, rejected.
-type Counts = BTreeMap<&'static str, [u64; 4]>;
+pub type Counts = BTreeMap<&'static str, [u64; 4]>;
 
 /// An import that ran, with rows rejected: the report is printed, and the
 /// command exits with [`RowsRejected::exit_code`] so that scripts can tell.
@@ -252,93 +253,9 @@ async fn planned(client: &Client, source: &Source) -> anyhow::Result<Plan> {
 }
 
 /// `fwatch import --plan`: prints what an import would do, writing
-/// nothing: the model lines it derived (each with its developers and the
-/// releases it puts in it), the releases recognised as stored ones, and the
-/// rows it would reject, so that a person can review the grouping first.
+/// nothing, so that a person can review the grouping first.
 pub async fn plan_only(client: &Client, format: Format, source: Source) -> anyhow::Result<()> {
-    let plan = planned(client, &source).await?;
-    let mut lines: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for row in &plan.rows {
-        match &row.resource {
-            import_item::Resource::Model(m) => {
-                lines.entry(m.name.clone()).or_default().0 = m.developers.clone();
-            }
-            import_item::Resource::Release(r) => {
-                if let Some((line, _)) = r.name.split_once("/releases/") {
-                    lines
-                        .entry(line.to_owned())
-                        .or_default()
-                        .1
-                        .push(r.name.clone());
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for row in &plan.rows {
-        *counts.entry(kind_of(&row.resource)).or_default() += 1;
-    }
-    match format {
-        Format::Json | Format::Yaml => {
-            let value = json!({
-                "rows": counts,
-                "modelLines": lines.iter().map(|(name, (developers, releases))| json!({
-                    "name": name, "developers": developers, "releases": releases,
-                })).collect::<Vec<_>>(),
-                "merged": plan.merged.iter().map(|m| json!({
-                    "file": m.file, "line": m.line, "type": m.kind, "name": m.name, "into": m.into, "why": m.why,
-                })).collect::<Vec<_>>(),
-                "rejected": plan.rejected.iter().map(|r| json!({
-                    "file": r.file, "line": r.line, "type": r.kind, "name": r.name, "reason": r.reason,
-                })).collect::<Vec<_>>(),
-            });
-            if format == Format::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
-            } else {
-                print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
-            }
-        }
-        Format::Table => {
-            let rows: Vec<[String; 3]> = lines
-                .iter()
-                .map(|(name, (developers, releases))| {
-                    [
-                        name.clone(),
-                        developers.join(", "),
-                        releases.len().to_string(),
-                    ]
-                })
-                .collect();
-            table(&["MODEL LINE", "DEVELOPERS", "RELEASES"], &rows);
-            for (name, (_, releases)) in &lines {
-                for release in releases {
-                    println!("{name}: {release}");
-                }
-            }
-            for m in &plan.merged {
-                println!(
-                    "merged {}:{}: {} {} is {} ({})",
-                    m.file,
-                    m.line,
-                    m.kind.trim_end_matches('s'),
-                    m.name,
-                    m.into,
-                    m.why
-                );
-            }
-            for r in &plan.rejected {
-                println!(
-                    "rejected {}:{}: {} {}: {}",
-                    r.file, r.line, r.kind, r.name, r.reason
-                );
-            }
-            println!("plan only: nothing was written");
-        }
-    }
+    report::plan(format, &planned(client, &source).await?);
     Ok(())
 }
 
@@ -402,7 +319,7 @@ pub async fn run(
     }
     progress.finish_and_clear();
     rejected.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
-    report(
+    report::outcome(
         format,
         &counts,
         &plan.merged,
@@ -418,67 +335,4 @@ pub async fn run(
         total,
     }
     .into())
-}
-
-fn report(format: Format, counts: &Counts, merged: &[Merge], rejected: &[Rejection], seconds: f64) {
-    match format {
-        Format::Json | Format::Yaml => {
-            let value = json!({
-                "counts": counts.iter().map(|(k, c)| (k.to_string(), json!({
-                    "created": c[0], "unchanged": c[1], "updated": c[2], "rejected": c[3],
-                }))).collect::<serde_json::Map<_, _>>(),
-                "merged": merged.iter().map(|m| json!({
-                    "file": m.file, "line": m.line, "type": m.kind, "name": m.name, "into": m.into, "why": m.why,
-                })).collect::<Vec<_>>(),
-                "rejected": rejected.iter().map(|r| json!({
-                    "file": r.file, "line": r.line, "type": r.kind, "name": r.name, "reason": r.reason,
-                })).collect::<Vec<_>>(),
-                "seconds": seconds,
-            });
-            if format == Format::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
-            } else {
-                print!("{}", serde_yaml::to_string(&value).unwrap_or_default());
-            }
-        }
-        Format::Table => {
-            let rows: Vec<[String; 5]> = counts
-                .iter()
-                .map(|(k, c)| {
-                    [
-                        k.to_string(),
-                        c[0].to_string(),
-                        c[1].to_string(),
-                        c[2].to_string(),
-                        c[3].to_string(),
-                    ]
-                })
-                .collect();
-            table(
-                &["TYPE", "CREATED", "UNCHANGED", "UPDATED", "REJECTED"],
-                &rows,
-            );
-            for m in merged {
-                println!(
-                    "merged {}:{}: {} {} is {} ({})",
-                    m.file,
-                    m.line,
-                    m.kind.trim_end_matches('s'),
-                    m.name,
-                    m.into,
-                    m.why
-                );
-            }
-            for r in rejected {
-                println!(
-                    "rejected {}:{}: {} {}: {}",
-                    r.file, r.line, r.kind, r.name, r.reason
-                );
-            }
-            println!("imported in {seconds:.1} s");
-        }
-    }
 }

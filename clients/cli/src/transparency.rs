@@ -1,0 +1,185 @@
+//! `fwatch transparency`: an organization's score in one edition of a
+//! transparency index, or in every edition (`--editions`, the gaps where an
+//! edition did not assess it shown as such).
+
+use clap::Args;
+use frontierwatch_client::Client;
+use frontierwatch_client::proto::*;
+
+use crate::analytics::{named, parse_date, structured};
+use crate::dynamic::dynamic;
+use crate::output::{Format, table};
+use crate::status::fail;
+
+/// `fwatch transparency`.
+#[derive(Debug, Args)]
+pub struct TransparencyArgs {
+    /// The organization: `organizations/xai` or `xai`.
+    pub organization: String,
+    /// The transparency index, as its indicators name it (every index when
+    /// unset).
+    #[arg(long, default_value = "")]
+    pub index: String,
+    /// As of the end of this day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: Option<Date>,
+    /// One row per stored edition, oldest first: the organization's score
+    /// in each, or "not assessed" where the edition left it out (the
+    /// transparency timeline, gaps included).
+    #[arg(long, conflicts_with = "index")]
+    pub editions: bool,
+}
+
+/// `fwatch transparency --editions`: the organization in every edition.
+async fn transparency_editions(
+    client: &Client,
+    format: Format,
+    args: TransparencyArgs,
+) -> anyhow::Result<()> {
+    let mut editions = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = ListTransparencyIndexesRequest {
+            page_size: 1000,
+            page_token: page_token.clone(),
+            ..Default::default()
+        };
+        let page = client
+            .idempotent(|mut c| {
+                let request = request.clone();
+                async move { c.list_transparency_indexes(request).await }
+            })
+            .await
+            .map_err(fail)?;
+        editions.extend(page.transparency_indexes);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    editions.sort_by_key(|e| {
+        e.edition_date
+            .as_ref()
+            .map(|d| (d.year, d.month, d.day))
+            .unwrap_or_default()
+    });
+    let organization = named("organizations", &args.organization);
+    let mut reports = Vec::new();
+    for edition in &editions {
+        let request = GetTransparencyReportRequest {
+            organization: organization.clone(),
+            index: edition.name.clone(),
+            as_of: args.as_of,
+        };
+        let report = client
+            .idempotent(|mut c| {
+                let request = request.clone();
+                async move { c.get_transparency_report(request).await }
+            })
+            .await;
+        match report {
+            Ok(report) => reports.push((edition, Some(report))),
+            // Not yet published as of the date: no row to show.
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) => return Err(fail(status)),
+        }
+    }
+    if format != Format::Table {
+        let answers = reports
+            .iter()
+            .filter_map(|(_, r)| r.as_ref())
+            .map(|r| dynamic(r).map(|m| crate::dynamic::to_json(&m)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        crate::output::print_list(format, &answers, None);
+        return Ok(());
+    }
+    let rows: Vec<[String; 4]> = reports
+        .iter()
+        .map(|(edition, report)| {
+            let date = edition
+                .edition_date
+                .as_ref()
+                .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+                .unwrap_or_default();
+            let (disclosed, share) = match report
+                .as_ref()
+                .and_then(|r| r.assessed.then_some(r.overall.as_ref()).flatten())
+            {
+                Some(o) => (
+                    format!("{} of {}", o.disclosed, o.indicators),
+                    format!("{:.0}%", o.share * 100.0),
+                ),
+                None => ("not assessed".to_owned(), String::new()),
+            };
+            [edition.name.clone(), date, disclosed, share]
+        })
+        .collect();
+    println!("{organization}");
+    table(&["EDITION", "DATE", "DISCLOSED", "SHARE"], &rows);
+    Ok(())
+}
+
+pub async fn transparency(
+    client: &Client,
+    format: Format,
+    args: TransparencyArgs,
+) -> anyhow::Result<()> {
+    if args.editions {
+        return transparency_editions(client, format, args).await;
+    }
+    let request = GetTransparencyReportRequest {
+        organization: named("organizations", &args.organization),
+        index: args.index,
+        as_of: args.as_of,
+    };
+    let report = client
+        .idempotent(|mut c| {
+            let request = request.clone();
+            async move { c.get_transparency_report(request).await }
+        })
+        .await
+        .map_err(fail)?;
+    if structured(format, &report)? {
+        return Ok(());
+    }
+    if !report.assessed {
+        println!(
+            "{} was not assessed{}",
+            report.organization,
+            if report.index.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", report.index)
+            }
+        );
+        return Ok(());
+    }
+    let row = |label: String, s: &TransparencyScore| {
+        [
+            label,
+            format!("{} of {}", s.disclosed, s.indicators),
+            format!("{:.0}%", s.share * 100.0),
+        ]
+    };
+    let mut rows = Vec::new();
+    if let Some(overall) = &report.overall {
+        rows.push(row("overall".to_owned(), overall));
+    }
+    for d in &report.domains {
+        rows.push(row(d.domain.clone(), d));
+    }
+    for s in &report.subdomains {
+        rows.push(row(format!("{} / {}", s.domain, s.subdomain), s));
+    }
+    println!(
+        "{}{}",
+        report.organization,
+        if report.index.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", report.index)
+        }
+    );
+    table(&["SCOPE", "DISCLOSED", "SHARE"], &rows);
+    Ok(())
+}
