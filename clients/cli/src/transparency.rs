@@ -36,27 +36,19 @@ async fn transparency_editions(
     format: Format,
     args: TransparencyArgs,
 ) -> anyhow::Result<()> {
-    let mut editions = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = ListTransparencyIndexesRequest {
-            page_size: 1000,
-            page_token: page_token.clone(),
-            ..Default::default()
-        };
-        let page = client
-            .idempotent(|mut c| {
-                let request = request.clone();
-                async move { c.list_transparency_indexes(request).await }
+    let mut editions = crate::import::every_page(
+        client,
+        |mut c, page_token| async move {
+            c.list_transparency_indexes(ListTransparencyIndexesRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
             })
             .await
-            .map_err(fail)?;
-        editions.extend(page.transparency_indexes);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+        },
+        |page| (page.transparency_indexes, page.next_page_token),
+    )
+    .await?;
     editions.sort_by_key(|e| {
         e.edition_date
             .as_ref()
@@ -71,14 +63,8 @@ async fn transparency_editions(
             index: edition.name.clone(),
             as_of: args.as_of,
         };
-        let report = client
-            .idempotent(|mut c| {
-                let request = request.clone();
-                async move { c.get_transparency_report(request).await }
-            })
-            .await;
-        match report {
-            Ok(report) => reports.push((edition, Some(report))),
+        match report_of(client, request).await {
+            Ok(report) => reports.push((edition, report)),
             // Not yet published as of the date: no row to show.
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
             Err(status) => return Err(fail(status)),
@@ -87,8 +73,7 @@ async fn transparency_editions(
     if format != Format::Table {
         let answers = reports
             .iter()
-            .filter_map(|(_, r)| r.as_ref())
-            .map(|r| dynamic(r).map(|m| crate::dynamic::to_json(&m)))
+            .map(|(_, r)| dynamic(r).map(|m| crate::dynamic::to_json(&m)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         crate::output::print_list(format, &answers, None);
         return Ok(());
@@ -101,10 +86,7 @@ async fn transparency_editions(
                 .as_ref()
                 .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
                 .unwrap_or_default();
-            let (disclosed, share) = match report
-                .as_ref()
-                .and_then(|r| r.assessed.then_some(r.overall.as_ref()).flatten())
-            {
+            let (disclosed, share) = match report.overall.as_ref().filter(|_| report.assessed) {
                 Some(o) => (
                     format!("{} of {}", o.disclosed, o.indicators),
                     format!("{:.0}%", o.share * 100.0),
@@ -132,13 +114,7 @@ pub async fn transparency(
         index: args.index,
         as_of: args.as_of,
     };
-    let report = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.get_transparency_report(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let report = report_of(client, request).await.map_err(fail)?;
     if structured(format, &report)? {
         return Ok(());
     }
@@ -182,4 +158,17 @@ pub async fn transparency(
     );
     table(&["SCOPE", "DISCLOSED", "SHARE"], &rows);
     Ok(())
+}
+
+/// One GetTransparencyReport call, retried while the server is away.
+async fn report_of(
+    client: &Client,
+    request: GetTransparencyReportRequest,
+) -> Result<TransparencyReport, tonic::Status> {
+    client
+        .idempotent(|mut c| {
+            let request = request.clone();
+            async move { c.get_transparency_report(request).await }
+        })
+        .await
 }
