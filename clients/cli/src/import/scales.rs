@@ -9,11 +9,9 @@
 use std::collections::HashMap;
 
 use frontierwatch_client::Client;
-use frontierwatch_client::proto::{Benchmark, ScoreScale, import_item::Resource};
-use tonic::Code;
+use frontierwatch_client::proto::{ListBenchmarksRequest, ScoreScale, import_item::Resource};
 
 use super::{Plan, Rejection};
-use crate::status::fail;
 
 fn label(scale: ScoreScale) -> String {
     scale
@@ -36,28 +34,13 @@ pub fn convert(score: f64, from: ScoreScale, to: ScoreScale) -> Option<f64> {
 }
 
 /// `value` × 10^places, by moving the decimal point of its shortest
-/// decimal form.
+/// decimal form (`{:e}` prints the shortest digits that read back as the
+/// same number).
 fn shift(value: f64, places: i32) -> Option<f64> {
-    if !value.is_finite() {
-        return None;
-    }
-    let text = format!("{}", value.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-    let digits = format!("{int}{frac}");
-    let point = i32::try_from(int.len()).ok()? + places;
-    let shifted = if point <= 0 {
-        format!("0.{}{digits}", "0".repeat(usize::try_from(-point).ok()?))
-    } else if usize::try_from(point).ok()? >= digits.len() {
-        format!(
-            "{digits}{}",
-            "0".repeat(usize::try_from(point).ok()? - digits.len())
-        )
-    } else {
-        let (a, b) = digits.split_at(usize::try_from(point).ok()?);
-        format!("{a}.{b}")
-    };
-    let magnitude: f64 = shifted.parse().ok()?;
-    Some(if value < 0.0 { -magnitude } else { magnitude })
+    let text = format!("{value:e}");
+    let (mantissa, exponent) = text.split_once('e')?;
+    let exponent: i32 = exponent.parse().ok()?;
+    format!("{mantissa}e{}", exponent + places).parse().ok()
 }
 
 /// Converts (or rejects) every planned result whose source states a scale
@@ -73,21 +56,31 @@ pub async fn align(client: &Client, plan: &mut Plan) -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
-    let mut stored: HashMap<String, Option<ScoreScale>> = HashMap::new();
-    for name in stated.keys() {
-        let scale = match client.get::<Benchmark>(name).await {
-            Ok(b) => Some(b.scale()),
-            Err(status) if status.code() == Code::NotFound => None,
-            Err(status) => return Err(fail(status)),
-        };
-        stored.insert(name.clone(), scale);
-    }
+    // Every stored benchmark's scale, in one listing (a few pages at most)
+    // rather than a Get per planned benchmark.
+    let stored: HashMap<String, ScoreScale> = super::every_page(
+        client,
+        |mut c, page_token| async move {
+            c.list_benchmarks(ListBenchmarksRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+        },
+        |page| (page.benchmarks, page.next_page_token),
+    )
+    .await?
+    .into_iter()
+    .filter(|b| stated.contains_key(&b.name))
+    .map(|b| (b.name.clone(), b.scale()))
+    .collect();
     let mut kept = Vec::with_capacity(plan.rows.len());
     for mut row in std::mem::take(&mut plan.rows) {
         // The source's benchmark row keeps the stored scale: a claim of
         // another scale would move the results already stored on it.
         if let Resource::Benchmark(benchmark) = &mut row.resource
-            && let Some(Some(to)) = stored.get(&benchmark.name).copied()
+            && let Some(&to) = stored.get(&benchmark.name)
             && benchmark.scale() != to
         {
             if convert(0.0, benchmark.scale(), to).is_some() {
@@ -110,7 +103,7 @@ pub async fn align(client: &Client, plan: &mut Plan) -> anyhow::Result<()> {
         }
         if let Resource::BenchmarkResult(result) = &mut row.resource
             && let Some(&from) = stated.get(&result.benchmark)
-            && let Some(Some(to)) = stored.get(&result.benchmark).copied()
+            && let Some(&to) = stored.get(&result.benchmark)
             && from != to
         {
             match convert(result.score, from, to) {
