@@ -74,7 +74,6 @@ def resolved_env(container, docs):
 
 
 def check_render(name, docs, readme):
-    namespaced = {(d["kind"], d["metadata"]["name"]) for d in docs}
     made_secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
     made_secrets |= {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
     scaled = {
@@ -142,7 +141,6 @@ def check_render(name, docs, readme):
                 for dns in (s, f"{s}.{namespace}", f"{s}.{namespace}.svc", f"{s}.{namespace}.svc.cluster.local"):
                     if dns not in names:
                         error(f"{name}: the Certificate does not cover {dns}")
-    _ = namespaced
 
 
 def check_dev_quickstart(docs, readme):

@@ -230,29 +230,7 @@ impl Client {
         }
         let mut nudge = None;
         let channel = if let Some(discovery) = &options.discovery {
-            let uri: tonic::transport::Uri = options
-                .endpoint
-                .parse()
-                .map_err(|_| Error::InvalidEndpoint(options.endpoint.clone()))?;
-            let mut per_address = options.clone();
-            if let Some(host) = uri.host() {
-                // The certificate is checked for the name, not the address.
-                let tls = per_address.tls.get_or_insert_with(TlsOptions::default);
-                if tls.domain.is_none() {
-                    tls.domain = Some(host.to_owned());
-                }
-            }
-            let https = uri.scheme_str() == Some("https");
-            let origin = uri.clone();
-            let (channel, handle) = crate::discovery::balanced(&uri, discovery, move |addr| {
-                let scheme = if https { "https" } else { "http" };
-                let mut options = per_address.clone();
-                if !https {
-                    options.tls = None;
-                }
-                Ok(endpoint(&options, &format!("{scheme}://{addr}"))?.origin(origin.clone()))
-            })
-            .await?;
+            let (channel, handle) = crate::discovery::channel(&options, discovery).await?;
             nudge = Some(handle);
             channel
         } else if options.additional_endpoints.is_empty() {
@@ -396,7 +374,7 @@ impl Client {
 }
 
 /// One address's transport settings.
-fn endpoint(options: &ConnectOptions, address: &str) -> Result<Endpoint, Error> {
+pub(crate) fn endpoint(options: &ConnectOptions, address: &str) -> Result<Endpoint, Error> {
     let mut endpoint = Endpoint::from_shared(address.to_owned())
         .map_err(|_| Error::InvalidEndpoint(address.to_owned()))?
         .connect_timeout(options.connect_timeout);

@@ -77,11 +77,42 @@ impl Nudge {
     }
 }
 
+/// A channel balanced over the addresses `options.endpoint`'s host name
+/// resolves to, and the handle that asks for a new resolution. Each
+/// address's endpoint has the options' timeouts and TLS, with the host name
+/// as its origin (the `:authority`) and, over TLS, as the name the
+/// certificate is checked for, not the address.
+pub(crate) async fn channel(
+    options: &crate::ConnectOptions,
+    discovery: &Discovery,
+) -> Result<(Channel, Nudge), crate::Error> {
+    let uri: Uri = options
+        .endpoint
+        .parse()
+        .map_err(|_| crate::Error::InvalidEndpoint(options.endpoint.clone()))?;
+    let https = uri.scheme_str() == Some("https");
+    let mut per_address = options.clone();
+    if https && let Some(host) = uri.host() {
+        let tls = per_address
+            .tls
+            .get_or_insert_with(crate::TlsOptions::default);
+        tls.domain.get_or_insert_with(|| host.to_owned());
+    }
+    let scheme = if https { "https" } else { "http" };
+    let origin = uri.clone();
+    balanced(&uri, discovery, move |addr| {
+        Ok(
+            crate::client::endpoint(&per_address, &format!("{scheme}://{addr}"))?
+                .origin(origin.clone()),
+        )
+    })
+    .await
+}
+
 /// A balanced channel over the addresses `uri`'s host resolves to, and the
-/// handle that asks for a new resolution. `endpoint` makes the endpoint of
-/// one address (TLS and timeouts set; its origin is `uri`, so that the
-/// `:authority` and the certificate's name are the host name).
-pub(crate) async fn balanced(
+/// handle that asks for a new resolution; `endpoint` makes one address's
+/// endpoint.
+async fn balanced(
     uri: &Uri,
     discovery: &Discovery,
     endpoint: impl Fn(SocketAddr) -> Result<Endpoint, crate::Error> + Send + 'static,
