@@ -130,8 +130,9 @@ fn temp_copy(dir: &Path) -> PathBuf {
 /// LLM-Stats, from its four files:
 /// - organizations: the 17 rows of organizations.csv less `unknown`, a
 ///   placeholder for missing data (reported) = 16;
-/// - models: 25 model lines, the distinct leading letters of the 164 model
-///   ids (`claude-3-5-sonnet` → `claude`);
+/// - models: 37 model lines by the rule of `fwatch`'s `import::lines` (25
+///   by the leading letters of the model ids before it, `llama` joining
+///   Meta's and NVIDIA's releases);
 /// - releases: the 164 rows of models.csv;
 /// - benchmarks: 339 rows, less 2 that are the same benchmark under a second
 ///   spelling (`humaneval+`/`humaneval-plus`, `mbpp+`/`mbpp-plus`) = 337;
@@ -143,7 +144,7 @@ fn temp_copy(dir: &Path) -> PathBuf {
 ///   so with another score, and are results of their own.
 const LLM_STATS: &[(&str, u64, u64)] = &[
     ("organizations", 16, 1),
-    ("models", 25, 0),
+    ("models", 37, 0),
     ("releases", 164, 0),
     ("benchmarks", 337, 0),
     ("results", 2180, 12),
@@ -234,16 +235,17 @@ async fn a_corrupted_llm_stats_copy_reports_the_rows_at_fault_and_imports_the_re
 /// - organizations: 362, the distinct spellings of the Organization field
 ///   (split on commas) once "DeepMind" is Google DeepMind and the other known
 ///   aliases are folded;
-/// - releases: 976 rows less 15 whose model line has no organization at all
-///   = 961; models: 650 model lines (leading letters of the release ids)
-///   with a developer;
-/// - disclosures: 969, one per non-empty training hardware (352 rows) and
-///   per non-empty training dataset, among the 961 releases.
+/// - releases: 976 rows less 18 that name no organization = 958; models:
+///   799 model lines by the rule of `fwatch`'s `import::lines` (650 by the
+///   leading letters of the release ids before it, 41 of them of one or
+///   two letters);
+/// - disclosures: 966, one per non-empty training hardware and per
+///   non-empty training dataset, among the 958 releases.
 const EPOCH: &[(&str, u64, u64)] = &[
     ("organizations", 362, 0),
-    ("models", 650, 0),
-    ("releases", 961, 15),
-    ("disclosures", 969, 0),
+    ("models", 799, 0),
+    ("releases", 958, 18),
+    ("disclosures", 966, 0),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +254,7 @@ async fn epoch_imports_completely_once() {
     let file = data("epoch_models/notable_ai_models_accessed_2026-01-26.csv");
     let first = import(&server, &["epoch", file.to_str().unwrap()]);
     assert_counts(&first, EPOCH);
-    assert_eq!(stored(&server, "release").await, 961);
+    assert_eq!(stored(&server, "release").await, 958);
     let second = import(&server, &["epoch", file.to_str().unwrap()]);
     // Organizations are resolved, not re-sent, on the second run.
     assert_second_run_creates_nothing(&second, &EPOCH[1..]);
@@ -282,8 +284,8 @@ async fn a_corrupted_epoch_copy_reports_the_rows_at_fault_and_imports_the_rest()
     for fault in &faults {
         assert!(lines.contains(fault), "line {fault} is reported: {lines:?}");
     }
-    assert_eq!(lines.len(), 15 + 2);
-    assert_eq!(count(&report, "releases", "created"), 961 - 2);
+    assert_eq!(lines.len(), 18 + 2);
+    assert_eq!(count(&report, "releases", "created"), 958 - 2);
     let _ = std::fs::remove_dir_all(copy);
 }
 
@@ -548,4 +550,133 @@ async fn an_import_plan_lists_the_derived_model_lines_and_writes_nothing() {
 
 fn count_rows(plan: &Value, kind: &str) -> u64 {
     plan["rows"][kind].as_u64().unwrap_or(0)
+}
+
+/// The plan of an import of `args` (`fwatch -o json import --plan ...`).
+fn plan_of(server: &TestServer, args: &[&str]) -> Value {
+    let mut full = vec!["-o", "json", "import", "--plan"];
+    full.extend_from_slice(args);
+    let (code, out, err) = run_fwatch_status(server, &full, None);
+    assert_eq!(code, Some(0), "{err}");
+    serde_json::from_str(&out).expect("a JSON plan")
+}
+
+/// A name as compared: lower-case letters and digits only.
+fn folded(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Organizations that are part of another (the importers' stated list).
+const PART_OF: &[(&str, &str)] = &[
+    ("organizations/google-deepmind", "organizations/google"),
+    ("organizations/google-brain", "organizations/google"),
+    ("organizations/google-research", "organizations/google"),
+    ("organizations/deepmind", "organizations/google"),
+];
+
+/// Every derived line has one developer, every release in it names that
+/// developer (or an organization part of it), so no line joins two
+/// developers' releases; and the releases of a line share the start of
+/// their names, so no line joins unrelated names. Returns the number of
+/// lines.
+fn assert_lines_justified(plan: &Value, what: &str) -> usize {
+    let lines = plan["modelLines"].as_array().expect("model lines");
+    for line in lines {
+        let name = line["name"].as_str().unwrap();
+        let developers: Vec<&str> = line["developers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(developers.len(), 1, "{what}: {name} has one developer");
+        let releases = line["releases"].as_array().unwrap();
+        for release in releases {
+            let stated: Vec<&str> = release["developers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .flat_map(|d| {
+                    let whole = PART_OF.iter().find(|(p, _)| *p == d).map(|(_, w)| *w);
+                    std::iter::once(d).chain(whole)
+                })
+                .collect();
+            assert!(
+                developers.iter().all(|d| stated.contains(d)),
+                "{what}: {name}, developed by {developers:?}, holds {} by {stated:?}",
+                release["name"]
+            );
+        }
+        let names: Vec<String> = releases
+            .iter()
+            .map(|r| folded(r["displayName"].as_str().unwrap()))
+            .collect();
+        if let Some(first) = names.first() {
+            let shared = names.iter().fold(first.len(), |n, other| {
+                first
+                    .bytes()
+                    .zip(other.bytes())
+                    .take(n)
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            });
+            assert!(
+                shared >= 2,
+                "{what}: the releases of {name} share no name: {names:?}"
+            );
+        }
+    }
+    lines.len()
+}
+
+/// Issue 28: model lines are derived by a stated rule (`import::lines`),
+/// on every dataset, alone and after the others were imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_derived_model_line_joins_two_developers_or_unrelated_names() {
+    let epoch = data("epoch_models/notable_ai_models_accessed_2026-01-26.csv");
+    let epoch = epoch.to_str().unwrap();
+    let llm_stats = data("llm_stats");
+    let llm_stats = llm_stats.to_str().unwrap();
+    let server = TestServer::start().await;
+    let alone = assert_lines_justified(&plan_of(&server, &["epoch", epoch]), "Epoch alone");
+    assert_eq!(alone, 799, "Epoch's lines (see EPOCH)");
+    assert_lines_justified(
+        &plan_of(&server, &["llm-stats", llm_stats]),
+        "LLM-Stats alone",
+    );
+    import(&server, &["llm-stats", llm_stats]);
+    let after = plan_of(&server, &["epoch", epoch]);
+    assert_lines_justified(&after, "Epoch after LLM-Stats");
+    import(&server, &["epoch", epoch]);
+    assert_lines_justified(
+        &plan_of(&server, &["llm-stats", llm_stats]),
+        "LLM-Stats after Epoch",
+    );
+    let other = TestServer::start().await;
+    import(&other, &["epoch", epoch]);
+    assert_lines_justified(
+        &plan_of(&other, &["llm-stats", llm_stats]),
+        "LLM-Stats after Epoch only",
+    );
+    // A family word two developers use is two lines: NVIDIA's Llama
+    // Nemotron releases are not in Meta's Llama.
+    let plan = plan_of(&server, &["llm-stats", llm_stats]);
+    let line = |name: &str| {
+        plan["modelLines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in the plan"))
+    };
+    assert_eq!(line("models/llama")["developers"][0], "organizations/meta");
+    assert_eq!(
+        line("models/llama-nvidia")["developers"][0],
+        "organizations/nvidia"
+    );
 }

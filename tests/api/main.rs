@@ -24,6 +24,7 @@ mod list_plans;
 mod lists;
 mod lookup_plans;
 mod metrics;
+mod moves;
 mod platform;
 mod read_cache;
 mod rehearsal;

@@ -204,6 +204,66 @@ pub async fn delete(channel: &Channel, name: &str, etag: Option<String>) -> anyh
     Ok(())
 }
 
+/// `fwatch move`: one release, or every release of a model line.
+pub async fn move_release(
+    channel: &Channel,
+    format: Format,
+    name: &str,
+    to: &str,
+    id: Option<String>,
+    etag: Option<String>,
+) -> anyhow::Result<()> {
+    let move_one = |name: String, id: Option<String>, etag: Option<String>| async move {
+        call(
+            channel,
+            "MoveRelease",
+            json!({
+                "name": name,
+                "model": to,
+                "releaseId": id.unwrap_or_default(),
+                "etag": etag.unwrap_or_default(),
+            }),
+        )
+        .await
+    };
+    if by_name(name)?.message != "Model" {
+        let moved = move_one(name.to_owned(), id, etag).await?;
+        print_message(format, &moved);
+        return Ok(());
+    }
+    if id.is_some() || etag.is_some() {
+        bail!("--id and --etag name one release; {name} is a model line");
+    }
+    let mut releases = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = to_json(
+            &call(
+                channel,
+                "ListReleases",
+                json!({ "parent": name, "pageSize": 1000, "pageToken": token }),
+            )
+            .await?,
+        );
+        for release in page["releases"].as_array().into_iter().flatten() {
+            releases.push(release["name"].as_str().unwrap_or_default().to_owned());
+        }
+        token = page["nextPageToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if token.is_empty() {
+            break;
+        }
+    }
+    let mut moved = Vec::with_capacity(releases.len());
+    for release in releases {
+        moved.push(to_json(&move_one(release, None, None).await?));
+    }
+    print_list(format, &moved, None);
+    Ok(())
+}
+
 pub struct WatchArgs {
     pub after: Option<i64>,
     pub snapshot: bool,

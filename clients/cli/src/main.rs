@@ -109,6 +109,22 @@ enum Command {
         #[arg(long)]
         etag: Option<String>,
     },
+    /// Moves a release into another model line, with everything that
+    /// refers to it; given a model line, moves each of its releases (the
+    /// two lines merge, the emptied one stays until deleted).
+    Move {
+        /// A release, or a model line.
+        name: String,
+        /// The model line to move into, `models/{model}`.
+        #[arg(long)]
+        to: String,
+        /// The release's id in that line (one release only); its own by default.
+        #[arg(long)]
+        id: Option<String>,
+        /// The release's etag, when it must not have changed (one release only).
+        #[arg(long)]
+        etag: Option<String>,
+    },
     /// Follows the change stream; resumes by itself after disconnects.
     Watch {
         /// Resume after this sequence.
@@ -303,6 +319,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::update(&channel, cli.output, &name, &file, mask).await
         }
         Command::Delete { name, etag } => commands::delete(&channel, &name, etag).await,
+        Command::Move { name, to, id, etag } => {
+            commands::move_release(&channel, cli.output, &name, &to, id, etag).await
+        }
         Command::Watch {
             after,
             snapshot,

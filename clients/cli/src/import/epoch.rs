@@ -3,26 +3,26 @@
 //! confidence, and training hardware and datasets as disclosures.
 //!
 //! Rules, so that counts can be derived from the file:
-//! - each row is a release, id from the model's name; its model line is the
-//!   leading letters of that id (`gpt-4` → `gpt`), developed by every
-//!   organization named in the rows of that line (the field may name several,
-//!   comma-separated);
+//! - each row is a release, id from the model's name, developed by the
+//!   organizations the row names (comma-separated, the lead first); its
+//!   model line is derived from its name by the rule of `import::lines`;
 //! - organizations resolve through stored aliases ("DeepMind" is Google
-//!   DeepMind); a row without organization whose model line has none either
-//!   is reported;
+//!   DeepMind); a row that names no organization is reported (no line
+//!   can be justified for it);
 //! - a non-empty training hardware and a non-empty training dataset each
 //!   become a disclosure about the release.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use frontierwatch_client::names::slug;
 use frontierwatch_client::proto::{
-    AccessKind, Confidence, Disclosure, DisclosureCategory, DisclosureStatus, Estimate, Model,
+    AccessKind, Confidence, Disclosure, DisclosureCategory, DisclosureStatus, Estimate,
     Organization, Release, Source, SourceKind, VariantKind, import_item::Resource,
 };
 
-use super::rows::{base_first, day, get, line_of, read_csv};
+use super::lines::{self, Found};
+use super::rows::{base_first, day, get, read_csv};
 use super::{Plan, Resolver, dataset_source, fnv, provenance};
 
 fn confidence(text: &str) -> i32 {
@@ -86,7 +86,8 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         )
     };
 
-    // First pass: organizations, release ids and model lines.
+    // First pass: organizations and releases; then the model lines, derived
+    // from every row together; then the releases' names.
     struct Planned {
         line: u64,
         name: String,
@@ -96,8 +97,7 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         dataset: String,
     }
     let mut planned: Vec<Planned> = Vec::new();
-    let mut lines: BTreeMap<String, (String, BTreeSet<String>, u64)> = BTreeMap::new();
-    let mut by_model_name: BTreeMap<String, String> = BTreeMap::new();
+    let mut found: Vec<Found> = Vec::new();
     for (line, row) in &rows {
         let model = get(row, "Model")
             .split_whitespace()
@@ -113,29 +113,7 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             );
             continue;
         };
-        let line_id = line_of(&release_id);
-        if line_id.is_empty() {
-            plan.reject(
-                label,
-                *line,
-                "releases",
-                &model,
-                "the model name does not start with a letter",
-            );
-            continue;
-        }
-        let name = format!("models/{line_id}/releases/{release_id}");
-        if by_model_name.values().any(|n| *n == name) {
-            plan.reject(
-                label,
-                *line,
-                "releases",
-                &model,
-                format!("another model has the same id ({release_id})"),
-            );
-            continue;
-        }
-        let mut developers = BTreeSet::new();
+        let mut developers = Vec::new();
         let mut refused = None;
         for spelling in get(row, "Organization")
             .split(',')
@@ -150,9 +128,8 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
                 None,
                 Organization::default(),
             ) {
-                Ok(org) => {
-                    developers.insert(org);
-                }
+                Ok(org) if !developers.contains(&org) => developers.push(org),
+                Ok(_) => {}
                 Err(reason) => refused = Some(reason),
             }
         }
@@ -160,19 +137,22 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             plan.reject(label, *line, "releases", &model, reason);
             continue;
         }
-        let entry = lines.entry(line_id.clone()).or_insert_with(|| {
-            (
-                model
-                    .split([' ', '-'])
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-                BTreeSet::new(),
+        if developers.is_empty() {
+            plan.reject(
+                label,
                 *line,
-            )
+                "releases",
+                &model,
+                "no organization develops it, so no model line can hold it",
+            );
+            continue;
+        }
+        found.push(Found {
+            release_id,
+            display: model.clone(),
+            developers,
+            row: *line,
         });
-        entry.1.extend(developers);
-        by_model_name.insert(model.clone(), name.clone());
         let mut sources: Vec<Source> = get(row, "Link")
             .split([',', ' ', '\n'])
             .map(str::trim)
@@ -190,7 +170,6 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             .collect();
         sources.push(epoch());
         let release = Release {
-            name: name.clone(),
             display_name: model.clone(),
             release_date: day(get(row, "Publication date")),
             parameter_count: estimate(
@@ -215,7 +194,7 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         };
         planned.push(Planned {
             line: *line,
-            name,
+            name: String::new(),
             release,
             base: get(row, "Base model").trim().to_owned(),
             hardware,
@@ -223,53 +202,38 @@ pub fn plan(file: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         });
     }
 
-    // Model lines need a developer; releases of lines without one are reported.
-    let mut orphan_lines = BTreeSet::new();
-    for (line_id, (display, developers, line)) in &lines {
-        if developers.is_empty() {
-            orphan_lines.insert(format!("models/{line_id}"));
-            continue;
-        }
-        plan.push(
-            label,
-            *line,
-            Resource::Model(Model {
-                name: format!("models/{line_id}"),
-                display_name: if display.is_empty() {
-                    line_id.clone()
-                } else {
-                    display.clone()
-                },
-                developers: developers.iter().cloned().collect(),
-                ..Default::default()
-            }),
-        );
+    let derived = lines::derive(&found, &resolver.lines);
+    for (line, model) in derived.models {
+        plan.derived.insert(model.name.clone());
+        plan.push(label, line, Resource::Model(model));
     }
-    let mut bases: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // Names, then bases by the source's model names.
+    let mut by_model_name: BTreeMap<String, String> = BTreeMap::new();
     let mut kept: BTreeMap<String, Planned> = BTreeMap::new();
-    for p in planned {
-        let line_name = p
-            .name
-            .split("/releases/")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if orphan_lines.contains(&line_name) {
+    for ((mut p, f), line_name) in planned.into_iter().zip(&found).zip(&derived.line_of) {
+        p.name = format!("{line_name}/releases/{}", f.release_id);
+        if kept.contains_key(&p.name) {
             plan.reject(
                 label,
                 p.line,
                 "releases",
-                &p.release.display_name,
-                "no organization develops its model line",
+                &f.display,
+                format!("another model has the same id ({})", f.release_id),
             );
             continue;
         }
+        p.release.name = p.name.clone();
+        plan.stated.insert(p.name.clone(), f.developers.clone());
+        by_model_name.insert(f.display.clone(), p.name.clone());
+        kept.insert(p.name.clone(), p);
+    }
+    let mut bases: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for p in kept.values() {
         let base = by_model_name
             .get(&p.base)
             .filter(|b| **b != p.name)
             .cloned();
         bases.insert(p.name.clone(), base);
-        kept.insert(p.name.clone(), p);
     }
     let mut disclosures = Vec::new();
     for name in base_first(&bases) {

@@ -4,9 +4,9 @@
 //!
 //! Rules, so that counts can be derived from the files:
 //! - each row of organizations.csv is an organization, id as in the file;
-//! - each row of models.csv is a release; its model line is the leading
-//!   letters of the model id (`claude-3-5-sonnet` → `claude`), developed by
-//!   the row's organization;
+//! - each row of models.csv is a release, developed by the row's
+//!   organization; its model line is derived from its name by the rule of
+//!   `import::lines` ("Claude 3.5 Sonnet" → `models/claude`);
 //! - each row of benchmarks.csv is a benchmark; `max_score` 1 means a
 //!   fraction, 100 a percentage, anything else an Elo-like rating; the
 //!   spellings results use for it become its aliases;
@@ -25,12 +25,13 @@ use std::path::Path;
 
 use frontierwatch_client::names::slug;
 use frontierwatch_client::proto::{
-    Benchmark, BenchmarkResult, Confidence, Estimate, EvaluatorRelation, Model, Organization,
-    Release, ScoreDirection, ScoreScale, Source, SourceKind, VariantKind, VerificationStatus,
+    Benchmark, BenchmarkResult, Confidence, Estimate, EvaluatorRelation, Organization, Release,
+    ScoreDirection, ScoreScale, Source, SourceKind, VariantKind, VerificationStatus,
     import_item::Resource,
 };
 
-use super::rows::{base_first, day, get, line_of, parse_date, read_csv};
+use super::lines::{self, Found};
+use super::rows::{base_first, day, get, parse_date, read_csv};
 use super::{Plan, Resolver, dataset_source, fnv, provenance};
 
 const COMMIT: &str = "76fa62855c0f4646aaa2f424f375d6ce37a9e928";
@@ -97,11 +98,12 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     // Releases and their model lines.
     let models_file = "models.csv";
     let models = read_csv(&dir.join(models_file))?;
-    let mut releases: HashMap<String, (u64, Release)> = HashMap::new();
-    let mut release_of_model: HashMap<String, String> = HashMap::new();
-    let mut lines: BTreeMap<String, (String, BTreeSet<String>, u64)> = BTreeMap::new();
     let mut bases: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut base_model: HashMap<String, String> = HashMap::new();
+    // First the rows' releases, then their model lines (derived from every
+    // row together), then the releases' names.
+    let mut found: Vec<Found> = Vec::new();
+    let mut pending: Vec<(u64, &str, &str, Release)> = Vec::new();
     for (line, row) in &models {
         let model_id = get(row, "model_id");
         let Some(release_id) = slug(model_id) else {
@@ -118,38 +120,13 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             plan.reject(models_file, *line, "releases", model_id, reason);
             continue;
         };
-        let line_id = line_of(&release_id);
-        if line_id.is_empty() {
-            plan.reject(
-                models_file,
-                *line,
-                "releases",
-                model_id,
-                "the model id does not start with a letter",
-            );
-            continue;
-        }
         let display = get(row, "name");
-        let entry = lines.entry(line_id.clone()).or_insert_with(|| {
-            let word: String = display
-                .split([' ', '-'])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            (word, BTreeSet::new(), *line)
+        found.push(Found {
+            release_id,
+            display: display.to_owned(),
+            developers: vec![org.clone()],
+            row: *line,
         });
-        entry.1.insert(org.clone());
-        let name = format!("models/{line_id}/releases/{release_id}");
-        if releases.contains_key(&name) {
-            plan.reject(
-                models_file,
-                *line,
-                "releases",
-                &name,
-                "duplicate release id",
-            );
-            continue;
-        }
         let mut sources = Vec::new();
         for (column, kind) in [
             ("source_scorecard_blog_link", SourceKind::VendorAnnouncement),
@@ -180,7 +157,6 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
                 ..Default::default()
             });
         let release = Release {
-            name: name.clone(),
             display_name: display.to_owned(),
             release_date: day(get(row, "release_date")),
             announce_date: day(get(row, "announcement_date")),
@@ -188,31 +164,41 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             provenance: provenance(sources),
             ..Default::default()
         };
+        pending.push((
+            *line,
+            model_id,
+            get(row, "fine_tuned_from_model_id"),
+            release,
+        ));
+    }
+    let derived = lines::derive(&found, &resolver.lines);
+    let mut releases: HashMap<String, (u64, Release)> = HashMap::new();
+    let mut release_of_model: HashMap<String, String> = HashMap::new();
+    for (((line, model_id, base, mut release), f), line_name) in
+        pending.into_iter().zip(&found).zip(&derived.line_of)
+    {
+        let name = format!("{line_name}/releases/{}", f.release_id);
+        if releases.contains_key(&name) {
+            plan.reject(models_file, line, "releases", &name, "duplicate release id");
+            continue;
+        }
+        release.name = name.clone();
+        plan.stated.insert(name.clone(), f.developers.clone());
         release_of_model.insert(model_id.to_owned(), name.clone());
-        let base = get(row, "fine_tuned_from_model_id");
         if !base.is_empty() {
             base_model.insert(name.clone(), base.to_owned());
         }
         bases.insert(name.clone(), None);
-        releases.insert(name, (*line, release));
+        releases.insert(name, (line, release));
     }
     for (release, base) in &base_model {
         if let Some(base_name) = release_of_model.get(base) {
             bases.insert(release.clone(), Some(base_name.clone()));
         }
     }
-    for (line_id, (display, developers, line)) in &lines {
-        let model = Model {
-            name: format!("models/{line_id}"),
-            display_name: if display.is_empty() {
-                line_id.clone()
-            } else {
-                display.clone()
-            },
-            developers: developers.iter().cloned().collect(),
-            ..Default::default()
-        };
-        plan.push(models_file, *line, Resource::Model(model));
+    for (line, model) in derived.models {
+        plan.derived.insert(model.name.clone());
+        plan.push(models_file, line, Resource::Model(model));
     }
     for name in base_first(&bases) {
         let Some((line, mut release)) = releases.remove(&name) else {

@@ -12,6 +12,7 @@ mod fmti;
 #[cfg(test)]
 mod fuzz;
 mod jsonl;
+mod lines;
 mod llm_stats;
 mod releases;
 mod report;
@@ -68,6 +69,14 @@ pub struct Plan {
     pub rejected: Vec<Rejection>,
     /// Releases recognised as stored ones under another name.
     pub merged: Vec<Merge>,
+    /// The developers the source names for each planned release, lead
+    /// first, by the release's name (for the review `--plan` prints).
+    pub stated: BTreeMap<String, Vec<String>>,
+    /// The model lines derived by the rule of `lines` (not stated by the
+    /// source), by name.
+    pub derived: std::collections::BTreeSet<String>,
+    /// The developers of the model lines stored before the import.
+    pub stored_lines: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// A row of the source recognised as a resource imported under another
@@ -246,9 +255,11 @@ async fn planned(client: &Client, source: &Source) -> anyhow::Result<Plan> {
             plan
         }
     };
+    plan.stored_lines = std::mem::take(&mut resolver.lines);
     // Every result on the stored benchmark's scale, whatever the source's.
     scales::align(client, &mut plan).await?;
     releases::Releases::load(client).await?.resolve(&mut plan);
+    lines::drop_empty(&mut plan);
     Ok(plan)
 }
 

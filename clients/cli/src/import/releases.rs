@@ -284,6 +284,11 @@ impl Releases {
                 }
             }
         }
+        for (from, into) in &renames {
+            if let Some(stated) = plan.stated.remove(from) {
+                plan.stated.insert(into.clone(), stated);
+            }
+        }
         for row in &mut plan.rows {
             for reference in references(&mut row.resource) {
                 if let Some(into) = renames.get(reference.as_str()) {

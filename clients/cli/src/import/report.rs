@@ -56,7 +56,9 @@ pub fn outcome(
 /// with its developers and releases, its rows per type, its merges and
 /// rejections.
 pub fn plan(format: Format, plan: &Plan) {
-    let mut lines: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    // Line → (its developers, its releases with their display names).
+    type Line = (Vec<String>, Vec<(String, String)>);
+    let mut lines: BTreeMap<String, Line> = BTreeMap::new();
     let mut rows: BTreeMap<&'static str, u64> = BTreeMap::new();
     for row in &plan.rows {
         *rows.entry(kind_of(&row.resource)).or_default() += 1;
@@ -66,23 +68,32 @@ pub fn plan(format: Format, plan: &Plan) {
             }
             Resource::Release(r) => {
                 if let Some((line, _)) = r.name.split_once("/releases/") {
-                    lines
-                        .entry(line.to_owned())
-                        .or_default()
-                        .1
-                        .push(r.name.clone());
+                    let entry = lines.entry(line.to_owned()).or_default();
+                    if entry.0.is_empty()
+                        && let Some(stored) = plan.stored_lines.get(line)
+                    {
+                        entry.0.clone_from(stored);
+                    }
+                    entry.1.push((r.name.clone(), r.display_name.clone()));
                 }
             }
             _ => {}
         }
     }
+    let stated = |release: &str| plan.stated.get(release).cloned().unwrap_or_default();
     if format != Format::Table {
         structured(
             format,
             &json!({
                 "rows": rows,
                 "modelLines": lines.iter().map(|(name, (developers, releases))| json!({
-                    "name": name, "developers": developers, "releases": releases,
+                    "name": name,
+                    "developers": developers,
+                    "releases": releases.iter().map(|(release, display)| json!({
+                        "name": release,
+                        "displayName": display,
+                        "developers": stated(release),
+                    })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "merged": merged_json(&plan.merged),
                 "rejected": rejected_json(&plan.rejected),
@@ -102,8 +113,11 @@ pub fn plan(format: Format, plan: &Plan) {
         .collect();
     table(&["MODEL LINE", "DEVELOPERS", "RELEASES"], &table_rows);
     for (name, (_, releases)) in &lines {
-        for release in releases {
-            println!("{name}: {release}");
+        for (release, display) in releases {
+            println!(
+                "{name}: {release} ({display}; {})",
+                stated(release).join(", ")
+            );
         }
     }
     merged_and_rejected(&plan.merged, &plan.rejected);

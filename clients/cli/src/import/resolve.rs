@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use frontierwatch_client::Client;
 use frontierwatch_client::names::slug;
-use frontierwatch_client::proto::{ListOrganizationsRequest, Organization, import_item};
+use frontierwatch_client::proto::{
+    ListModelsRequest, ListOrganizationsRequest, Organization, import_item,
+};
 
 use super::Plan;
 
@@ -22,7 +24,13 @@ const KNOWN: &[&[&str]] = &[
         "Qwen",
         "Qwen Team",
     ],
-    &["Zhipu AI", "Z.ai", "Zhipu", "Zhipu AI (Z.ai)"],
+    &[
+        "Zhipu AI",
+        "Z.ai",
+        "Zhipu",
+        "Zhipu AI (Z.ai)",
+        "Z.ai (Zhipu AI)",
+    ],
     &["Moonshot AI", "Moonshot"],
     &["AI21 Labs", "AI21"],
     &["Amazon", "Amazon Web Services", "AWS"],
@@ -44,10 +52,14 @@ pub struct Resolver {
     by_key: HashMap<String, String>,
     /// Organizations this import has stated a claim about.
     claimed: HashSet<String>,
+    /// The developers of every stored model line, by name: who holds a
+    /// family word already (`lines::derive`).
+    pub lines: HashMap<String, Vec<String>>,
 }
 
 impl Resolver {
-    /// Loads every organization's display name, aliases and id.
+    /// Loads every organization's display name, aliases and id, and the
+    /// developers of every model line.
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
         let organizations = super::every_page(
             client,
@@ -62,7 +74,23 @@ impl Resolver {
             |page| (page.organizations, page.next_page_token),
         )
         .await?;
-        let mut resolver = Self::default();
+        let models = super::every_page(
+            client,
+            |mut c, page_token| async move {
+                c.list_models(ListModelsRequest {
+                    page_size: 1000,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+            },
+            |page| (page.models, page.next_page_token),
+        )
+        .await?;
+        let mut resolver = Self {
+            lines: models.into_iter().map(|m| (m.name, m.developers)).collect(),
+            ..Self::default()
+        };
         for org in &organizations {
             resolver.learn(org);
         }
@@ -119,13 +147,22 @@ impl Resolver {
                 // of it is its claim (so that the state after several
                 // imports does not depend on which created it).
                 if self.claimed.insert(name.clone()) {
+                    // The dataset's own id for it is one more spelling.
+                    let mut aliases = aliases_of(group, &display);
+                    if let Some(id) = id
+                        && key(id) != key(&display)
+                        && !aliases.iter().any(|a| key(a) == key(id))
+                    {
+                        aliases.push(id.to_owned());
+                        aliases.sort();
+                    }
                     plan.push(
                         file,
                         line,
                         import_item::Resource::Organization(Organization {
                             name: name.clone(),
                             display_name: display.clone(),
-                            aliases: aliases_of(group, &display),
+                            aliases,
                             ..extra
                         }),
                     );

@@ -1,6 +1,6 @@
 //! Reading the CSV datasets the importers share: rows with the lines they
-//! start on, fields by name, dates, the model line of a release id, and
-//! base releases before their variants.
+//! start on, fields by name, dates, and base releases before their
+//! variants.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -86,14 +86,6 @@ pub fn parse_date(text: &str) -> Option<frontierwatch_client::proto::Date> {
     let valid =
         (1900..=2100).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
     valid.then_some(frontierwatch_client::proto::Date { year, month, day })
-}
-
-/// The model line of a release id: its leading letters.
-pub fn line_of(release_id: &str) -> String {
-    release_id
-        .chars()
-        .take_while(char::is_ascii_lowercase)
-        .collect()
 }
 
 /// Orders releases so that every base release comes before its variants;

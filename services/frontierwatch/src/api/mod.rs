@@ -210,6 +210,10 @@ standard_service! {
         reply(result.map(|benchmark_results| BatchCreateBenchmarkResultsResponse { benchmark_results }))
     }
 
+    async fn move_release(&self, request: Request<MoveReleaseRequest>) -> Reply<Release> {
+        reply(standard::move_release(&self.store, request.into_inner()).await)
+    }
+
     async fn import_resources(
         &self,
         request: Request<ImportResourcesRequest>,

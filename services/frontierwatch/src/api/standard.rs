@@ -12,22 +12,77 @@ use crate::storage::filter::{ListQuery, page_size};
 pub use crate::domain::check as validate;
 
 fn check_name(field: &str, name: &str, kind: Kind) -> Result<(), ApiError> {
+    match name_problem(name, kind) {
+        Some(problem) => Err(ApiError::invalid(field, problem)),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a name of a resource of `kind`, if anything.
+fn name_problem(name: &str, kind: Kind) -> Option<String> {
     if name.is_empty() {
-        return Err(ApiError::invalid(field, "is required"));
+        Some("is required".to_owned())
+    } else if !kind.is_valid_name(name) {
+        Some(format!(
+            "must be a resource name of the form {}",
+            kind.pattern()
+        ))
+    } else {
+        None
     }
-    if !kind.is_valid_name(name) {
-        return Err(ApiError::invalid(
-            field,
-            format!("must be a resource name of the form {}", kind.pattern()),
-        ));
-    }
-    Ok(())
 }
 
 /// Get.
+/// A name a resource was moved from (MoveRelease) answers with the
+/// resource under its new name.
 pub async fn get<T: Resource>(store: &Store, name: &str) -> Result<T, ApiError> {
     check_name("name", name, T::KIND)?;
-    store.get(name).await
+    match store.get(name).await {
+        Err(ApiError::NotFound { .. }) if let Some(target) = store.moved_to(name).await? => {
+            store.get(&target).await
+        }
+        other => other,
+    }
+}
+
+/// MoveRelease: the release `name` into the line `model`, under
+/// `release_id` or its own id.
+pub async fn move_release(
+    store: &Store,
+    request: frontierwatch_proto::v1::MoveReleaseRequest,
+) -> Result<frontierwatch_proto::v1::Release, ApiError> {
+    let mut v = Violations::under("");
+    let own_id = request.name.rsplit('/').next().unwrap_or_default();
+    let id = if request.release_id.is_empty() {
+        own_id
+    } else {
+        request.release_id.as_str()
+    };
+    let new_name = format!("{}/releases/{id}", request.model);
+    for (field, name, kind) in [
+        ("name", &request.name, Kind::Release),
+        ("model", &request.model, Kind::Model),
+    ] {
+        if let Some(problem) = name_problem(name, kind) {
+            v.add(field, problem);
+        }
+    }
+    if !request.release_id.is_empty() && !crate::domain::names::is_valid_id(&request.release_id) {
+        v.add(
+            "release_id",
+            "must be an id: lower-case letters, digits and hyphens, starting with a letter",
+        );
+    }
+    if v.is_empty() && new_name == request.name {
+        v.add(
+            "model",
+            format!("{} is already in {}", request.name, request.model),
+        );
+    }
+    v.into_result()?;
+    store
+        .move_release(&request.name, &new_name, &request.etag)
+        .await
 }
 
 /// Where a new resource's id comes from.

@@ -51,6 +51,35 @@ pub fn to_dynamic<T: prost::Message + prost::Name>(
     Ok(dynamic)
 }
 
+/// `resource` with `to` in place of `from` in each of its top-level
+/// string fields named in `fields` (singular or repeated): the references
+/// to a resource that was moved.
+pub fn repoint<T: super::Resource>(
+    resource: &T,
+    fields: &[String],
+    from: &str,
+    to: &str,
+) -> Result<T, ApiError> {
+    let mut dynamic = to_dynamic(resource)?;
+    let swap = |value: &Value| match value {
+        Value::String(s) if s == from => Value::String(to.to_owned()),
+        other => other.clone(),
+    };
+    for field in fields {
+        let Some(field) = dynamic.descriptor().get_field_by_name(field) else {
+            continue;
+        };
+        let value = match dynamic.get_field(&field).as_ref() {
+            Value::List(items) => Value::List(items.iter().map(swap).collect()),
+            other => swap(other),
+        };
+        dynamic.set_field(&field, value);
+    }
+    dynamic
+        .transcode_to::<T>()
+        .map_err(|e| internal(format!("{} does not transcode: {e}", T::full_name())))
+}
+
 /// The immutable fields of a kind that differ between two states of a
 /// resource. A field is immutable once set: setting one that was unset (an
 /// indicator stored before it had an edition) is not a change.

@@ -10,6 +10,7 @@ pub mod filter;
 mod group;
 pub mod lookups;
 pub mod migrate;
+mod moves;
 mod resources;
 pub mod tokens;
 

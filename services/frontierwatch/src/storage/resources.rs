@@ -54,7 +54,7 @@ impl ChangeKind {
     }
 }
 
-fn new_etag() -> String {
+pub(super) fn new_etag() -> String {
     format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
 }
 
@@ -277,7 +277,10 @@ impl Store {
         })
     }
 
-    async fn begin(&self, name: &str) -> Result<Transaction<'static, Postgres>, ApiError> {
+    pub(super) async fn begin(
+        &self,
+        name: &str,
+    ) -> Result<Transaction<'static, Postgres>, ApiError> {
         begin_write(&self.pool, name).await
     }
 }
@@ -619,7 +622,10 @@ async fn replay<'e, T: Resource>(
 }
 
 /// Inserts a new resource with its references; false when the name is taken.
-async fn insert_new<T: Resource>(conn: &mut PgConnection, resource: &T) -> Result<bool, ApiError> {
+pub(super) async fn insert_new<T: Resource>(
+    conn: &mut PgConnection,
+    resource: &T,
+) -> Result<bool, ApiError> {
     let name = resource.name();
     check_score(conn, resource).await?;
     check_refs(conn, resource).await?;
@@ -676,7 +682,10 @@ fn bind_index<'q>(
 }
 
 /// Stores the new state of an existing resource and its references.
-async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Result<(), ApiError> {
+pub(super) async fn write_update<T: Resource>(
+    conn: &mut PgConnection,
+    updated: &T,
+) -> Result<(), ApiError> {
     check_score(conn, updated).await?;
     check_scale_change(conn, updated).await?;
     check_refs(conn, updated).await?;
@@ -703,7 +712,7 @@ async fn write_update<T: Resource>(conn: &mut PgConnection, updated: &T) -> Resu
     insert_refs(conn, updated).await
 }
 
-async fn lock_current<T: Resource>(
+pub(super) async fn lock_current<T: Resource>(
     conn: &mut PgConnection,
     name: &str,
     etag: &str,
