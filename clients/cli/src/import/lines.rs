@@ -9,7 +9,7 @@
 //! - **The family word** is the name's first word (words split at spaces,
 //!   hyphens, underscores, slashes, dots and brackets), cut before its
 //!   first digit: "GPT-4o" → GPT, "Qwen2.5-72B" → Qwen, "Llama 3.1" →
-//!   Llama. When that leaves fewer than two letters, the whole first word
+//!   Llama (a `v` before the digit goes too: "DreamerV3" → Dreamer). When that leaves fewer than two letters, the whole first word
 //!   is the family word if it holds a digit ("o1", "T5"); a name that
 //!   starts with anything else ("K", "6-Act", "NÜWA") has none.
 //! - **A version must follow**: the family word is cut from a word with a
@@ -17,9 +17,10 @@
 //!   "Transformer-XL" or "BERT-Large" state no version of a family, so
 //!   nothing justifies grouping them with anything.
 //! - **One developer**: a line belongs to the release's lead developer
-//!   (the organization the source names first), or to the organization
-//!   that developer is part of ([`PART_OF`]: Google DeepMind's Gemini
-//!   releases and Google's are one line, developed by Google). Releases of one family
+//!   (the organization the source names first), counted together with the
+//!   organization it is part of ([`PART_OF`]: the sources credit the same
+//!   Gemini releases to Google and to Google DeepMind, so Gemini is one
+//!   line, developed by both). Releases of one family
 //!   word by different lead developers are different lines: the family
 //!   word alone names the line of the developer that already holds it on
 //!   the server, or else of the one with the most releases of it in the
@@ -29,8 +30,8 @@
 //! - A release with no family, or whose family would be taken, stays in a
 //!   line of its own, named by its release id.
 //!
-//! A line's developer is that one organization, so no line joins
-//! releases of two developers. `fwatch import
+//! A line's developers are the lead developers of its releases, all of
+//! one organization, so no line joins releases of two developers. `fwatch import
 //! --plan` lists the derived lines with their releases for review; a
 //! wrong grouping is mended with `fwatch move` (MoveRelease), which keeps
 //! everything that refers to the release.
@@ -76,7 +77,13 @@ pub fn family(display: &str) -> Option<(String, String)> {
         .unwrap_or(first.len())];
     let cut = &first[letters.len()..];
     let (word, versioned_here) = if letters.len() >= 2 {
-        (letters, cut.starts_with(|c: char| c.is_ascii_digit()))
+        let versioned = cut.starts_with(|c: char| c.is_ascii_digit());
+        // "DreamerV3", "NASv3": the v marks the version, not the name.
+        let letters = match letters.strip_suffix(['v', 'V']) {
+            Some(name) if versioned && name.len() >= 3 => name,
+            _ => letters,
+        };
+        (letters, versioned)
     } else if first.len() >= 2
         && first.starts_with(|c: char| c.is_ascii_alphabetic())
         && first.bytes().any(|b| b.is_ascii_digit())
@@ -111,7 +118,8 @@ pub struct Derived {
 /// Derives the model line of every found release; `stored` holds the
 /// developers of every model line on the server, by name.
 pub fn derive(found: &[Found], stored: &HashMap<String, Vec<String>>) -> Derived {
-    // family id → lead developer → releases (indices into `found`).
+    // family id → the house of the lead developer (the organization it
+    // is part of, or itself) → releases (indices into `found`).
     let mut families: BTreeMap<String, BTreeMap<&str, Vec<usize>>> = BTreeMap::new();
     let mut spelling: HashMap<String, String> = HashMap::new();
     for (i, f) in found.iter().enumerate() {
@@ -126,12 +134,12 @@ pub fn derive(found: &[Found], stored: &HashMap<String, Vec<String>>) -> Derived
             .push(i);
     }
     let mut line_of = vec![String::new(); found.len()];
-    let mut lines: BTreeMap<String, (String, &str, Vec<usize>)> = BTreeMap::new();
+    let mut lines: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
     for (id, by_lead) in &families {
         let holder = stored.get(&format!("models/{id}"));
         let owner = by_lead
             .iter()
-            .filter(|(lead, _)| holder.is_none_or(|devs| devs.iter().any(|d| d == *lead)))
+            .filter(|(lead, _)| holder.is_none_or(|devs| devs.iter().any(|d| house(d) == **lead)))
             .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))
             .map(|(lead, _)| *lead);
         for (lead, releases) in by_lead {
@@ -145,19 +153,21 @@ pub fn derive(found: &[Found], stored: &HashMap<String, Vec<String>>) -> Derived
             }
             lines
                 .entry(format!("models/{line}"))
-                .or_insert_with(|| (spelling[id].clone(), *lead, Vec::new()))
-                .2
+                .or_insert_with(|| (spelling[id].clone(), Vec::new()))
+                .1
                 .extend(releases);
         }
     }
     let models = lines
         .into_iter()
-        .map(|(name, (display, lead, releases))| {
+        .map(|(name, (display, releases))| {
             let row = releases.iter().map(|&i| found[i].row).min().unwrap_or(0);
+            let leads: BTreeSet<&String> =
+                releases.iter().map(|&i| &found[i].developers[0]).collect();
             let model = Model {
                 name,
                 display_name: display,
-                developers: vec![lead.to_owned()],
+                developers: leads.into_iter().cloned().collect(),
                 ..Default::default()
             };
             (row, model)
@@ -215,6 +225,8 @@ mod tests {
             ("T5-11B", Some("t5")),
             ("Yi-34B", Some("yi")),
             ("Yi-Large", None),
+            ("DreamerV3", Some("dreamer")),
+            ("NASv3 (CIFAR-10)", Some("nas")),
             ("T-DMCA", None),
             ("T-NLRv5 XXL", None),
             ("K-EXAONE", None),
@@ -237,6 +249,39 @@ mod tests {
                 .collect(),
             row: 1,
         }
+    }
+
+    #[test]
+    fn the_parts_of_one_organization_share_its_lines() {
+        let found = [
+            found("gemini-1-5-pro", "Gemini 1.5 Pro", &["google-deepmind"]),
+            found(
+                "gemini-2-5-deep-think",
+                "Gemini 2.5 Deep Think",
+                &["google"],
+            ),
+            found("alphafold-2", "AlphaFold 2", &["google-deepmind"]),
+        ];
+        let derived = derive(&found, &HashMap::new());
+        assert_eq!(
+            derived.line_of,
+            ["models/gemini", "models/gemini", "models/alphafold"]
+        );
+        let developers: Vec<Vec<String>> = derived
+            .models
+            .iter()
+            .map(|(_, m)| m.developers.clone())
+            .collect();
+        assert_eq!(
+            developers,
+            [
+                vec!["organizations/google-deepmind".to_owned()],
+                vec![
+                    "organizations/google".to_owned(),
+                    "organizations/google-deepmind".to_owned()
+                ],
+            ]
+        );
     }
 
     #[test]
