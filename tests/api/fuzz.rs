@@ -18,25 +18,25 @@ use tonic_prost::ProstCodec;
 
 use crate::harness::{AuthChannel, TestServer};
 
-/// A deterministic pseudo-random sequence (SplitMix64).
-pub struct Rng(u64);
+/// A deterministic pseudo-random sequence: fastrand's, seeded.
+pub type Rng = fastrand::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
+/// The choices the fuzzers make with it.
+pub trait Choose {
+    /// A number in `0..n`.
+    fn below(&mut self, n: usize) -> usize;
+    /// True `percent` times in a hundred.
+    fn chance(&mut self, percent: u64) -> bool;
+    /// One of `items`.
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
+}
+
+impl Choose for Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.usize(..n)
     }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+    fn chance(&mut self, percent: u64) -> bool {
+        self.u64(..100) < percent
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
@@ -103,7 +103,7 @@ fn random_string(rng: &mut Rng, gentle: bool) -> String {
 }
 
 fn scalar(rng: &mut Rng, field: &FieldDescriptor, gentle: bool) -> Option<Value> {
-    let random = rng.next();
+    let random = rng.u64(..);
     if gentle {
         match field.kind() {
             Kind::Int32 => return Some(Value::I32(1 + rng.below(12) as i32)),
@@ -144,8 +144,8 @@ fn scalar(rng: &mut Rng, field: &FieldDescriptor, gentle: bool) -> Option<Value>
             i64::MAX,
             random as i64,
         ])),
-        Kind::Uint32 | Kind::Fixed32 => Value::U32(rng.next() as u32),
-        Kind::Uint64 | Kind::Fixed64 => Value::U64(rng.next()),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(rng.u64(..) as u32),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(rng.u64(..)),
         Kind::Double => Value::F64(*rng.pick(&[
             0.0,
             -1.0,
@@ -263,7 +263,7 @@ pub async fn run(server: &TestServer, inputs: u64, seed: u64, concurrency: usize
     let methods: Vec<MethodDescriptor> = service.methods().collect();
     let channel = server.auth_channel().await;
     let mut report = Report::default();
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let mut tasks = tokio::task::JoinSet::new();
     let mut sent = 0;
     while sent < inputs || !tasks.is_empty() {
@@ -329,7 +329,7 @@ async fn an_undefined_enum_or_out_of_range_timestamp_anywhere_outside_resources_
     let pool =
         DescriptorPool::decode(frontierwatch_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
     let channel = server.auth_channel().await;
-    let mut rng = Rng::new(0x0e_0a);
+    let mut rng = Rng::with_seed(0x0e_0a);
     let mut planted_in = std::collections::BTreeSet::new();
     for service in pool
         .services()

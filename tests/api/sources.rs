@@ -11,6 +11,7 @@ use prost_types::FieldMask;
 use serde_json::Value;
 
 use crate::datasets::{count, data, import};
+use crate::fuzz::Choose as _;
 use crate::harness::{TestServer, run_fwatch, run_fwatch_status};
 use crate::watch_support::{Msg, Recorder};
 
@@ -565,11 +566,19 @@ async fn a_second_import_resolves_releases_as_the_first_recorded() {
 /// `qwen2-5-72b`), dates dropped, names in their own case; `pick` chooses
 /// which rows (a different file per seed).
 fn respelled_jsonl(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
-    let mut rng = crate::fuzz::Rng::new(seed);
+    let mut rng = crate::fuzz::Rng::with_seed(seed);
     let mut reader = csv::Reader::from_path(data("llm_stats/models.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (id_at, name_at, date_at) = (column("model_id"), column("name"), column("release_date"));
+    let (id_at, name_at, date_at, org_at) = (
+        column("model_id"),
+        column("name"),
+        column("release_date"),
+        column("organization_id"),
+    );
+    // The tracker states the model lines it files releases under, with
+    // their developers, as a file that can be imported first must.
+    let mut stated_lines: BTreeMap<String, String> = BTreeMap::new();
     let source = r#"{"uri": "https://tracker.example/models", "publisher": "A tracker", "kind": "SOURCE_KIND_THIRD_PARTY_LEADERBOARD"}"#;
     let mut lines = Vec::new();
     for record in reader.records() {
@@ -589,6 +598,16 @@ fn respelled_jsonl(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
         );
         let respelled = if rng.chance(50) { glued } else { slug.clone() };
         let line: String = slug.chars().take_while(char::is_ascii_lowercase).collect();
+        let organization = record.get(org_at).unwrap();
+        if organization == "unknown" {
+            continue;
+        }
+        let developer = stated_lines
+            .entry(line.clone())
+            .or_insert_with(|| organization.to_owned());
+        if developer != organization {
+            continue;
+        }
         let date = record.get(date_at).unwrap();
         let date_json = match date.get(..10).map(|d| d.split('-').collect::<Vec<_>>()) {
             Some(p) if p.len() == 3 => format!(
@@ -618,8 +637,21 @@ fn respelled_jsonl(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
             serde_json::to_string(&display).unwrap()
         ));
     }
+    let mut stated = Vec::new();
+    let organizations: BTreeSet<&String> = stated_lines.values().collect();
+    for organization in organizations {
+        stated.push(format!(
+            r#"{{"organization": {{"name": "organizations/{organization}", "displayName": "{organization}"}}}}"#
+        ));
+    }
+    for (line, organization) in &stated_lines {
+        stated.push(format!(
+            r#"{{"model": {{"name": "models/{line}", "displayName": "{line}", "developers": ["organizations/{organization}"]}}}}"#
+        ));
+    }
+    stated.extend(lines);
     let file = dir.join(format!("tracker-{seed}.jsonl"));
-    std::fs::write(&file, lines.join("\n")).unwrap();
+    std::fs::write(&file, stated.join("\n")).unwrap();
     file
 }
 
@@ -646,54 +678,70 @@ fn rejected_rows(report: &Value) -> BTreeSet<(String, u64)> {
 async fn importing_any_file_again_changes_nothing_whatever_came_before() {
     let dir = std::env::temp_dir().join(format!("fw-idem-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |seed: u64| {
-        let dir = dir.clone();
-        async move {
-            let server = TestServer::start().await;
-            let mut rng = crate::fuzz::Rng::new(seed);
-            let mut sources: Vec<Vec<String>> = vec![
-                vec!["llm-stats".into(), data("llm_stats").display().to_string()],
-                vec!["epoch".into(), data(EPOCH_FILE).display().to_string()],
-                vec!["fmti".into(), data("fmti").display().to_string()],
-                vec![
-                    "jsonl".into(),
-                    respelled_jsonl(&dir, seed).display().to_string(),
-                ],
-            ];
-            // A seeded order.
-            for i in (1..sources.len()).rev() {
-                sources.swap(i, rng.below(i + 1));
-            }
-            let mut first_rejections = Vec::new();
-            for source in &sources {
-                let args: Vec<&str> = source.iter().map(String::as_str).collect();
-                let (_, report) = import_any(&server, &args);
-                first_rejections.push(rejected_rows(&report));
-            }
-            // Each again, in another seeded order.
-            let mut again: Vec<usize> = (0..sources.len()).collect();
-            for i in (1..again.len()).rev() {
-                again.swap(i, rng.below(i + 1));
-            }
-            for i in again {
-                let args: Vec<&str> = sources[i].iter().map(String::as_str).collect();
-                let (_, report) = import_any(&server, &args);
-                let what = format!(
-                    "seed {seed}: {} again, after {:?}",
-                    sources[i][0],
-                    sources.iter().map(|s| &s[0]).collect::<Vec<_>>()
-                );
-                assert_nothing_changed(&report, &what);
-                assert_eq!(
-                    rejected_rows(&report),
-                    first_rejections[i],
-                    "{what}: rejects what it rejected before, nothing more: {report:#}"
-                );
-            }
-        }
-    };
-    tokio::join!(run(1), run(2));
+    tokio::join!(idempotent(&dir, 1), idempotent(&dir, 2));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Seeds on which the property does not hold yet (issue 28, point 2): a
+/// release the generated file names ambiguously ("Claude 3.5 Sonnet"
+/// without a date, beside two dated stored ones) is reported the first
+/// time, and resolved on a later import because a dataset imported in
+/// between gave one candidate the file's spelling as an alias, or a date.
+/// Run with `cargo test -p frontierwatch-server --test api --
+/// --ignored sources::known_counterexamples`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "issue 28 point 2: an ambiguity that a later import resolves"]
+async fn known_counterexamples_of_idempotency() {
+    let dir = std::env::temp_dir().join(format!("fw-idem-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    tokio::join!(idempotent(&dir, 5), idempotent(&dir, 15));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// One seed of the property: the four sources in a seeded order, then
+/// each again in another.
+async fn idempotent(dir: &std::path::Path, seed: u64) {
+    let server = TestServer::start().await;
+    let mut rng = crate::fuzz::Rng::with_seed(seed);
+    let mut sources: Vec<Vec<String>> = vec![
+        vec!["llm-stats".into(), data("llm_stats").display().to_string()],
+        vec!["epoch".into(), data(EPOCH_FILE).display().to_string()],
+        vec!["fmti".into(), data("fmti").display().to_string()],
+        vec![
+            "jsonl".into(),
+            respelled_jsonl(dir, seed).display().to_string(),
+        ],
+    ];
+    // A seeded order.
+    for i in (1..sources.len()).rev() {
+        sources.swap(i, rng.below(i + 1));
+    }
+    let mut first_rejections = Vec::new();
+    for source in &sources {
+        let args: Vec<&str> = source.iter().map(String::as_str).collect();
+        let (_, report) = import_any(&server, &args);
+        first_rejections.push(rejected_rows(&report));
+    }
+    // Each again, in another seeded order.
+    let mut again: Vec<usize> = (0..sources.len()).collect();
+    for i in (1..again.len()).rev() {
+        again.swap(i, rng.below(i + 1));
+    }
+    for i in again {
+        let args: Vec<&str> = sources[i].iter().map(String::as_str).collect();
+        let (_, report) = import_any(&server, &args);
+        let what = format!(
+            "seed {seed}: {} again, after {:?}",
+            sources[i][0],
+            sources.iter().map(|s| &s[0]).collect::<Vec<_>>()
+        );
+        assert_nothing_changed(&report, &what);
+        assert_eq!(
+            rejected_rows(&report),
+            first_rejections[i],
+            "{what}: rejects what it rejected before, nothing more: {report:#}"
+        );
+    }
 }
 
 /// An import of any source, whatever it rejects: (exit code, report).

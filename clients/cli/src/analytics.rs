@@ -85,28 +85,18 @@ pub struct TimelineArgs {
     pub subject: String,
 }
 
-/// `YYYY-MM-DD`.
+/// `YYYY-MM-DD`, a day that exists (chrono's calendar: no 31 February).
 pub(crate) fn parse_date(text: &str) -> Result<Date, String> {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts.as_slice() else {
-        return Err("must be YYYY-MM-DD".to_owned());
-    };
-    let number = |s: &str| {
-        s.parse::<i32>()
-            .map_err(|_| "must be YYYY-MM-DD".to_owned())
-    };
-    let date = Date {
-        year: number(year)?,
-        month: number(month)?,
-        day: number(day)?,
-    };
-    if !(1..=9999).contains(&date.year)
-        || !(1..=12).contains(&date.month)
-        || !(1..=31).contains(&date.day)
-    {
-        return Err("must be a valid YYYY-MM-DD date".to_owned());
-    }
-    Ok(date)
+    use chrono::Datelike as _;
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9999).contains(&d.year()))
+        .ok_or_else(|| "must be a valid YYYY-MM-DD date".to_owned())?;
+    Ok(Date {
+        year: date.year(),
+        month: i32::try_from(date.month()).unwrap_or_default(),
+        day: i32::try_from(date.day()).unwrap_or_default(),
+    })
 }
 
 /// `benchmarks/x` as given, or `x` under `collection`.

@@ -24,8 +24,8 @@ pub fn read_input(path: &str) -> anyhow::Result<Value> {
     if let Ok(value) = serde_json::from_str::<Value>(&text) {
         return Ok(value);
     }
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&text).context("input is neither JSON nor YAML")?;
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).context("input is neither JSON nor YAML")?;
     Ok(serde_json::to_value(yaml)?)
 }
 
@@ -315,7 +315,7 @@ pub async fn watch(client: &Client, format: Format, args: WatchArgs) -> anyhow::
                 WatchEvent::SnapshotRestarted => json!({ "snapshotRestarted": true }),
             };
             match format {
-                Format::Yaml => print!("---\n{}", serde_yaml::to_string(&value)?),
+                Format::Yaml => print!("---\n{}", serde_yaml_ng::to_string(&value)?),
                 _ => println!("{}", serde_json::to_string(&value)?),
             }
         } else {

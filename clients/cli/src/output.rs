@@ -22,7 +22,7 @@ pub fn print_message(format: Format, message: &DynamicMessage) {
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         ),
-        Format::Yaml => print!("{}", serde_yaml::to_string(&value).unwrap_or_default()),
+        Format::Yaml => print!("{}", serde_yaml_ng::to_string(&value).unwrap_or_default()),
         Format::Table => print_fields(&value),
     }
 }
@@ -34,7 +34,7 @@ pub fn print_list(format: Format, items: &[Value], next: Option<&str>) {
             "{}",
             serde_json::to_string_pretty(items).unwrap_or_default()
         ),
-        Format::Yaml => print!("{}", serde_yaml::to_string(items).unwrap_or_default()),
+        Format::Yaml => print!("{}", serde_yaml_ng::to_string(items).unwrap_or_default()),
         Format::Table => {
             let rows: Vec<[String; 3]> = items
                 .iter()

@@ -34,18 +34,6 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-/// A deterministic pseudo-random sequence (SplitMix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// The label of the leaderboards of lower-is-better benchmarks.
 const LOWER: &str = "  lower is better";
 
@@ -153,7 +141,7 @@ async fn main() {
     );
 
     let mut c = server.client().await;
-    let mut rng = Rng(42);
+    let mut rng = fastrand::Rng::with_seed(42);
     let mut baseline = Vec::new();
     // Every option of GetLeaderboard, each call with one of them.
     let variants: Vec<(&str, GetLeaderboardRequest)> = vec![
@@ -212,14 +200,14 @@ async fn main() {
         // A higher-is-better benchmark (not a multiple of 10), and a
         // lower-is-better one.
         let higher = loop {
-            let i = rng.next() % benchmarks as u64 + 1;
+            let i = rng.u64(..) % benchmarks as u64 + 1;
             if !i.is_multiple_of(10) {
                 break format!("benchmarks/b{i}");
             }
         };
         let lower = format!(
             "benchmarks/b{}",
-            (rng.next() % (benchmarks as u64 / 10) + 1) * 10
+            (rng.u64(..) % (benchmarks as u64 / 10) + 1) * 10
         );
         let b = higher.clone();
         let t = Instant::now();
@@ -260,7 +248,7 @@ async fn main() {
         };
         let mut picked: Vec<String> = Vec::new();
         while picked.len() < 3 {
-            let candidate = pick(rng.next());
+            let candidate = pick(rng.u64(..));
             if !picked.contains(&candidate) {
                 picked.push(candidate);
             }

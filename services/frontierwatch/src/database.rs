@@ -70,7 +70,8 @@ impl Database {
 async fn connect_waiting(url: &str, config: &Config) -> anyhow::Result<sqlx::PgPool> {
     let budget = seconds(config.database_wait_seconds);
     let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(500);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     let mut attempt = 1u32;
     loop {
         let error = match pool_options(config.pool_size).connect(url).await {
@@ -83,6 +84,7 @@ async fn connect_waiting(url: &str, config: &Config) -> anyhow::Result<sqlx::PgP
             Err(error) => error,
         };
         let waited = started.elapsed();
+        let delay = backoff.next_delay();
         if !crate::storage::error::is_transient_connect_error(&error) {
             return Err(anyhow::Error::new(error)
                 .context("cannot connect to the database (--database-url)"));
@@ -101,7 +103,6 @@ async fn connect_waiting(url: &str, config: &Config) -> anyhow::Result<sqlx::PgP
             "the database does not answer yet; waiting for it"
         );
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
         attempt += 1;
     }
 }

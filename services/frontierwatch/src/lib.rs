@@ -17,6 +17,7 @@
 
 pub mod admin_token;
 pub mod api;
+pub mod backoff;
 pub mod config;
 pub mod database;
 pub mod domain;

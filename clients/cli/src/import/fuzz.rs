@@ -11,21 +11,6 @@ use frontierwatch_client::proto::kinds::KindInfo;
 use super::resolve::Resolver;
 use super::{Plan, epoch, fmti, llm_stats};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const HOSTILE: &[&str] = &[
     "",
     " ",
@@ -62,7 +47,7 @@ fn data_dir() -> PathBuf {
 }
 
 /// Copies `file` with `cells` random cells replaced.
-fn mutate_csv(file: &Path, to: &Path, rng: &mut Rng, cells: usize) {
+fn mutate_csv(file: &Path, to: &Path, rng: &mut fastrand::Rng, cells: usize) {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -73,15 +58,15 @@ fn mutate_csv(file: &Path, to: &Path, rng: &mut Rng, cells: usize) {
         .map(|r| r.expect("a record").iter().map(str::to_owned).collect())
         .collect();
     for _ in 0..cells {
-        let row = 1 + rng.below(rows.len() - 1);
+        let row = 1 + rng.usize(..rows.len() - 1);
         let width = rows[row].len();
         if width == 0 {
             continue;
         }
-        let cell = rng.below(width);
-        rows[row][cell] = match rng.below(4) {
+        let cell = rng.usize(..width);
+        rows[row][cell] = match rng.usize(..4) {
             0 => "x".repeat(70_000),
-            _ => HOSTILE[rng.below(HOSTILE.len())].to_owned(),
+            _ => HOSTILE[rng.usize(..HOSTILE.len())].to_owned(),
         };
     }
     let mut writer = csv::Writer::from_path(to).expect("the copy writes");
@@ -107,7 +92,7 @@ fn check(plan: &Plan) -> usize {
 /// Mutated copies of a dataset directory (every CSV in it), `rounds` times.
 fn fuzz_dir(dataset: &str, rounds: usize, cells: usize, plan: impl Fn(&Path) -> Plan) -> usize {
     let source = data_dir().join(dataset);
-    let mut rng = Rng(0x5eed ^ dataset.len() as u64);
+    let mut rng = fastrand::Rng::with_seed(0x5eed ^ dataset.len() as u64);
     let mut rows = 0;
     for round in 0..rounds {
         let copy = std::env::temp_dir().join(format!(

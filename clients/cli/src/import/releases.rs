@@ -4,6 +4,8 @@
 //!
 //! A release a plan names that is not stored yet is recognised as a stored
 //! one when
+//! - exactly one stored release has its id as id or alias (punctuation and
+//!   case aside) and their dates do not disagree; or else when
 //! - one of its spellings (id, display name) is a stored release's id,
 //!   display name or alias, and their dates do not disagree; or
 //! - it is in the same model line, its id without a date suffix
@@ -44,6 +46,10 @@ pub struct Releases {
     known: Vec<Known>,
     names: HashMap<String, usize>,
     by_spelling: HashMap<String, BTreeSet<usize>>,
+    /// Stored releases by their ids and aliases only (folded like
+    /// spellings): a plan's id found here is a stronger match than a
+    /// display name.
+    by_id: HashMap<String, BTreeSet<usize>>,
     /// Stored releases by the release ids they carry as aliases, exactly:
     /// what an earlier import recorded when it resolved a source's release
     /// into a stored one (its id became an alias there).
@@ -177,6 +183,12 @@ impl Releases {
                 self.by_spelling.entry(k).or_default().insert(index);
             }
         }
+        for spelling in std::iter::once(id).chain(release.aliases.iter().map(String::as_str)) {
+            let k = key(spelling);
+            if !k.is_empty() {
+                self.by_id.entry(k).or_default().insert(index);
+            }
+        }
     }
 
     /// The stored releases a new one may be, with why.
@@ -195,6 +207,22 @@ impl Releases {
             return vec![(i, "the resolution an earlier import recorded")];
         }
         let dates = dates_of(release);
+        // One stored release spelling the same id (or carrying it as an
+        // alias) is the release, whatever display names also match: a
+        // display name shared by a base and its variant ("GPT-3.5") must
+        // not make it ambiguous, nor a date another import adds later
+        // decide it the other way.
+        let same_id: Vec<usize> = self
+            .by_id
+            .get(&key(id))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| agree(&dates, &self.known[i].dates) != Some(false))
+            .collect();
+        if let [i] = same_id.as_slice() {
+            return vec![(*i, "the same id")];
+        }
         let mut found: Vec<(usize, &'static str)> = Vec::new();
         for spelling in [id, release.display_name.as_str()]
             .into_iter()
@@ -229,7 +257,20 @@ impl Releases {
     pub fn resolve(&mut self, plan: &mut Plan) {
         let mut renames: HashMap<String, String> = HashMap::new();
         let mut ambiguous: HashMap<String, String> = HashMap::new();
-        let mut taken: HashMap<String, (String, u64)> = HashMap::new();
+        // Stored releases the plan already names as they are: a row
+        // resolving into one of them would state a second claim of this
+        // source about it in the same import, and the two would replace
+        // each other on every import.
+        let mut taken: HashMap<String, (String, u64)> = plan
+            .rows
+            .iter()
+            .filter_map(|row| match &row.resource {
+                Resource::Release(r) if self.names.contains_key(&r.name) => {
+                    Some((r.name.clone(), (r.name.clone(), row.line)))
+                }
+                _ => None,
+            })
+            .collect();
         for row in &mut plan.rows {
             let Resource::Release(release) = &mut row.resource else {
                 continue;

@@ -131,7 +131,7 @@ fn structured(format: Format, value: &Value) {
             serde_json::to_string_pretty(value).unwrap_or_default()
         );
     } else {
-        print!("{}", serde_yaml::to_string(value).unwrap_or_default());
+        print!("{}", serde_yaml_ng::to_string(value).unwrap_or_default());
     }
 }
 

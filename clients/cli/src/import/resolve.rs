@@ -91,6 +91,17 @@ impl Resolver {
             lines: models.into_iter().map(|m| (m.name, m.developers)).collect(),
             ..Self::default()
         };
+        // Oldest first: a spelling two organizations answer to names the
+        // one that answered to it first, so that what a later import
+        // stores (another organization spelled alike) never changes how
+        // an earlier import's rows resolve.
+        let mut organizations = organizations;
+        organizations.sort_by_key(|o| {
+            o.create_time
+                .as_ref()
+                .map(|t| (t.seconds, t.nanos))
+                .unwrap_or_default()
+        });
         for org in &organizations {
             resolver.learn(org);
         }
@@ -138,7 +149,15 @@ impl Resolver {
             .iter()
             .find(|g| g.iter().any(|s| key(s) == key(&spelling)));
         let display = spelling.clone();
-        if let Some(name) = self.resolve(&spelling) {
+        // The spelling itself, or another known spelling of its group
+        // ("Moonshot" is the organization stored as "Moonshot AI").
+        let known = self.resolve(&spelling).or_else(|| {
+            group
+                .into_iter()
+                .flat_map(|g| g.iter())
+                .find_map(|other| self.resolve(other))
+        });
+        if let Some(name) = known {
             let own = id
                 .and_then(slug)
                 .is_some_and(|id| name == format!("organizations/{id}"));

@@ -80,12 +80,12 @@ pub fn day(text: &str) -> Option<ApproximateDate> {
     })
 }
 
+/// The date a dataset cell starts with (`YYYY-MM-DD`, a time may
+/// follow), when it is a real day between 1900 and 2100.
 pub fn parse_date(text: &str) -> Option<frontierwatch_client::proto::Date> {
-    let mut parts = text.get(..10)?.split('-').map(|p| p.parse::<i32>().ok());
-    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-    let valid =
-        (1900..=2100).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
-    valid.then_some(frontierwatch_client::proto::Date { year, month, day })
+    crate::analytics::parse_date(text.get(..10)?)
+        .ok()
+        .filter(|d| (1900..=2100).contains(&d.year))
 }
 
 /// Orders releases so that every base release comes before its variants;

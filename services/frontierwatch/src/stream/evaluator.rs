@@ -258,12 +258,11 @@ fn missed_window_id(commitment: &str, start: frontierwatch_proto::v1::Date) -> S
     }
 }
 
-/// A stable short hash for alert ids.
+/// A stable short hash for alert ids: 64-bit FNV-1a (the `fnv` crate's);
+/// stored ids depend on it, so it must never change.
 pub fn short_hash(text: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    use std::hash::Hasher as _;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(text.as_bytes());
+    format!("{:016x}", hasher.finish())
 }

@@ -394,12 +394,13 @@ async fn follow(
     };
     let mut poll = tokio::time::interval(poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut connected_before = false;
     loop {
         let mut listener = match connect(&pool).await {
             Ok(listener) => {
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 if connected_before {
                     metrics::counter!(crate::metrics::LISTENER_RECONNECTS).increment(1);
                 }
@@ -446,10 +447,9 @@ async fn follow(
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(backoff.next_delay()) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -406,7 +406,8 @@ impl Watch {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
-        let mut delay = Duration::from_millis(50);
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         loop {
             match read().await {
                 Ok(value) => return Ok(value),
@@ -416,12 +417,11 @@ impl Watch {
                 Err(other) => return Err(Stop::Ended(other)),
             }
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(backoff.next_delay()) => {}
                 _ = self.shutdown.wait_for(|s| *s) => {
                     return Err(Stop::Ended(ApiError::ShuttingDown { resume_after }));
                 }
             }
-            delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 }
