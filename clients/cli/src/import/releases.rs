@@ -4,8 +4,8 @@
 //!
 //! A release a plan names that is not stored yet is recognised as a stored
 //! one when
-//! - exactly one stored release has its id as id or alias (punctuation and
-//!   case aside) and their dates do not disagree; or else when
+//! - exactly one stored release has its id (punctuation and case aside)
+//!   and their dates do not disagree; or else when
 //! - one of its spellings (id, display name) is a stored release's id,
 //!   display name or alias, and their dates do not disagree; or
 //! - it is in the same model line, its id without a date suffix
@@ -46,9 +46,10 @@ pub struct Releases {
     known: Vec<Known>,
     names: HashMap<String, usize>,
     by_spelling: HashMap<String, BTreeSet<usize>>,
-    /// Stored releases by their ids and aliases only (folded like
-    /// spellings): a plan's id found here is a stronger match than a
-    /// display name.
+    /// Stored releases by their ids only (folded like spellings): a plan's
+    /// id found here is a stronger match than a display name. (Not by
+    /// aliases: another source's merge adds those, and a row must not
+    /// resolve on its next import through what a later import added.)
     by_id: HashMap<String, BTreeSet<usize>>,
     /// Stored releases by the release ids they carry as aliases, exactly:
     /// what an earlier import recorded when it resolved a source's release
@@ -183,11 +184,9 @@ impl Releases {
                 self.by_spelling.entry(k).or_default().insert(index);
             }
         }
-        for spelling in std::iter::once(id).chain(release.aliases.iter().map(String::as_str)) {
-            let k = key(spelling);
-            if !k.is_empty() {
-                self.by_id.entry(k).or_default().insert(index);
-            }
+        let k = key(id);
+        if !k.is_empty() {
+            self.by_id.entry(k).or_default().insert(index);
         }
     }
 
@@ -207,8 +206,8 @@ impl Releases {
             return vec![(i, "the resolution an earlier import recorded")];
         }
         let dates = dates_of(release);
-        // One stored release spelling the same id (or carrying it as an
-        // alias) is the release, whatever display names also match: a
+        // One stored release spelling the same id is the release, whatever
+        // display names also match: a
         // display name shared by a base and its variant ("GPT-3.5") must
         // not make it ambiguous, nor a date another import adds later
         // decide it the other way.
