@@ -273,31 +273,6 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
-/// Creates `database` in the cluster at `admin_url` unless it exists.
-pub async fn ensure_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .context("cannot connect to the embedded PostgreSQL")?;
-    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(database)
-        .fetch_optional(&mut conn)
-        .await?;
-    if exists.is_none() {
-        let create = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
-        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-            .execute(&mut conn)
-            .await
-        {
-            // A replica starting at the same moment may have created it.
-            let code = e
-                .as_database_error()
-                .and_then(|d| d.code().map(|c| c.into_owned()));
-            if code.as_deref() != Some("42P04") {
-                return Err(e.into());
-            }
-        }
-    }
-    conn.close().await.ok();
-    Ok(())
-}
+/// Creates a database in the cluster unless it exists (SQL lives in
+/// `storage`).
+pub use crate::storage::admin::ensure_database;

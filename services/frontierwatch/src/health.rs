@@ -12,14 +12,12 @@
 
 use std::time::Duration;
 
-use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchServiceServer;
+use frontierwatch_proto::v1::frontier_watch_service_server::SERVICE_NAME;
 use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
-
-use crate::api::FrontierWatch;
 
 /// The longest a single check may take before the database counts as
 /// unreachable.
@@ -31,12 +29,7 @@ pub const LIVENESS: &str = "liveness";
 
 /// Sets every reported service to `status`.
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
-    reporter
-        .set_service_status(
-            <FrontierWatchServiceServer<FrontierWatch> as tonic::server::NamedService>::NAME,
-            status,
-        )
-        .await;
+    reporter.set_service_status(SERVICE_NAME, status).await;
     reporter.set_service_status("", status).await;
 }
 

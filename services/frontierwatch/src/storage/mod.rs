@@ -1,5 +1,6 @@
 //! All SQL of the service lives under this module.
 
+pub mod admin;
 pub mod analytics;
 pub mod bulk;
 pub mod cache;

@@ -81,15 +81,9 @@ pub enum Evaluation {
 /// first); it advances to the head read now.
 pub async fn evaluate(store: &Store, cursor: &mut Option<i64>) -> Result<Evaluation, ApiError> {
     let pool = store.pool();
-    let mut lock = pool.begin().await.map_err(ApiError::Unavailable)?;
-    let (acquired,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(LOCK)
-        .fetch_one(&mut *lock)
-        .await
-        .map_err(ApiError::Unavailable)?;
-    if !acquired {
+    let Some(lock) = crate::storage::admin::try_lock(pool, LOCK).await? else {
         return Ok(Evaluation::Skipped);
-    }
+    };
     // The head first: a change committed while this pass runs is read by
     // the next one (at worst a board is evaluated twice).
     let head = changes::head(pool).await?;
