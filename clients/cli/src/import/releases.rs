@@ -256,10 +256,10 @@ impl Releases {
     pub fn resolve(&mut self, plan: &mut Plan) {
         let mut renames: HashMap<String, String> = HashMap::new();
         let mut ambiguous: HashMap<String, String> = HashMap::new();
-        // Stored releases the plan already names as they are: a row
-        // resolving into one of them would state a second claim of this
-        // source about it in the same import, and the two would replace
-        // each other on every import.
+        // Stored releases the plan already names as they are: a row that
+        // would resolve into one of them is a release of its own (the file
+        // tells the two apart), never a second claim of this source about
+        // the same release in one import.
         let mut taken: HashMap<String, (String, u64)> = plan
             .rows
             .iter()
@@ -282,6 +282,12 @@ impl Releases {
                 [] => {}
                 [(i, why)] => {
                     let into = self.known[*i].name.clone();
+                    // The file names that stored release itself in another
+                    // row: it tells the two apart, so this row is a release
+                    // of its own, under its own name.
+                    if taken.get(&into).is_some_and(|(other, _)| *other == into) {
+                        continue;
+                    }
                     if let Some((other, line)) = taken.get(&into) {
                         ambiguous.insert(
                             release.name.clone(),
