@@ -9,11 +9,13 @@ mod claims;
 pub mod error;
 pub mod filter;
 mod group;
+mod import;
 pub mod lookups;
 pub mod migrate;
 mod moves;
 mod resources;
 pub mod tokens;
+mod writes;
 
 pub use resources::{ImportBatch, Imported, Store};
 
