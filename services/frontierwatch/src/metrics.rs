@@ -86,7 +86,7 @@ metrics_table! {
     WRITE_BATCH = "frontierwatch_db_write_batch_size" Histogram []
         "Single-resource creates committed together in one transaction by the group committer.";
     GROUP_WRITES = "frontierwatch_db_group_writes_total" Counter ["path"]
-        "Single-resource creates by how the group committer wrote them: alone (a transaction of its own), set_based (decided in memory with the rest of its batch, a few statements for all), savepoint (its own statements in a savepoint of a shared transaction).";
+        "Single-resource creates by how the group committer wrote them: alone (a batch of one, in its caller's task), together (decided and written with the rest of its batch), again (decided again in a fresh transaction: a name or request id was taken after the read), one_by_one (decided alone in a savepoint of a shared transaction: the batch could not be written together).";
     EVALUATOR_LAST_SUCCESS = "frontierwatch_evaluator_last_success_timestamp_seconds" Gauge []
         "Unix time of the last alert evaluation that finished on this replica.";
     EVALUATOR_RUNS = "frontierwatch_evaluator_runs_total" Counter ["outcome"]
@@ -96,7 +96,7 @@ metrics_table! {
     IMPORT_ITEMS = "frontierwatch_import_items_total" Counter ["kind", "outcome"]
         "Imported items by resource kind and outcome: created, updated, unchanged, rejected.";
     IMPORT_BATCHES = "frontierwatch_import_batches_total" Counter ["path"]
-        "ImportResources calls by how they were written: set_based (decided in memory, a few statements), item_by_item (memory could not decide the batch: a savepoint per item).";
+        "ImportResources calls by how they were written: together (decided and written as one batch), again (decided again in a fresh transaction), one_by_one (each item decided alone in a savepoint: the batch could not be written together).";
     READ_CACHE_GETS = "frontierwatch_read_cache_gets_total" Counter ["served"]
         "Gets on a replica with --read-cache, by what answered: cache (memory, caught up with this replica's writes), database (the cache was not live or did not catch up in time).";
     AUTH_DENIED = "frontierwatch_auth_denied_total" Counter ["grpc_code", "role"]
@@ -302,7 +302,7 @@ impl Drop for Timer {
     }
 }
 
-/// Counts an import written along `path` (set_based or item_by_item).
+/// Counts an import written along `path` (together, again, one_by_one).
 pub fn import_batch(path: &'static str) {
     metrics::counter!(IMPORT_BATCHES, "path" => path).increment(1);
 }

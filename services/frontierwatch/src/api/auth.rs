@@ -15,7 +15,6 @@ use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 
-use crate::storage::changes::ACTOR;
 use crate::storage::tokens::{Checker, Principal, Role};
 
 /// The role a method needs.
@@ -137,10 +136,10 @@ where
                     principal.role.as_str(),
                 );
             }
-            let actor = principal.name.clone();
+            // Every change the call writes names the token as its actor
+            // (`api::actor` reads it from here).
             request.extensions_mut().insert::<Principal>(principal);
-            // Every change the call writes names the token as its actor.
-            ACTOR.scope(actor, inner.call(request)).await
+            inner.call(request).await
         })
     }
 }

@@ -2,10 +2,10 @@
 //! is created, kept, merged with what other sources state, or rejected with
 //! its reason.
 //!
-//! A batch is written set-based (`storage::bulk`): what the database holds
-//! for it read up front, each item decided in memory, everything written in
-//! a few statements. A batch that memory cannot decide goes item by item,
-//! each item in a savepoint, with the same outcomes.
+//! A batch is decided by the one decision of every write
+//! (`storage::decide`): what the database holds for it read up front, each
+//! item decided in order after the items before it, everything written in a
+//! few statements.
 
 use frontierwatch_proto::v1::{
     ImportItem, ImportOutcome, ImportResourcesRequest, ImportResourcesResponse, ImportResult,
@@ -16,8 +16,7 @@ use super::standard::validate;
 use crate::domain::Resource;
 use crate::domain::claims::{self, Authority};
 use crate::error::ApiError;
-use crate::storage::bulk::Keys;
-use crate::storage::{Imported, Store};
+use crate::storage::{Actor, ImportItem as Write, Imported, Store};
 
 /// The most items one call may carry.
 pub const MAX_ITEMS: usize = 5000;
@@ -43,6 +42,7 @@ macro_rules! each_resource {
 pub async fn import(
     store: &Store,
     request: ImportResourcesRequest,
+    actor: Actor,
 ) -> Result<ImportResourcesResponse, ApiError> {
     if request.items.is_empty() || request.items.len() > MAX_ITEMS {
         return Err(ApiError::invalid(
@@ -52,28 +52,31 @@ pub async fn import(
     }
     let _timer = crate::metrics::Timer::query("import");
     let source = request.source.as_ref();
-    let items = request
+    let mut items = request
         .items
         .into_iter()
         .map(|item| Item::check(item, source))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut keys = Keys::default();
-    for item in &items {
-        if let Some(resource) = &item.resource {
-            each_resource!(resource, r => keys.add(r));
+    let mut writes = Vec::with_capacity(items.len());
+    for item in &mut items {
+        if let Some(resource) = item.resource.take() {
+            let claimant = item.claimant.clone();
+            writes.push(each_resource!(resource, r => Write::new(r, claimant, actor.clone())));
         }
     }
-    let outcomes = match set_based(store, &keys, &items).await? {
-        Some(outcomes) => {
-            crate::metrics::import_batch("set_based");
-            outcomes
+    let mut imported = store.import(&writes).await?.into_iter();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in &items {
+        match item.rejection() {
+            Some(rejected) => outcomes.push(rejected),
+            None => {
+                let answer = imported.next().ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("an import answered too few items"))
+                })?;
+                outcomes.push(item.outcome(answer));
+            }
         }
-        None => {
-            let outcomes = item_by_item(store, items).await?;
-            crate::metrics::import_batch("item_by_item");
-            outcomes
-        }
-    };
+    }
     for outcome in &outcomes {
         let kind = frontierwatch_proto::v1::ResourceType::try_from(outcome.resource_type)
             .ok()
@@ -170,47 +173,4 @@ fn problem<T: Resource>(resource: &T) -> Option<String> {
         ));
     }
     validate(resource).err().map(|e| e.reason_text())
-}
-
-/// The batch written set-based; `None` when it must go item by item
-/// (nothing is written then).
-async fn set_based(
-    store: &Store,
-    keys: &Keys,
-    items: &[Item],
-) -> Result<Option<Vec<ImportOutcome>>, ApiError> {
-    if !keys.set_based() {
-        return Ok(None);
-    }
-    let mut batch = store.begin_bulk_import(keys).await?;
-    let mut outcomes = Vec::with_capacity(items.len());
-    for item in items {
-        let Some(resource) = &item.resource else {
-            outcomes.extend(item.rejection());
-            continue;
-        };
-        let decided = each_resource!(resource, r => batch.import(r, item.claimant.clone())?);
-        match decided {
-            Some(imported) => outcomes.push(item.outcome(imported)),
-            None => return Ok(None),
-        }
-    }
-    Ok(batch.commit().await?.then_some(outcomes))
-}
-
-/// The batch item by item, each item in a savepoint of one transaction.
-async fn item_by_item(store: &Store, items: Vec<Item>) -> Result<Vec<ImportOutcome>, ApiError> {
-    let mut batch = store.begin_import().await?;
-    let mut outcomes = Vec::with_capacity(items.len());
-    for mut item in items {
-        let Some(resource) = item.resource.take() else {
-            outcomes.extend(item.rejection());
-            continue;
-        };
-        let claimant = item.claimant.clone();
-        let imported = each_resource!(resource, r => batch.import(r, claimant).await?);
-        outcomes.push(item.outcome(imported));
-    }
-    batch.commit().await?;
-    Ok(outcomes)
 }

@@ -14,7 +14,7 @@ use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService
 use frontierwatch_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::storage::Store;
+use crate::storage::{Actor, Store};
 use crate::stream::Watches;
 use standard::NewId;
 
@@ -36,6 +36,15 @@ type Reply<T> = Result<Response<T>, Status>;
 
 fn reply<T>(result: Result<T, crate::error::ApiError>) -> Reply<T> {
     result.map(Response::new).map_err(Status::from)
+}
+
+/// Who makes a call's writes: the token the authentication wrapper found
+/// (`auth`), named on every change record the call writes.
+fn actor<T>(request: &Request<T>) -> Actor {
+    request
+        .extensions()
+        .get::<crate::storage::tokens::Principal>()
+        .map_or_else(Actor::none, |p| Actor::token(p.name.clone()))
 }
 
 /// Implements the service: the five standard methods of each resource.
@@ -72,6 +81,7 @@ macro_rules! standard_service {
         }
 
         async fn $create(&self, request: Request<$create_req>) -> Reply<$ty> {
+            let actor = actor(&request);
             let r = request.into_inner();
             let new_id = NewId {
                 field: stringify!($id_field),
@@ -79,17 +89,18 @@ macro_rules! standard_service {
                 generate: $generate,
                 parent: None $(.or(Some(r.$parent.as_str())))?,
             };
-            reply(standard::create(&self.store, new_id, r.$field, &r.request_id).await)
+            reply(standard::create(&self.store, new_id, r.$field, &r.request_id, actor).await)
         }
 
         async fn $update(&self, request: Request<$update_req>) -> Reply<$ty> {
+            let actor = actor(&request);
             let r = request.into_inner();
-            reply(standard::update(&self.store, r.$field, r.update_mask).await)
+            reply(standard::update(&self.store, r.$field, r.update_mask, actor).await)
         }
 
         async fn $delete(&self, request: Request<$delete_req>) -> Reply<()> {
             let r = request.get_ref();
-            reply(standard::delete::<$ty>(&self.store, &r.name, &r.etag).await)
+            reply(standard::delete::<$ty>(&self.store, &r.name, &r.etag, actor(&request)).await)
         }
         )*
         }
@@ -192,6 +203,7 @@ standard_service! {
         &self,
         request: Request<BatchCreateBenchmarkResultsRequest>,
     ) -> Reply<BatchCreateBenchmarkResultsResponse> {
+        let actor = actor(&request);
         let r = request.into_inner();
         let items = r
             .requests
@@ -206,19 +218,21 @@ standard_service! {
                 (new_id, item.benchmark_result.clone(), item.request_id.as_str())
             })
             .collect();
-        let result = standard::create_batch(&self.store, items).await;
+        let result = standard::create_batch(&self.store, items, actor).await;
         reply(result.map(|benchmark_results| BatchCreateBenchmarkResultsResponse { benchmark_results }))
     }
 
     async fn move_release(&self, request: Request<MoveReleaseRequest>) -> Reply<Release> {
-        reply(standard::move_release(&self.store, request.into_inner()).await)
+        let actor = actor(&request);
+        reply(standard::move_release(&self.store, request.into_inner(), actor).await)
     }
 
     async fn import_resources(
         &self,
         request: Request<ImportResourcesRequest>,
     ) -> Reply<ImportResourcesResponse> {
-        reply(import::import(&self.store, request.into_inner()).await)
+        let actor = actor(&request);
+        reply(import::import(&self.store, request.into_inner(), actor).await)
     }
 
     async fn get_leaderboard(&self, request: Request<GetLeaderboardRequest>) -> Reply<Leaderboard> {

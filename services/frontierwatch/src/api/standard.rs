@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::domain::{Kind, Resource, Violations, mask};
 use crate::error::ApiError;
-use crate::storage::Store;
 use crate::storage::filter::{ListQuery, page_size};
+use crate::storage::{Actor, Store};
 
 pub use crate::domain::check as validate;
 
@@ -50,6 +50,7 @@ pub async fn get<T: Resource>(store: &Store, name: &str) -> Result<T, ApiError> 
 pub async fn move_release(
     store: &Store,
     request: frontierwatch_proto::v1::MoveReleaseRequest,
+    actor: Actor,
 ) -> Result<frontierwatch_proto::v1::Release, ApiError> {
     let mut v = Violations::under("");
     let own_id = request.name.rsplit('/').next().unwrap_or_default();
@@ -81,7 +82,7 @@ pub async fn move_release(
     }
     v.into_result()?;
     store
-        .move_release(&request.name, &new_name, &request.etag)
+        .move_release(&request.name, &new_name, &request.etag, actor)
         .await
 }
 
@@ -103,9 +104,10 @@ pub async fn create<T: Resource>(
     new_id: NewId<'_>,
     resource: Option<T>,
     request_id: &str,
+    actor: Actor,
 ) -> Result<T, ApiError> {
     let (resource, request_id) = prepare_create(new_id, resource, request_id)?;
-    store.create(resource, request_id).await
+    store.create(resource, request_id, actor).await
 }
 
 /// Batch create (AIP-233): every item validated, then all written in one
@@ -113,6 +115,7 @@ pub async fn create<T: Resource>(
 pub async fn create_batch<T: Resource>(
     store: &Store,
     items: Vec<(NewId<'_>, Option<T>, &str)>,
+    actor: Actor,
 ) -> Result<Vec<T>, ApiError> {
     if items.is_empty() || items.len() > 1000 {
         return Err(ApiError::invalid(
@@ -127,7 +130,7 @@ pub async fn create_batch<T: Resource>(
                 .map_err(|e| e.at(&format!("requests[{position}]")))?,
         );
     }
-    store.create_batch(prepared).await
+    store.create_batch(prepared, actor).await
 }
 
 /// Validates a create request and names the new resource.
@@ -202,6 +205,7 @@ pub async fn update<T: Resource>(
     store: &Store,
     patch: Option<T>,
     update_mask: Option<FieldMask>,
+    actor: Actor,
 ) -> Result<T, ApiError> {
     let Some(patch) = patch else {
         return Err(ApiError::invalid(T::FIELD, "is required"));
@@ -211,19 +215,29 @@ pub async fn update<T: Resource>(
     let name = patch.name().to_owned();
     let etag = patch.etag().to_owned();
     store
-        .update(&name, &etag, move |current: &T| {
-            let masked = mask::apply(current, &patch, &paths)?;
-            validate(&masked.updated)?;
-            // What a person writes settles those fields against every source.
-            Ok((masked.updated, masked.fields))
-        })
+        .update(
+            &name,
+            &etag,
+            move |current: &T| {
+                let masked = mask::apply(current, &patch, &paths)?;
+                validate(&masked.updated)?;
+                // What a person writes settles those fields against every source.
+                Ok((masked.updated, masked.fields))
+            },
+            actor,
+        )
         .await
 }
 
 /// Delete.
-pub async fn delete<T: Resource>(store: &Store, name: &str, etag: &str) -> Result<(), ApiError> {
+pub async fn delete<T: Resource>(
+    store: &Store,
+    name: &str,
+    etag: &str,
+    actor: Actor,
+) -> Result<(), ApiError> {
     check_name("name", name, T::KIND)?;
-    store.delete::<T>(name, etag).await
+    store.delete::<T>(name, etag, actor).await
 }
 
 /// List: one page and the token of the next.

@@ -8,7 +8,7 @@ use prost::Message as _;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::error::{Operation, map_db_error};
-use super::resources::{ChangeKindPublic, PendingChange, append_changes};
+use super::rows::{Actor, ChangeKind, PendingChange, append_changes};
 use crate::error::ApiError;
 
 fn read_error(e: sqlx::Error) -> ApiError {
@@ -354,7 +354,7 @@ async fn raise_in(
     let change = PendingChange::raw(
         alert.name.clone(),
         frontierwatch_proto::kinds::ALERT_FULL_NAME.to_owned(),
-        ChangeKindPublic::Created,
+        ChangeKind::Created,
         alert.encode_to_vec(),
         (!alert.organization.is_empty())
             .then(|| alert.organization.clone())
@@ -363,6 +363,8 @@ async fn raise_in(
         None,
         (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32)
             .then(|| alert.subject.clone()),
+        // Raised by the service itself.
+        &Actor::none(),
     );
     append_changes(tx, &[change]).await?;
     Ok(true)

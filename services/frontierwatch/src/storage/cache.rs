@@ -24,7 +24,7 @@ use std::time::Duration;
 use prost::bytes::Bytes;
 use tokio::sync::watch;
 
-use super::resources::{decode, last_written};
+use super::rows::{decode, last_written};
 use crate::domain::Resource;
 use crate::error::ApiError;
 

@@ -13,18 +13,6 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use super::error::{Operation, map_db_error};
 use crate::error::ApiError;
 
-tokio::task_local! {
-    /// The name of the token whose call is being served: every change
-    /// record written within it names it as its actor. Set by the
-    /// authentication wrapper around each call.
-    pub static ACTOR: String;
-}
-
-/// The actor of the call being served, if any.
-pub fn current_actor() -> Option<String> {
-    ACTOR.try_with(Clone::clone).ok()
-}
-
 /// One record of the change log.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChangeRecord {

@@ -2,22 +2,29 @@
 
 pub mod admin;
 pub mod analytics;
-pub mod bulk;
+mod batch;
+#[cfg(test)]
+mod batch_tests;
 pub mod cache;
 pub mod changes;
 mod claims;
+mod decide;
 pub mod error;
 pub mod filter;
 mod group;
-mod import;
+mod items;
 pub mod lookups;
 pub mod migrate;
 mod moves;
 mod resources;
+mod rows;
+mod snapshot;
 pub mod tokens;
-mod writes;
 
-pub use resources::{ImportBatch, Imported, Store};
+pub use decide::Imported;
+pub use items::ImportItem;
+pub use resources::Store;
+pub use rows::Actor;
 
 /// A stored time as a protobuf timestamp.
 pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {

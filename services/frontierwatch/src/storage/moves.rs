@@ -17,10 +17,12 @@ use frontierwatch_proto::v1::{
 };
 use sqlx::PgConnection;
 
+use super::batch::{Item, Pass, pass};
 use super::error::{Operation, map_db_error};
-use super::resources::{
-    ChangeKindPublic as ChangeKind, PendingChange, Store, append_changes, commit, decode,
-    insert_new, lock_current, new_etag, write_update,
+use super::items::{Insert, Replace};
+use super::resources::Store;
+use super::rows::{
+    Actor, ChangeKind, PendingChange, append_changes, commit, decode, lock_current, new_etag,
 };
 use super::timestamp;
 use crate::domain::{Kind, Meta, Resource, reflect};
@@ -33,6 +35,7 @@ impl Store {
         name: &str,
         new_name: &str,
         etag: &str,
+        actor: Actor,
     ) -> Result<Release, ApiError> {
         let _timer = crate::metrics::Timer::query("move");
         let mut tx = self.begin(name).await?;
@@ -54,14 +57,7 @@ impl Store {
             update_time: Some(timestamp(now)),
             etag: new_etag(),
         });
-        if !insert_new(&mut tx, &moved).await? {
-            return Err(ApiError::AlreadyExists {
-                name: new_name.to_owned(),
-            });
-        }
         let error = |e| map_db_error(e, Operation::Write, name);
-        move_claims(&mut tx, name, new_name).await?;
-        let mut changes = vec![PendingChange::of(&moved, ChangeKind::Created)];
         // Locked, so that no update of a referring resource slips between
         // this read and its rewrite.
         let referrers: Vec<(String, String, Vec<u8>, Vec<String>)> = sqlx::query_as(
@@ -77,15 +73,42 @@ impl Store {
         .fetch_all(&mut *tx)
         .await
         .map_err(error)?;
-        for (referrer, kind, data, fields) in referrers {
+        // The new row and the referrers' new states, decided and written
+        // as one batch: the new row first, so that they may refer to it.
+        let mut items: Vec<Box<dyn Item<()>>> = vec![Box::new(Insert {
+            resource: moved.clone(),
+            actor: actor.clone(),
+        })];
+        for (referrer, kind, data, fields) in &referrers {
             let repointing = Repoint {
-                name: &referrer,
-                data: &data,
-                fields: &fields,
+                name: referrer,
+                data,
+                fields,
                 from: name,
                 to: new_name,
+                actor: &actor,
             };
-            changes.push(repointing.of_kind(&mut tx, &kind).await?);
+            items.push(repointing.of_kind(kind)?);
+        }
+        let items: Vec<&dyn Item<()>> = items.iter().map(|i| &**i).collect();
+        let mut changes = match pass(&mut tx, &items, false).await? {
+            Pass::Written(answers, changes) => {
+                answers.into_iter().collect::<Result<Vec<()>, ApiError>>()?;
+                changes
+            }
+            Pass::Again(refused) => return Err(refused),
+        };
+        move_claims(&mut tx, name, new_name).await?;
+        for (referrer, kind, _, fields) in &referrers {
+            let repointing = Repoint {
+                name: referrer,
+                data: &[],
+                fields,
+                from: name,
+                to: new_name,
+                actor: &actor,
+            };
+            repointing.claims_of_kind(&mut tx, kind).await?;
         }
         sqlx::query(
             "WITH carried AS (UPDATE moved_names SET target = $2 WHERE target = $1) \
@@ -107,7 +130,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_db_error(e, Operation::Delete, name))?;
-        changes.push(PendingChange::of(&current, ChangeKind::Deleted));
+        changes.push(PendingChange::of(&current, ChangeKind::Deleted, &actor));
         let written = append_changes(&mut tx, &changes).await?;
         commit(tx, name, written).await?;
         Ok(moved)
@@ -171,44 +194,57 @@ struct Repoint<'a> {
     fields: &'a [String],
     from: &'a str,
     to: &'a str,
+    actor: &'a Actor,
 }
 
-impl Repoint<'_> {
-    /// Rewrites the resource, whatever its kind (the match lists them all,
-    /// so a new kind cannot be forgotten), and returns its change record.
-    async fn of_kind(
-        &self,
-        conn: &mut PgConnection,
-        kind: &str,
-    ) -> Result<PendingChange, ApiError> {
+/// Runs `$apply::<T>` for the stored kind `$kind` of `$self.name`, whatever
+/// it is (the match lists them all, so a new kind cannot be forgotten).
+macro_rules! of_kind {
+    ($self:ident, $kind:expr, $apply:ident $(, $arg:expr)*) => {
+        of_kind!(@ $self, $kind, $apply ($($arg),*) )
+    };
+    ($self:ident, $kind:expr, await $apply:ident $(, $arg:expr)*) => {
+        of_kind!(@ $self, $kind, $apply ($($arg),*) .await)
+    };
+    (@ $self:ident, $kind:expr, $apply:ident ($($arg:expr),*) $($post:tt)*) => {{
         let Some(kind) = crate::domain::names::KINDS
             .iter()
-            .find(|k| k.field == kind)
+            .find(|k| k.field == $kind)
             .map(|k| k.resource_type)
         else {
             return Err(ApiError::Internal(anyhow::anyhow!(
-                "{} is stored with an unknown kind {kind}",
-                self.name
+                "{} is stored with an unknown kind {}",
+                $self.name,
+                $kind
             )));
         };
         match kind {
-            Kind::Organization => self.apply::<Organization>(conn).await,
-            Kind::Model => self.apply::<Model>(conn).await,
-            Kind::Release => self.apply::<Release>(conn).await,
-            Kind::Benchmark => self.apply::<Benchmark>(conn).await,
-            Kind::BenchmarkResult => self.apply::<BenchmarkResult>(conn).await,
-            Kind::Disclosure => self.apply::<Disclosure>(conn).await,
-            Kind::Indicator => self.apply::<Indicator>(conn).await,
-            Kind::TransparencyIndex => self.apply::<TransparencyIndex>(conn).await,
-            Kind::Commitment => self.apply::<Commitment>(conn).await,
-            Kind::Unspecified | Kind::Alert => Err(ApiError::Internal(anyhow::anyhow!(
-                "{} is stored without a kind of resource",
-                self.name
-            ))),
+            Kind::Organization => $self.$apply::<Organization>($($arg),*) $($post)*,
+            Kind::Model => $self.$apply::<Model>($($arg),*) $($post)*,
+            Kind::Release => $self.$apply::<Release>($($arg),*) $($post)*,
+            Kind::Benchmark => $self.$apply::<Benchmark>($($arg),*) $($post)*,
+            Kind::BenchmarkResult => $self.$apply::<BenchmarkResult>($($arg),*) $($post)*,
+            Kind::Disclosure => $self.$apply::<Disclosure>($($arg),*) $($post)*,
+            Kind::Indicator => $self.$apply::<Indicator>($($arg),*) $($post)*,
+            Kind::TransparencyIndex => $self.$apply::<TransparencyIndex>($($arg),*) $($post)*,
+            Kind::Commitment => $self.$apply::<Commitment>($($arg),*) $($post)*,
+            Kind::Unspecified | Kind::Alert => {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "{} is stored without a kind of resource",
+                    $self.name
+                )))
+            }
         }
+    }};
+}
+
+impl Repoint<'_> {
+    /// The resource's new state, as a write of the move's batch.
+    fn of_kind(&self, kind: &str) -> Result<Box<dyn Item<()>>, ApiError> {
+        of_kind!(self, kind, apply)
     }
 
-    async fn apply<T: Resource>(&self, conn: &mut PgConnection) -> Result<PendingChange, ApiError> {
+    fn apply<T: Resource>(&self) -> Result<Box<dyn Item<()>>, ApiError> {
         let current: T = decode(self.name, self.data)?;
         let mut updated = reflect::repoint(&current, self.fields, self.from, self.to)?;
         updated.set_meta(Meta {
@@ -217,12 +253,23 @@ impl Repoint<'_> {
             update_time: Some(timestamp(chrono::Utc::now())),
             etag: new_etag(),
         });
-        write_update(conn, &updated).await?;
+        Ok(Box::new(Replace {
+            current,
+            updated,
+            actor: self.actor.clone(),
+        }))
+    }
+
+    /// Rewrites the referring fields in each of the resource's claims.
+    async fn claims_of_kind(&self, conn: &mut PgConnection, kind: &str) -> Result<(), ApiError> {
+        of_kind!(self, kind, await repoint_claims, conn)
+    }
+
+    async fn repoint_claims<T: Resource>(&self, conn: &mut PgConnection) -> Result<(), ApiError> {
         let mut claims = super::claims::load::<T>(conn, self.name).await?;
         for claim in &mut claims {
             claim.resource = reflect::repoint(&claim.resource, self.fields, self.from, self.to)?;
         }
-        super::claims::save(conn, self.name, &claims.iter().collect::<Vec<_>>()).await?;
-        Ok(PendingChange::of(&updated, ChangeKind::Updated))
+        super::claims::save(conn, self.name, &claims.iter().collect::<Vec<_>>()).await
     }
 }

@@ -4,27 +4,25 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::batch;
 use super::cache::ReadCache;
+use super::decide::Imported;
 use super::error::{Operation, map_db_error};
 use super::filter::ListQuery;
 use super::filter::PageTokenKey;
-use super::group::{GroupCommit, Written};
-use super::timestamp;
-use crate::domain::{Meta, Resource};
+use super::group::GroupCommit;
+use super::items::{Create, ImportItem, Update};
+use super::rows::{
+    Actor, ChangeKind, PendingChange, append_changes, begin_write, commit, decode, lock_current,
+    stamp_new,
+};
+use crate::domain::Resource;
 use crate::error::ApiError;
 use crate::metrics::Timer;
-
-pub use super::import::{ImportBatch, Imported};
-pub(super) use super::import::{merge_claim, settle};
-pub(super) use super::writes::{
-    ChangeKind, ChangeKindPublic, PendingChange, append_change, append_changes, commit, insert_new,
-    last_written, lock_current, now_of, write_update,
-};
 
 /// The persistent store of every resource and the change log.
 #[derive(Clone, Debug)]
@@ -36,16 +34,6 @@ pub struct Store {
     tokens: super::tokens::Checker,
     /// Serves Gets from memory when the replica keeps one (`--read-cache`).
     cache: Option<Arc<ReadCache>>,
-}
-
-pub(super) fn new_etag() -> String {
-    format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
-}
-
-pub(super) fn decode<T: Resource>(name: &str, bytes: &[u8]) -> Result<T, ApiError> {
-    T::decode(bytes).map_err(|e| {
-        ApiError::Internal(anyhow::Error::new(e).context(format!("stored {name} does not decode")))
-    })
 }
 
 impl Store {
@@ -163,27 +151,25 @@ impl Store {
     /// retry returns the first call's response and writes nothing.
     ///
     /// The create is group-committed (`storage::group`): it may share its
-    /// transaction with concurrent creates, each in a savepoint of its own.
+    /// transaction with concurrent creates.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %resource.name()))]
     pub async fn create<T: Resource>(
         &self,
         mut resource: T,
         request_id: Option<Uuid>,
+        actor: Actor,
     ) -> Result<T, ApiError> {
         let _timer = Timer::query("create");
         let name = resource.name().to_owned();
-        // A retry is recognised inside the write (`create_in`), by the
-        // request id it records first: no read before every first attempt.
+        // A retry is recognised by its request id, read with the batch or,
+        // when the read is skipped, found taken by the write.
         stamp_new(&mut resource);
-        let set_based = super::bulk::NewResource {
-            resource: resource.clone(),
+        let create = Create {
+            resource,
             request_id,
+            actor,
         };
-        self.writes
-            .write(name, Some(Box::new(set_based)), move |conn| {
-                Box::pin(create_in(conn, resource, request_id))
-            })
-            .await
+        self.writes.write(name, Box::new(create)).await
     }
 
     /// Creates several resources, whose names are set, in one transaction:
@@ -192,10 +178,22 @@ impl Store {
     pub async fn create_batch<T: Resource>(
         &self,
         items: Vec<(T, Option<Uuid>)>,
+        actor: Actor,
     ) -> Result<Vec<T>, ApiError> {
         let _timer = Timer::query("create_batch");
-        let tx = self.begin(T::KIND.field()).await?;
-        super::bulk::create_all(tx, items).await
+        let creates: Vec<Create<T>> = items
+            .into_iter()
+            .map(|(mut resource, request_id)| {
+                stamp_new(&mut resource);
+                Create {
+                    resource,
+                    request_id,
+                    actor: actor.clone(),
+                }
+            })
+            .collect();
+        let items: Vec<&dyn batch::Item<T>> = creates.iter().map(|c| c as _).collect();
+        batch::all(&self.pool, false, &items, T::KIND.field(), true).await
     }
 
     /// Reads a resource for update, lets `change` compute its new state from
@@ -203,34 +201,47 @@ impl Store {
     ///
     /// `change` also names the top-level fields it writes: on a resource
     /// that sources describe, they settle those fields (see
-    /// `domain::claims`).
+    /// `domain::claims`). It may be called more than once.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
-    pub async fn update<T, F>(&self, name: &str, etag: &str, change: F) -> Result<T, ApiError>
+    pub async fn update<T, F>(
+        &self,
+        name: &str,
+        etag: &str,
+        change: F,
+        actor: Actor,
+    ) -> Result<T, ApiError>
     where
         T: Resource,
-        F: FnOnce(&T) -> Result<(T, Vec<String>), ApiError> + Send,
+        F: Fn(&T) -> Result<(T, Vec<String>), ApiError> + Send + Sync,
     {
         let _timer = Timer::query("update");
-        let mut tx = self.begin(name).await?;
-        let current: T = lock_current(&mut tx, name, etag).await?;
-        let (updated, decided) = change(&current)?;
-        let mut updated = settle(&mut tx, updated, &decided).await?;
-        let now = Utc::now();
-        updated.set_meta(Meta {
-            name: name.to_owned(),
-            create_time: current.create_time(),
-            update_time: Some(timestamp(now)),
-            etag: new_etag(),
-        });
-        write_update(&mut tx, &updated).await?;
-        let written = append_change(&mut tx, &updated, ChangeKind::Updated).await?;
-        commit(tx, name, written).await?;
-        Ok(updated)
+        let update = Update {
+            name,
+            etag,
+            change,
+            actor,
+        };
+        let mut updated = batch::all(
+            &self.pool,
+            false,
+            &[&update as &dyn batch::Item<T>],
+            name,
+            false,
+        )
+        .await?;
+        updated
+            .pop()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an update answered nothing")))
     }
 
     /// Deletes a resource unless something references it.
     #[instrument(skip_all, fields(kind = T::KIND.field(), name = %name))]
-    pub async fn delete<T: Resource>(&self, name: &str, etag: &str) -> Result<(), ApiError> {
+    pub async fn delete<T: Resource>(
+        &self,
+        name: &str,
+        etag: &str,
+        actor: Actor,
+    ) -> Result<(), ApiError> {
         let _timer = Timer::query("delete");
         let mut tx = self.begin(name).await?;
         let current: T = lock_current(&mut tx, name, etag).await?;
@@ -239,23 +250,27 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_db_error(e, Operation::Delete, name))?;
-        let written = append_change(&mut tx, &current, ChangeKind::Deleted).await?;
+        let change = PendingChange::of(&current, ChangeKind::Deleted, &actor);
+        let written = append_changes(&mut tx, &[change]).await?;
         commit(tx, name, written).await
     }
 
-    /// Starts a set-based import of the batch `keys` describes: one
-    /// transaction, what the database holds for the batch read up front
-    /// (`storage::bulk`).
-    pub async fn begin_bulk_import(
-        &self,
-        keys: &super::bulk::Keys,
-    ) -> Result<super::bulk::BulkImport, ApiError> {
-        super::bulk::BulkImport::begin(self.begin("an import").await?, keys).await
-    }
-
-    /// Starts an import batch: one transaction, a savepoint per item.
-    pub async fn begin_import(&self) -> Result<ImportBatch, ApiError> {
-        Ok(ImportBatch::new(self.begin("an import").await?))
+    /// Imports a batch in one transaction: each item created, kept, merged
+    /// with what other sources state, or rejected with its reason. Fails
+    /// only when the batch itself cannot be written (the database is gone).
+    pub async fn import(&self, items: &[ImportItem]) -> Result<Vec<Imported>, ApiError> {
+        let tx = self.begin("an import").await?;
+        let items: Vec<&dyn batch::Item<Imported>> = items.iter().map(|i| &*i.0).collect();
+        let (answers, route) = batch::each(&self.pool, false, tx, &items, ()).await?;
+        crate::metrics::import_batch(route.as_str());
+        answers
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(imported) => Ok(imported),
+                Err(error @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => Err(error),
+                Err(refused) => Ok(Imported::Rejected(refused.reason_text())),
+            })
+            .collect()
     }
 
     pub(super) async fn begin(
@@ -263,123 +278,5 @@ impl Store {
         name: &str,
     ) -> Result<Transaction<'static, Postgres>, ApiError> {
         begin_write(&self.pool, name).await
-    }
-}
-
-/// Begins a writing transaction, timing the wait for its connection.
-pub(super) async fn begin_write(
-    pool: &PgPool,
-    name: &str,
-) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let _timer = Timer::acquire("main");
-    pool.begin()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))
-}
-
-/// Begins a writing transaction whose prepared statements run their
-/// generic plans, timing the wait for its connection.
-///
-/// For a statement that binds arrays, PostgreSQL's plan cache finds a
-/// custom plan (costed for the arrays' actual lengths) cheaper than the
-/// generic one (costed for guessed lengths), and so plans every execution
-/// anew: under load, a tenth of its CPU. Only for transactions whose every
-/// statement is served by an index under its generic plan, whatever the
-/// table's size when that plan was built (primary keys, `lookups`).
-pub(super) async fn begin_generic_write(
-    pool: &PgPool,
-    name: &str,
-) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let _timer = Timer::acquire("main");
-    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))
-}
-
-/// One create, within a transaction it may share. The request id is
-/// recorded first: a concurrent call with the same id that committed (or
-/// wrote earlier in this transaction) makes this one its replay, and
-/// nothing is written.
-async fn create_in<T: Resource>(
-    conn: &mut PgConnection,
-    resource: T,
-    request_id: Option<Uuid>,
-) -> Result<Written<T>, ApiError> {
-    let name = resource.name().to_owned();
-    if let Some(request_id) = request_id
-        && !record_request_id(conn, request_id, &resource).await?
-    {
-        let previous = replay::<T>(&mut *conn, request_id, &name)
-            .await?
-            .ok_or(ApiError::AlreadyExists { name })?;
-        return Ok(Written {
-            changes: Vec::new(),
-            answer: previous,
-        });
-    }
-    if !insert_new(conn, &resource).await? {
-        return Err(ApiError::AlreadyExists { name });
-    }
-    Ok(Written {
-        changes: vec![PendingChange::of(&resource, ChangeKind::Created)],
-        answer: resource,
-    })
-}
-
-/// Stamps a new resource's output-only metadata; its name is already set.
-pub(super) fn stamp_new<T: Resource>(resource: &mut T) {
-    let now = timestamp(Utc::now());
-    resource.set_meta(Meta {
-        name: resource.name().to_owned(),
-        create_time: Some(now),
-        update_time: Some(now),
-        etag: new_etag(),
-    });
-}
-
-/// Records the response of a create under its request id; false when the id
-/// was recorded meanwhile by a concurrent call.
-async fn record_request_id<T: Resource>(
-    conn: &mut PgConnection,
-    request_id: Uuid,
-    resource: &T,
-) -> Result<bool, ApiError> {
-    let recorded = sqlx::query(
-        "INSERT INTO request_ids (request_id, method, resource_name, response) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(request_id)
-    .bind(T::KIND.field())
-    .bind(resource.name())
-    .bind(resource.encode_to_vec())
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Write, resource.name()))?;
-    Ok(recorded.rows_affected() == 1)
-}
-
-/// The stored response of an earlier call with this request id.
-async fn replay<'e, T: Resource>(
-    executor: impl PgExecutor<'e>,
-    request_id: Uuid,
-    name: &str,
-) -> Result<Option<T>, ApiError> {
-    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT method, resource_name, response FROM request_ids WHERE request_id = $1",
-    )
-    .bind(request_id)
-    .fetch_optional(executor)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Read, name))?;
-    match row {
-        None => Ok(None),
-        Some((method, resource_name, response)) => {
-            if method != T::KIND.field() || resource_name != name {
-                return Err(ApiError::RequestIdReused {
-                    request_id: request_id.to_string(),
-                });
-            }
-            decode(&resource_name, &response).map(Some)
-        }
     }
 }

@@ -1,0 +1,662 @@
+//! The one writer of resource rows: a [`Plan`] (rows inserted and updated
+//! with their index columns and references, claims, recorded calls) written
+//! in at most three statements whatever its size, the change records
+//! appended last, and the commit. What to write is decided elsewhere
+//! (`storage::decide`); nothing here checks a rule.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::claims::ClaimRow;
+use super::error::{Operation, map_db_error};
+use super::timestamp;
+use crate::domain::{Index, Kind, Meta, Resource};
+use crate::error::ApiError;
+use crate::metrics::Timer;
+
+/// Who makes a write: the name of the token whose call it serves, if any.
+/// Passed down with every write and recorded on its change records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor(Option<String>);
+
+impl Actor {
+    /// A call authenticated by the token `name`.
+    pub fn token(name: impl Into<String>) -> Self {
+        Self(Some(name.into()))
+    }
+
+    /// A write of the service itself, or of a call that no token names.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    fn name(&self) -> Option<String> {
+        self.0.clone()
+    }
+}
+
+/// The kinds of change the log records.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl ChangeKind {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+}
+
+pub(super) fn new_etag() -> String {
+    format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
+}
+
+pub(super) fn decode<T: Resource>(name: &str, bytes: &[u8]) -> Result<T, ApiError> {
+    T::decode(bytes).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context(format!("stored {name} does not decode")))
+    })
+}
+
+/// Stamps a new resource's output-only metadata; its name is already set.
+pub(super) fn stamp_new<T: Resource>(resource: &mut T) {
+    let now = timestamp(Utc::now());
+    resource.set_meta(Meta {
+        name: resource.name().to_owned(),
+        create_time: Some(now),
+        update_time: Some(now),
+        etag: new_etag(),
+    });
+}
+
+/// The creation time stamped on a new resource.
+pub(super) fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
+    resource
+        .create_time()
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .unwrap_or_else(Utc::now)
+}
+
+/// Begins a writing transaction, timing the wait for its connection.
+pub(super) async fn begin_write(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let _timer = Timer::acquire("main");
+    pool.begin()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))
+}
+
+/// Begins a writing transaction whose prepared statements run their
+/// generic plans, timing the wait for its connection.
+///
+/// For a statement that binds arrays, PostgreSQL's plan cache finds a
+/// custom plan (costed for the arrays' actual lengths) cheaper than the
+/// generic one (costed for guessed lengths), and so plans every execution
+/// anew: under load, a tenth of its CPU. Only for transactions whose every
+/// statement is served by an index under its generic plan, whatever the
+/// table's size when that plan was built (primary keys, `lookups`).
+pub(super) async fn begin_generic_write(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let _timer = Timer::acquire("main");
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))
+}
+
+/// The stored resource `name` of kind `T`, locked for update, whose etag
+/// is `etag` (any, when empty).
+pub(super) async fn lock_current<T: Resource>(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+) -> Result<T, ApiError> {
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT data FROM resources WHERE name = $1 AND kind = $2 FOR UPDATE")
+            .bind(name)
+            .bind(T::KIND.field())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| map_db_error(e, Operation::Read, name))?;
+    let Some((data,)) = row else {
+        return Err(ApiError::NotFound {
+            name: name.to_owned(),
+        });
+    };
+    let current: T = decode(name, &data)?;
+    if !etag.is_empty() && etag != current.etag() {
+        return Err(ApiError::EtagMismatch {
+            name: name.to_owned(),
+        });
+    }
+    Ok(current)
+}
+
+/// The index columns of `resources`, each declared once: name and SQL
+/// type, in the order [`bind_rows`] binds them after the row's own five
+/// (name, kind, data, etag, time).
+const INDEX_COLUMNS: [(&str, &str); 12] = [
+    ("model", "text"),
+    ("release", "text"),
+    ("benchmark", "text"),
+    // A text[] column; travels comma-joined (resource names hold no
+    // commas), since PostgreSQL arrays cannot be ragged.
+    ("organizations", "text"),
+    ("category", "text"),
+    ("status", "text"),
+    ("kind_detail", "text"),
+    ("country", "text"),
+    ("event_date", "date"),
+    ("score", "float8"),
+    ("settings_key", "text"),
+    ("relation", "text"),
+];
+
+/// The value stored in an index column, from the unnested row `u`.
+fn column_value(column: &str) -> String {
+    match column {
+        "organizations" => {
+            "COALESCE(string_to_array(NULLIF(u.organizations, ''), ','), '{}')".into()
+        }
+        other => format!("u.{other}"),
+    }
+}
+
+/// `UNNEST(...) AS u(...)` over the row arrays, `$1` to `$17`.
+fn unnest_rows(ordinality: bool) -> String {
+    let own = [
+        ("name", "text"),
+        ("kind", "text"),
+        ("data", "bytea"),
+        ("etag", "text"),
+        ("time", "timestamptz"),
+    ];
+    let all: Vec<(&str, &str)> = own.into_iter().chain(INDEX_COLUMNS).collect();
+    let arrays: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1))
+        .collect();
+    let mut names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+    if ordinality {
+        names.push("ord");
+    }
+    format!(
+        "UNNEST({}){} AS u({})",
+        arrays.join(", "),
+        if ordinality { " WITH ORDINALITY" } else { "" },
+        names.join(", ")
+    )
+}
+
+/// Updates the rows `$1` to `$17` describe.
+static UPDATE_ROWS: LazyLock<String> = LazyLock::new(|| {
+    let set: Vec<String> = INDEX_COLUMNS
+        .iter()
+        .map(|(c, _)| format!("{c} = {}", column_value(c)))
+        .collect();
+    format!(
+        "UPDATE resources r SET data = u.data, etag = u.etag, update_time = u.time, {} \
+           FROM {} WHERE r.name = u.name RETURNING r.name",
+        set.join(", "),
+        unnest_rows(false)
+    )
+});
+
+/// Inserts the rows `$1` to `$17` describe, and the references, claims and
+/// recorded calls `$18` to `$29`: one statement, one round trip (an empty
+/// array inserts nothing). Returns the names inserted and the request ids
+/// recorded: what is missing was taken meanwhile by a concurrent writer.
+static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<&str> = INDEX_COLUMNS.iter().map(|(c, _)| *c).collect();
+    let values: Vec<String> = columns.iter().map(|c| column_value(c)).collect();
+    format!(
+        "WITH inserted AS (\
+           INSERT INTO resources (name, kind, data, etag, create_time, update_time, {}) \
+           SELECT u.name, u.kind, u.data, u.etag, u.time, u.time, {} \
+             FROM {} ORDER BY u.ord \
+           ON CONFLICT (name) DO NOTHING RETURNING name), \
+         refs AS (\
+           INSERT INTO resource_refs (from_name, to_name, field) \
+           SELECT * FROM UNNEST($18::text[], $19::text[], $20::text[]) \
+           ON CONFLICT DO NOTHING), \
+         claims AS (\
+           INSERT INTO resource_claims (name, claimant, authority, fields, data) \
+           SELECT n, c, a, string_to_array(f, ','), d \
+             FROM UNNEST($21::text[], $22::text[], $23::int2[], $24::text[], $25::bytea[]) \
+                  AS u(n, c, a, f, d) \
+           ON CONFLICT (name, claimant) DO UPDATE \
+           SET authority = EXCLUDED.authority, fields = EXCLUDED.fields, data = EXCLUDED.data), \
+         recorded AS (\
+           INSERT INTO request_ids (request_id, method, resource_name, response) \
+           SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::text[], $29::bytea[]) \
+           ON CONFLICT (request_id) DO NOTHING RETURNING request_id) \
+         SELECT ARRAY(SELECT name FROM inserted), ARRAY(SELECT request_id FROM recorded)",
+        columns.join(", "),
+        values.join(", "),
+        unnest_rows(true)
+    )
+});
+
+/// A row of `resources` to insert or update, with its references.
+struct Row {
+    name: String,
+    kind: &'static str,
+    data: Vec<u8>,
+    etag: String,
+    time: DateTime<Utc>,
+    index: Index,
+    /// To, field.
+    refs: Vec<(String, &'static str)>,
+}
+
+impl Row {
+    fn of<T: Resource>(resource: &T, time: DateTime<Utc>) -> Self {
+        let mut refs = resource.refs();
+        refs.dedup_by(|a, b| a.field == b.field && a.name == b.name);
+        Self {
+            name: resource.name().to_owned(),
+            kind: T::KIND.field(),
+            data: resource.encode_to_vec(),
+            etag: resource.etag().to_owned(),
+            time,
+            index: resource.index(),
+            refs: refs.into_iter().map(|r| (r.name, r.field)).collect(),
+        }
+    }
+}
+
+/// Everything a batch of decided writes stores. A name written twice keeps
+/// one row, its last state, and both change records; a claimant's claim
+/// stated twice keeps the last.
+#[derive(Default)]
+pub(super) struct Plan {
+    inserts: Vec<Row>,
+    updates: Vec<Row>,
+    /// Where each name's row is: inserted (true) or updated, and at which
+    /// position.
+    rows: HashMap<String, (bool, usize)>,
+    /// Claims: (resource, claimant) → position in `claims`.
+    claim_keys: HashMap<(String, String), usize>,
+    claims: Vec<(String, ClaimRow)>,
+    /// Request ids: id, method, resource, response.
+    request_ids: Vec<(Uuid, &'static str, String, Vec<u8>)>,
+    changes: Vec<PendingChange>,
+}
+
+impl Plan {
+    /// A new resource (stamped): its row, references and change record.
+    pub(super) fn insert<T: Resource>(&mut self, resource: &T, actor: &Actor) {
+        self.row(Row::of(resource, now_of(resource)), true);
+        self.changes
+            .push(PendingChange::of(resource, ChangeKind::Created, actor));
+    }
+
+    /// The new state of a stored resource (or of one this plan inserts).
+    pub(super) fn update<T: Resource>(&mut self, resource: &T, actor: &Actor) {
+        self.row(Row::of(resource, Utc::now()), false);
+        self.changes
+            .push(PendingChange::of(resource, ChangeKind::Updated, actor));
+    }
+
+    fn row(&mut self, row: Row, insert: bool) {
+        match self.rows.get(&row.name) {
+            Some(&(true, at)) => {
+                // Inserted by this plan: the insert carries the last state.
+                let time = self.inserts[at].time;
+                self.inserts[at] = Row { time, ..row };
+            }
+            Some(&(false, at)) => self.updates[at] = row,
+            None => {
+                let rows = if insert {
+                    &mut self.inserts
+                } else {
+                    &mut self.updates
+                };
+                self.rows.insert(row.name.clone(), (insert, rows.len()));
+                rows.push(row);
+            }
+        }
+    }
+
+    /// A claim about `name`, replacing its claimant's earlier one.
+    pub(super) fn claim(&mut self, name: &str, row: ClaimRow) {
+        let key = (name.to_owned(), row.0.clone());
+        match self.claim_keys.get(&key) {
+            Some(&at) => self.claims[at].1 = row,
+            None => {
+                self.claim_keys.insert(key, self.claims.len());
+                self.claims.push((name.to_owned(), row));
+            }
+        }
+    }
+
+    /// A create's response, recorded under its request id.
+    pub(super) fn request_id(
+        &mut self,
+        id: Uuid,
+        method: &'static str,
+        name: &str,
+        response: Vec<u8>,
+    ) {
+        self.request_ids
+            .push((id, method, name.to_owned(), response));
+    }
+
+    /// The change records, in the order the writes were decided.
+    pub(super) fn take_changes(&mut self) -> Vec<PendingChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Writes every row, reference, claim and recorded call; the change
+    /// records are left for the caller to append last. Returns the names
+    /// whose rows or request ids a concurrent writer took meanwhile, if any:
+    /// then what was written is not what was decided, and the transaction
+    /// (or savepoint) must be dropped.
+    pub(super) async fn write(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        let first = self
+            .inserts
+            .first()
+            .or(self.updates.first())
+            .map_or("a batch", |r| r.name.as_str());
+        let write = |e| map_db_error(e, Operation::Write, first);
+        if !self.updates.is_empty() {
+            let _: Vec<(String,)> = bind_rows(
+                sqlx::query_as(AssertSqlSafe(UPDATE_ROWS.as_str())),
+                &self.updates,
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(write)?;
+            let replaced: Vec<&str> = self.updates.iter().map(|r| r.name.as_str()).collect();
+            sqlx::query("DELETE FROM resource_refs WHERE from_name = ANY($1)")
+                .bind(replaced)
+                .execute(&mut *conn)
+                .await
+                .map_err(write)?;
+        }
+        let refs: Vec<(&str, &str, &str)> = self
+            .inserts
+            .iter()
+            .chain(&self.updates)
+            .flat_map(|r| {
+                r.refs
+                    .iter()
+                    .map(|(to, f)| (r.name.as_str(), to.as_str(), *f))
+            })
+            .collect();
+        if self.inserts.is_empty()
+            && refs.is_empty()
+            && self.claims.is_empty()
+            && self.request_ids.is_empty()
+        {
+            return Ok(None);
+        }
+        let (from, to, field): (Vec<&str>, Vec<&str>, Vec<&str>) = refs.into_iter().collect();
+        let claim_names: Vec<&str> = self.claims.iter().map(|c| c.0.as_str()).collect();
+        let claimants: Vec<&str> = self.claims.iter().map(|c| c.1.0.as_str()).collect();
+        let authorities: Vec<i16> = self.claims.iter().map(|c| c.1.1).collect();
+        // Fields travel comma-joined (field names hold no commas).
+        let fields: Vec<Option<String>> = self
+            .claims
+            .iter()
+            .map(|c| c.1.2.as_ref().map(|f| f.join(",")))
+            .collect();
+        let data: Vec<&[u8]> = self.claims.iter().map(|c| c.1.3.as_slice()).collect();
+        let ids: Vec<Uuid> = self.request_ids.iter().map(|r| r.0).collect();
+        let methods: Vec<&str> = self.request_ids.iter().map(|r| r.1).collect();
+        let names: Vec<&str> = self.request_ids.iter().map(|r| r.2.as_str()).collect();
+        let responses: Vec<&[u8]> = self.request_ids.iter().map(|r| r.3.as_slice()).collect();
+        let (inserted, recorded): (Vec<String>, Vec<Uuid>) = bind_rows(
+            sqlx::query_as(AssertSqlSafe(INSERT_ALL.as_str())),
+            &self.inserts,
+        )
+        .bind(from)
+        .bind(to)
+        .bind(field)
+        .bind(claim_names)
+        .bind(claimants)
+        .bind(authorities)
+        .bind(fields)
+        .bind(data)
+        .bind(ids)
+        .bind(methods)
+        .bind(names)
+        .bind(responses)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(write)?;
+        let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+        let recorded: std::collections::HashSet<Uuid> = recorded.into_iter().collect();
+        let taken: Vec<String> = self
+            .inserts
+            .iter()
+            .filter(|r| !inserted.contains(&r.name))
+            .map(|r| r.name.clone())
+            .chain(
+                self.request_ids
+                    .iter()
+                    .filter(|r| !recorded.contains(&r.0))
+                    .map(|r| r.2.clone()),
+            )
+            .collect();
+        Ok((!taken.is_empty()).then_some(taken))
+    }
+}
+
+/// Binds rows as the 17 column arrays of [`unnest_rows`]: the row's own
+/// five, then [`INDEX_COLUMNS`] in order.
+fn bind_rows<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    rows: &'q [Row],
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    macro_rules! column {
+        ($f:expr) => {
+            rows.iter().map($f).collect::<Vec<_>>()
+        };
+    }
+    query
+        .bind(column!(|r| r.name.as_str()))
+        .bind(column!(|r| r.kind))
+        .bind(column!(|r| r.data.as_slice()))
+        .bind(column!(|r| r.etag.as_str()))
+        .bind(column!(|r| r.time))
+        .bind(column!(|r| r.index.model.as_deref()))
+        .bind(column!(|r| r.index.release.as_deref()))
+        .bind(column!(|r| r.index.benchmark.as_deref()))
+        .bind(column!(|r| r.index.organizations.join(",")))
+        .bind(column!(|r| r.index.category.as_deref()))
+        .bind(column!(|r| r.index.status.as_deref()))
+        .bind(column!(|r| r.index.kind_detail.as_deref()))
+        .bind(column!(|r| r.index.country.as_deref()))
+        .bind(column!(|r| r.index.event_date))
+        .bind(column!(|r| r.index.score))
+        .bind(column!(|r| r.index.settings_key.as_deref()))
+        .bind(column!(|r| r.index.relation.as_deref()))
+}
+
+/// A change record waiting to be appended.
+pub(super) struct PendingChange {
+    name: String,
+    type_name: String,
+    kind: ChangeKind,
+    resource: Vec<u8>,
+    organizations: Vec<String>,
+    model: Option<String>,
+    benchmark: Option<String>,
+    /// The token whose call made the change.
+    actor: Option<String>,
+}
+
+impl PendingChange {
+    /// The record in a line, for tests.
+    #[cfg(test)]
+    pub(super) fn describe(&self) -> String {
+        format!("{} {} by {:?}", self.kind.as_str(), self.name, self.actor)
+    }
+
+    /// A change of something that is not a stored resource (an alert).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn raw(
+        name: String,
+        type_name: String,
+        kind: ChangeKind,
+        resource: Vec<u8>,
+        organizations: Vec<String>,
+        model: Option<String>,
+        benchmark: Option<String>,
+        actor: &Actor,
+    ) -> Self {
+        Self {
+            name,
+            type_name,
+            kind,
+            resource,
+            organizations,
+            model,
+            benchmark,
+            actor: actor.name(),
+        }
+    }
+
+    pub(super) fn of<T: Resource>(resource: &T, kind: ChangeKind, actor: &Actor) -> Self {
+        let name = resource.name().to_owned();
+        let index = resource.index();
+        // What watchers filter on: the resource's organizations (including
+        // the developers of its model line), its model line and its benchmark.
+        let mut organizations = index.organizations;
+        let mut model = index.model;
+        let mut benchmark = index.benchmark;
+        match T::KIND {
+            Kind::Organization => organizations.push(name.clone()),
+            Kind::Model => model = Some(name.clone()),
+            Kind::Benchmark => benchmark = Some(name.clone()),
+            // The watch filters' dimensions are the three kinds above.
+            _ => {}
+        }
+        Self {
+            name,
+            type_name: T::full_name(),
+            kind,
+            resource: resource.encode_to_vec(),
+            organizations,
+            model,
+            benchmark,
+            actor: actor.name(),
+        }
+    }
+}
+
+/// Appends change records in one statement, whatever their number; the
+/// caller makes this the last statement of its transaction (the sequence
+/// lock is held from here to commit, so for one statement's time).
+///
+/// A record's organizations include the developers of its model line.
+/// They travel as one comma-joined text per record (resource names never
+/// contain commas), since PostgreSQL arrays cannot be ragged.
+pub(super) async fn append_changes(
+    conn: &mut PgConnection,
+    changes: &[PendingChange],
+) -> Result<i64, ApiError> {
+    let Some(first) = changes.first() else {
+        return Ok(0);
+    };
+    let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
+        changes.iter().map(f).collect()
+    };
+    let (last,): (Option<i64>,) = sqlx::query_as(
+        "WITH appended AS (\
+         INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
+                              model, benchmark, actor) \
+         SELECT c.name, c.type_name, c.kind, c.resource, \
+                COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
+                  || COALESCE((SELECT r.organizations FROM resources r \
+                                WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
+                c.model, c.benchmark, c.actor \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
+                       $6::text[], $7::text[], $8::text[]) \
+                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
+                                     model, benchmark, actor, ord) \
+          ORDER BY c.ord \
+         RETURNING seq) SELECT max(seq) FROM appended",
+    )
+    .bind(column(|c| Some(c.name.clone())))
+    .bind(column(|c| Some(c.type_name.clone())))
+    .bind(column(|c| Some(c.kind.as_str().to_owned())))
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.resource.as_slice())
+            .collect::<Vec<&[u8]>>(),
+    )
+    .bind(column(|c| Some(c.organizations.join(","))))
+    .bind(column(|c| c.model.clone()))
+    .bind(column(|c| c.benchmark.clone()))
+    .bind(column(|c| c.actor.clone()))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;
+    Ok(last.unwrap_or(0))
+}
+
+/// Commits a write whose last change record is `written` (0 for none),
+/// and notes that sequence as written by this replica.
+pub(super) async fn commit(
+    tx: Transaction<'static, Postgres>,
+    name: &str,
+    written: i64,
+) -> Result<(), ApiError> {
+    tx.commit()
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, name))?;
+    WRITTEN.fetch_max(written, Ordering::Release);
+    Ok(())
+}
+
+/// The highest change sequence this process has committed (writes of this
+/// replica); a Get served from the read cache waits until the cache has
+/// applied it, so every caller reads the writes acknowledged here.
+static WRITTEN: AtomicI64 = AtomicI64::new(0);
+
+/// See [`WRITTEN`].
+pub fn last_written() -> i64 {
+    WRITTEN.load(Ordering::Acquire)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statements_name_every_index_column_once() {
+        for statement in [UPDATE_ROWS.as_str(), INSERT_ALL.as_str()] {
+            for (column, _) in INDEX_COLUMNS {
+                assert!(
+                    statement.contains(&format!("u.{column}")),
+                    "{column} in {statement}"
+                );
+            }
+        }
+        assert!(INSERT_ALL.contains("$17::text[]) WITH ORDINALITY"));
+        assert!(UPDATE_ROWS.contains("$17::text[])"));
+    }
+}
