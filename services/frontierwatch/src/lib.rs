@@ -16,6 +16,7 @@
 //! - `error`: the error contract and its mapping to gRPC statuses.
 
 pub mod admin_token;
+pub mod analytics;
 pub mod api;
 pub mod backoff;
 pub mod config;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod analytics;
+mod append;
 mod batch;
 #[cfg(test)]
 mod batch_tests;
@@ -21,10 +22,10 @@ mod rows;
 mod snapshot;
 pub mod tokens;
 
+pub use append::Actor;
 pub use decide::Imported;
 pub use items::ImportItem;
 pub use resources::Store;
-pub use rows::Actor;
 
 /// A stored time as a protobuf timestamp.
 pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {

@@ -6,57 +6,20 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+pub(super) use super::append::{
+    Actor, ChangeKind, PendingChange, append_changes, commit, last_written,
+};
 use super::claims::ClaimRow;
 use super::error::{Operation, map_db_error};
 use super::timestamp;
-use crate::domain::{Index, Kind, Meta, Resource};
+use crate::domain::{Index, Meta, Resource};
 use crate::error::ApiError;
 use crate::metrics::Timer;
-
-/// Who makes a write: the name of the token whose call it serves, if any.
-/// Passed down with every write and recorded on its change records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Actor(Option<String>);
-
-impl Actor {
-    /// A call authenticated by the token `name`.
-    pub fn token(name: impl Into<String>) -> Self {
-        Self(Some(name.into()))
-    }
-
-    /// A write of the service itself, or of a call that no token names.
-    pub fn none() -> Self {
-        Self(None)
-    }
-
-    fn name(&self) -> Option<String> {
-        self.0.clone()
-    }
-}
-
-/// The kinds of change the log records.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum ChangeKind {
-    Created,
-    Updated,
-    Deleted,
-}
-
-impl ChangeKind {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Created => "created",
-            ChangeKind::Updated => "updated",
-            ChangeKind::Deleted => "deleted",
-        }
-    }
-}
 
 pub(super) fn new_etag() -> String {
     format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
@@ -492,154 +455,6 @@ where
         .bind(column!(|r| r.index.score))
         .bind(column!(|r| r.index.settings_key.as_deref()))
         .bind(column!(|r| r.index.relation.as_deref()))
-}
-
-/// A change record waiting to be appended.
-pub(super) struct PendingChange {
-    name: String,
-    type_name: String,
-    kind: ChangeKind,
-    resource: Vec<u8>,
-    organizations: Vec<String>,
-    model: Option<String>,
-    benchmark: Option<String>,
-    /// The token whose call made the change.
-    actor: Option<String>,
-}
-
-impl PendingChange {
-    /// The record in a line, for tests.
-    #[cfg(test)]
-    pub(super) fn describe(&self) -> String {
-        format!("{} {} by {:?}", self.kind.as_str(), self.name, self.actor)
-    }
-
-    /// A change of something that is not a stored resource (an alert).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn raw(
-        name: String,
-        type_name: String,
-        kind: ChangeKind,
-        resource: Vec<u8>,
-        organizations: Vec<String>,
-        model: Option<String>,
-        benchmark: Option<String>,
-        actor: &Actor,
-    ) -> Self {
-        Self {
-            name,
-            type_name,
-            kind,
-            resource,
-            organizations,
-            model,
-            benchmark,
-            actor: actor.name(),
-        }
-    }
-
-    pub(super) fn of<T: Resource>(resource: &T, kind: ChangeKind, actor: &Actor) -> Self {
-        let name = resource.name().to_owned();
-        let index = resource.index();
-        // What watchers filter on: the resource's organizations (including
-        // the developers of its model line), its model line and its benchmark.
-        let mut organizations = index.organizations;
-        let mut model = index.model;
-        let mut benchmark = index.benchmark;
-        match T::KIND {
-            Kind::Organization => organizations.push(name.clone()),
-            Kind::Model => model = Some(name.clone()),
-            Kind::Benchmark => benchmark = Some(name.clone()),
-            // The watch filters' dimensions are the three kinds above.
-            _ => {}
-        }
-        Self {
-            name,
-            type_name: T::full_name(),
-            kind,
-            resource: resource.encode_to_vec(),
-            organizations,
-            model,
-            benchmark,
-            actor: actor.name(),
-        }
-    }
-}
-
-/// Appends change records in one statement, whatever their number; the
-/// caller makes this the last statement of its transaction (the sequence
-/// lock is held from here to commit, so for one statement's time).
-///
-/// A record's organizations include the developers of its model line.
-/// They travel as one comma-joined text per record (resource names never
-/// contain commas), since PostgreSQL arrays cannot be ragged.
-pub(super) async fn append_changes(
-    conn: &mut PgConnection,
-    changes: &[PendingChange],
-) -> Result<i64, ApiError> {
-    let Some(first) = changes.first() else {
-        return Ok(0);
-    };
-    let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
-        changes.iter().map(f).collect()
-    };
-    let (last,): (Option<i64>,) = sqlx::query_as(
-        "WITH appended AS (\
-         INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
-                              model, benchmark, actor) \
-         SELECT c.name, c.type_name, c.kind, c.resource, \
-                COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
-                  || COALESCE((SELECT r.organizations FROM resources r \
-                                WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
-                c.model, c.benchmark, c.actor \
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
-                       $6::text[], $7::text[], $8::text[]) \
-                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
-                                     model, benchmark, actor, ord) \
-          ORDER BY c.ord \
-         RETURNING seq) SELECT max(seq) FROM appended",
-    )
-    .bind(column(|c| Some(c.name.clone())))
-    .bind(column(|c| Some(c.type_name.clone())))
-    .bind(column(|c| Some(c.kind.as_str().to_owned())))
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.resource.as_slice())
-            .collect::<Vec<&[u8]>>(),
-    )
-    .bind(column(|c| Some(c.organizations.join(","))))
-    .bind(column(|c| c.model.clone()))
-    .bind(column(|c| c.benchmark.clone()))
-    .bind(column(|c| c.actor.clone()))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;
-    Ok(last.unwrap_or(0))
-}
-
-/// Commits a write whose last change record is `written` (0 for none),
-/// and notes that sequence as written by this replica.
-pub(super) async fn commit(
-    tx: Transaction<'static, Postgres>,
-    name: &str,
-    written: i64,
-) -> Result<(), ApiError> {
-    tx.commit()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))?;
-    WRITTEN.fetch_max(written, Ordering::Release);
-    Ok(())
-}
-
-/// The highest change sequence this process has committed (writes of this
-/// replica); a Get served from the read cache waits until the cache has
-/// applied it, so every caller reads the writes acknowledged here.
-static WRITTEN: AtomicI64 = AtomicI64::new(0);
-
-/// See [`WRITTEN`].
-pub fn last_written() -> i64 {
-    WRITTEN.load(Ordering::Acquire)
 }
 
 #[cfg(test)]

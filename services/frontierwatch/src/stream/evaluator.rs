@@ -19,7 +19,7 @@ use chrono::Utc;
 use frontierwatch_proto::v1::{Alert, AlertKind, WindowStatus};
 use tokio::sync::watch;
 
-use crate::api::analytics::{self, LeaderboardQuery};
+use crate::analytics::{self, LeaderboardQuery};
 use crate::domain::analytics::cadence;
 use crate::error::ApiError;
 use crate::storage::Store;

@@ -1,0 +1,244 @@
+//! Leaderboards: a benchmark's results ranked by section of evaluation
+//! settings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use frontierwatch_proto::v1::*;
+use prost::Message as _;
+
+use crate::domain::analytics::{better, competition_ranks};
+use crate::domain::names::model_of_release;
+use crate::error::ApiError;
+use crate::storage::Store;
+use crate::storage::analytics::{self as queries, ResultFilter, ResultRow};
+
+pub(super) fn decode_result(row: &ResultRow) -> Result<BenchmarkResult, ApiError> {
+    BenchmarkResult::decode(row.data.as_slice()).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode"))
+    })
+}
+
+pub(super) fn direction_of(benchmark: &Benchmark) -> ScoreDirection {
+    ScoreDirection::try_from(benchmark.direction).unwrap_or(ScoreDirection::Unspecified)
+}
+
+/// A validated leaderboard question: what the request asks, typed. The
+/// alert evaluator asks it directly ([`LeaderboardQuery::leaders_of`]).
+#[derive(Debug, Clone)]
+pub struct LeaderboardQuery {
+    pub benchmark: String,
+    pub as_of: Option<NaiveDate>,
+    pub include_disputed: bool,
+    /// Only results of this evaluator relation (its enum value's name).
+    pub relation: Option<&'static str>,
+    pub grouping: LeaderboardGrouping,
+    /// Rows per section.
+    pub limit: usize,
+}
+
+impl LeaderboardQuery {
+    /// The leader of each section of a benchmark's board today.
+    pub fn leaders_of(benchmark: &str) -> Self {
+        Self {
+            benchmark: benchmark.to_owned(),
+            as_of: None,
+            include_disputed: false,
+            relation: None,
+            grouping: LeaderboardGrouping::Unspecified,
+            limit: 1,
+        }
+    }
+}
+
+/// A benchmark's leaderboard: sections by evaluation settings, the largest
+/// first (then by settings key), the benchmark's canonical settings before
+/// all; rows by score with competition ranks.
+pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, ApiError> {
+    let limit = q.limit;
+    let grouping = q.grouping;
+    let benchmark: Benchmark = store.get(&q.benchmark).await?;
+    let direction = direction_of(&benchmark);
+    let filter = ResultFilter {
+        as_of: q.as_of,
+        include_disputed: q.include_disputed,
+        relation: q.relation,
+    };
+    let name = q.benchmark.clone();
+    // Ranked here, in one place for every option: each release's best
+    // result per settings key leaves the database as keys only (the rows
+    // shown are read in full below), which cost no more than ranking them
+    // there with window functions (benches/report/analytics.md).
+    let rows = queries::best_results(
+        store.pool(),
+        &name,
+        &filter,
+        direction == ScoreDirection::LowerIsBetter,
+    )
+    .await?;
+
+    let mut by_key: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();
+    for row in rows {
+        by_key
+            .entry(row.settings_key.clone())
+            .or_default()
+            .push(row);
+    }
+    let dates = if grouping == LeaderboardGrouping::ModelLatest {
+        let releases: Vec<String> = by_key
+            .values()
+            .flatten()
+            .map(|r| r.release.clone())
+            .collect();
+        queries::release_dates(store.pool(), &releases).await?
+    } else {
+        HashMap::new()
+    };
+    let mut ranked: Vec<(String, Vec<ResultRow>)> = Vec::new();
+    for (settings_key, mut rows) in by_key {
+        // One row per model line when asked: its best, or its latest release.
+        if grouping != LeaderboardGrouping::Unspecified {
+            let mut per_model: BTreeMap<String, ResultRow> = BTreeMap::new();
+            for row in rows {
+                let model = row
+                    .model
+                    .clone()
+                    .or_else(|| model_of_release(&row.release))
+                    .unwrap_or_default();
+                let keep = match per_model.get(&model) {
+                    None => true,
+                    Some(current) if grouping == LeaderboardGrouping::ModelBest => {
+                        better(direction, row.score, current.score)
+                    }
+                    Some(current) => dates.get(&row.release) > dates.get(&current.release),
+                };
+                if keep {
+                    per_model.insert(model, row);
+                }
+            }
+            rows = per_model.into_values().collect();
+        }
+        rows.sort_by(|a, b| {
+            let order = a.score.total_cmp(&b.score);
+            let order = if direction == ScoreDirection::LowerIsBetter {
+                order
+            } else {
+                order.reverse()
+            };
+            order.then_with(|| a.release.cmp(&b.release))
+        });
+        ranked.push((settings_key, rows));
+    }
+    // Only the rows shown are read in full.
+    let shown: Vec<String> = ranked
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().take(limit).map(|r| r.name.clone()))
+        .collect();
+    let data = queries::result_data(store.pool(), &shown).await?;
+    let mut sections = Vec::new();
+    for (settings_key, rows) in ranked {
+        let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+        let ranks = competition_ranks(&scores);
+        let mut section = LeaderboardSection {
+            settings_key: settings_key.clone(),
+            ..Default::default()
+        };
+        for (row, (rank, tied)) in rows.iter().zip(ranks).take(limit) {
+            if section.settings.is_none() {
+                section.settings = decode_stored(row, &data)?.settings;
+            }
+            section.rows.push(leaderboard_row(row, rank, tied, &data)?);
+        }
+        sections.push((rows.len(), section));
+    }
+    // The same order as the ranked-in-the-database path: by the size of
+    // the whole section, not of the rows shown.
+    sections
+        .sort_by(|(a, sa), (b, sb)| b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key)));
+    let sections = sections.into_iter().map(|(_, s)| s).collect();
+    finish_leaderboard(store, name, &benchmark, sections).await
+}
+
+/// The benchmark's canonical section first, when it names one and has
+/// results; every row with its release's and model line's display names.
+async fn finish_leaderboard(
+    store: &Store,
+    name: String,
+    benchmark: &Benchmark,
+    mut sections: Vec<LeaderboardSection>,
+) -> Result<Leaderboard, ApiError> {
+    if let Some(canonical) = &benchmark.canonical_settings {
+        let key = crate::domain::analytics::settings_key(Some(canonical));
+        if let Some(at) = sections.iter().position(|s| s.settings_key == key) {
+            let section = sections.remove(at);
+            sections.insert(0, section);
+        }
+    }
+    let mut names: Vec<String> = sections
+        .iter()
+        .flat_map(|s| &s.rows)
+        .flat_map(|r| [r.release.clone(), r.model.clone()])
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    let stored = queries::result_data(store.pool(), &names).await?;
+    let display_name = |name: &str, release: bool| -> String {
+        use prost::Message as _;
+        let Some(bytes) = stored.get(name) else {
+            return String::new();
+        };
+        if release {
+            Release::decode(bytes.as_slice()).map(|r| r.display_name)
+        } else {
+            Model::decode(bytes.as_slice()).map(|m| m.display_name)
+        }
+        .unwrap_or_default()
+    };
+    for row in sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
+        row.release_display_name = display_name(&row.release, true);
+        row.model_display_name = display_name(&row.model, false);
+    }
+    Ok(Leaderboard {
+        benchmark: name,
+        direction: direction_of(benchmark) as i32,
+        sections,
+    })
+}
+
+/// The stored result of a row, from data read for the rows shown.
+fn decode_stored(
+    row: &ResultRow,
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<BenchmarkResult, ApiError> {
+    let bytes = data.get(&row.name).map_or(&[][..], Vec::as_slice);
+    BenchmarkResult::decode(bytes).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode"))
+    })
+}
+
+/// A leaderboard row with its provenance.
+fn leaderboard_row(
+    row: &ResultRow,
+    rank: i32,
+    tied: bool,
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<LeaderboardRow, ApiError> {
+    let result = decode_stored(row, data)?;
+    Ok(LeaderboardRow {
+        rank,
+        tied,
+        release: row.release.clone(),
+        model: row.model.clone().unwrap_or_default(),
+        score: row.score,
+        benchmark_result: row.name.clone(),
+        publish_date: result.publish_date,
+        verification: result.verification,
+        evaluator_relation: result.evaluator_relation,
+        evaluator: result.evaluator,
+        provenance: result.provenance,
+        // Filled for the rows shown, in one read: see finish_leaderboard.
+        release_display_name: String::new(),
+        model_display_name: String::new(),
+    })
+}

@@ -1,0 +1,15 @@
+//! The analytics layer: leaderboards, comparisons, cadence, transparency
+//! and timelines, computed from the store for typed questions and answered
+//! as the service's values. The gRPC handlers (`api`) only turn requests
+//! into these questions; the alert evaluator (`stream::evaluator`) asks
+//! them directly.
+
+mod cadence;
+mod compare;
+mod leaderboard;
+mod transparency;
+
+pub use cadence::{cadence_report, qualifying_releases, timeline, today_or};
+pub use compare::{CompareQuery, compare};
+pub use leaderboard::{LeaderboardQuery, board};
+pub use transparency::transparency;
