@@ -231,8 +231,9 @@ fn tempdir(label: &str) -> std::path::PathBuf {
     dir
 }
 
-/// The README's grpcurl session, run verbatim with grpcurl 1.8.6 (only the
-/// address differs: the test server listens on a random port).
+/// The README's grpcurl session, then the analytics session of docs/api.md
+/// that continues it, run verbatim with grpcurl 1.8.6 (only the address
+/// differs: the test server listens on a random port).
 #[tokio::test]
 async fn the_readme_grpcurl_session_works_as_written() {
     let server = TestServer::start().await;
@@ -251,8 +252,10 @@ async fn the_readme_grpcurl_session_works_as_written() {
         "the listing shows the result:\n{last}"
     );
 
-    // The analytics examples, after the first session.
-    let outputs = run_readme_block(&readme, "<!-- grpcurl-analytics -->", &server);
+    // The analytics examples, after the first session (docs/api.md).
+    let api_doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
+    let outputs = run_readme_block(&api_doc, "<!-- grpcurl-analytics -->", &server);
     assert_eq!(outputs.len(), 9);
     assert!(
         outputs[2].contains("grok-4-5") && outputs[2].contains("\"rank\": 1"),
@@ -431,4 +434,115 @@ async fn start_up_failures_caused_by_a_flag_name_the_flag() {
         assert!(err.contains(flag), "{flag} is not named: {err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's fwatch session, run verbatim with the fwatch this
+/// workspace builds (the `cargo build` and `alias` lines aside; only the
+/// server's address and token, given as flags, and where shared/data lies
+/// differ). Its last command follows the stream: it runs until a result
+/// created meanwhile shows, and is stopped then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_fwatch_session_works_as_written() {
+    use std::io::BufRead as _;
+    let server = TestServer::start().await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## A first session with fwatch")
+        .nth(1)
+        .expect("README has the fwatch session");
+    let block = section.split("```").nth(1).unwrap_or_default();
+    let commands: Vec<&str> = block.lines().filter(|l| l.starts_with("fwatch ")).collect();
+    assert!(commands.len() >= 7, "{commands:?}");
+    let data = crate::datasets::data("");
+    let data = data.to_str().unwrap().trim_end_matches('/');
+    for command in commands {
+        let command = command.replace("../shared/data", data);
+        let args: Vec<String> = shell_words(&command).into_iter().skip(1).collect();
+        if args[0] == "watch" {
+            let mut watch = std::process::Command::new(crate::harness::fwatch())
+                .args(["--server", &format!("http://{}", server.addr)])
+                .args(["--token", &server.token])
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let stdout = watch.stdout.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut client = server.client().await;
+            let release = "models/gpt-4o/releases/gpt-4o-2024-05-13";
+            let release = match client
+                .get_release(GetReleaseRequest {
+                    name: release.into(),
+                })
+                .await
+            {
+                Ok(_) => release.to_owned(),
+                Err(_) => {
+                    let any = client
+                        .list_releases(ListReleasesRequest {
+                            parent: "models/-".into(),
+                            page_size: 1,
+                            ..Default::default()
+                        })
+                        .await
+                        .unwrap()
+                        .into_inner();
+                    any.releases[0].name.clone()
+                }
+            };
+            client
+                .create_benchmark_result(CreateBenchmarkResultRequest {
+                    benchmark_result_id: "readme-session".into(),
+                    benchmark_result: Some(result(&release, "benchmarks/gpqa", 0.5)),
+                    request_id: String::new(),
+                })
+                .await
+                .expect("a result to watch");
+            let mut seen = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                    seen.push(line);
+                    if seen.iter().any(|l| l.contains("readme-session")) {
+                        break;
+                    }
+                }
+            }
+            let _ = watch.kill();
+            let _ = watch.wait();
+            assert!(
+                seen.iter().any(|l| l.contains("readme-session")),
+                "`{command}` showed the new result: {seen:?}"
+            );
+            continue;
+        }
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = crate::harness::run_fwatch_status(&server, &words, None);
+        // An import exits 2 when some rows were rejected, the rest imported.
+        let allowed: &[i32] = if words.contains(&"import") {
+            &[0, 2]
+        } else {
+            &[0]
+        };
+        assert!(
+            code.is_some_and(|c| allowed.contains(&c)),
+            "`{command}` exited {code:?}:\n{out}\n{err}"
+        );
+        if words.contains(&"get") {
+            assert!(out.contains("benchmarks/gpqa"), "`{command}`:\n{out}");
+        }
+    }
 }

@@ -73,42 +73,34 @@ impl TelemetryGuard {
     }
 }
 
-/// A W3C trace context: `traceparent: 00-<trace id>-<parent span id>-<flags>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TraceParent {
-    pub trace_id: u128,
-    pub span_id: u64,
-    pub sampled: bool,
-}
+/// The caller's span context, from its W3C trace context headers
+/// (`traceparent: 00-<trace id>-<parent span id>-<flags>`, and
+/// `tracestate`), read by OpenTelemetry's `TraceContextPropagator`;
+/// anything malformed, or the all-zero ids the specification forbids, is
+/// `None` (a new trace is started).
+pub fn remote_parent(
+    headers: &tonic::codegen::http::HeaderMap,
+) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+    use opentelemetry::trace::TraceContextExt as _;
 
-impl TraceParent {
-    /// Parses a `traceparent` value; anything malformed, or the all-zero
-    /// ids the specification forbids, is `None` (a new trace is started).
-    pub fn parse(value: &str) -> Option<TraceParent> {
-        let mut parts = value.trim().split('-');
-        let (version, trace, span, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, len: usize| {
-            s.len() == len
-                && s.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        // Version 00 has exactly four fields; later versions may add more.
-        if !hex(version, 2) || version == "ff" || (version == "00" && parts.next().is_some()) {
-            return None;
+    struct Headers<'a>(&'a tonic::codegen::http::HeaderMap);
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            let value = self.0.get(key).and_then(|v| v.to_str().ok())?;
+            // The propagator checks everything but the fields' lengths (it
+            // takes a 31-digit trace id), which the W3C format fixes.
+            let sized = |v: &str| v.trim().split('-').take(4).map(str::len).eq([2, 32, 16, 2]);
+            (key != "traceparent" || sized(value)).then_some(value)
         }
-        if !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
-            return None;
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
         }
-        let trace_id = u128::from_str_radix(trace, 16).ok()?;
-        let span_id = u64::from_str_radix(span, 16).ok()?;
-        let flags = u8::from_str_radix(flags, 16).ok()?;
-        (trace_id != 0 && span_id != 0).then_some(TraceParent {
-            trace_id,
-            span_id,
-            sampled: flags & 1 == 1,
-        })
     }
+    let context =
+        opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers));
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then_some(span_context)
 }
 
 /// The span of one gRPC call. It continues the caller's trace when the
@@ -116,9 +108,7 @@ impl TraceParent {
 /// log line inside the call) is the trace's id: the caller's, the one the
 /// OpenTelemetry exporter started, or a fresh one when neither exists.
 pub fn grpc_span<B>(request: &tonic::codegen::http::Request<B>) -> tracing::Span {
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-    };
+    use opentelemetry::trace::{TraceContextExt as _, TraceId};
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     let span = tracing::info_span!(
@@ -128,30 +118,16 @@ pub fn grpc_span<B>(request: &tonic::codegen::http::Request<B>) -> tracing::Span
         otel.kind = "server",
         trace_id = tracing::field::Empty,
     );
-    let incoming = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse);
-    if let Some(parent) = incoming {
-        let context = SpanContext::new(
-            TraceId::from(parent.trace_id),
-            SpanId::from(parent.span_id),
-            if parent.sampled {
-                TraceFlags::SAMPLED
-            } else {
-                TraceFlags::default()
-            },
-            true,
-            TraceState::default(),
-        );
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(context));
+    let incoming = remote_parent(request.headers());
+    if let Some(parent) = &incoming {
+        let _ =
+            span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent.clone()));
     }
     let exported = span.context().span().span_context().trace_id();
     let trace_id = if exported != TraceId::INVALID {
         u128::from_be_bytes(exported.to_bytes())
-    } else if let Some(parent) = incoming {
-        parent.trace_id
+    } else if let Some(parent) = &incoming {
+        u128::from_be_bytes(parent.trace_id().to_bytes())
     } else {
         u128::from_be_bytes(*uuid::Uuid::new_v4().as_bytes())
     };
@@ -164,15 +140,28 @@ pub fn grpc_span<B>(request: &tonic::codegen::http::Request<B>) -> tracing::Span
 
 #[cfg(test)]
 mod tests {
-    use super::TraceParent;
+    use super::remote_parent;
+    use tonic::codegen::http::{HeaderMap, HeaderValue};
+
+    fn parse(value: &str) -> Option<(u128, u64, bool)> {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_str(value).ok()?);
+        remote_parent(&headers).map(|c| {
+            (
+                u128::from_be_bytes(c.trace_id().to_bytes()),
+                u64::from_be_bytes(c.span_id().to_bytes()),
+                c.is_sampled(),
+            )
+        })
+    }
 
     #[test]
     fn traceparent_is_parsed_as_the_w3c_recommendation_says() {
-        let parsed =
-            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
-        assert_eq!(parsed.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
-        assert_eq!(parsed.span_id, 0x00f067aa0ba902b7);
-        assert!(parsed.sampled);
+        let (trace_id, span_id, sampled) =
+            parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert_eq!(trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert_eq!(span_id, 0x00f067aa0ba902b7);
+        assert!(sampled);
         for bad in [
             "",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
@@ -182,12 +171,9 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
         ] {
-            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+            assert_eq!(parse(bad), None, "{bad}");
         }
         // A later version may carry more fields.
-        assert!(
-            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x")
-                .is_some()
-        );
+        assert!(parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x").is_some());
     }
 }

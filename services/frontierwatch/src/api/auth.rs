@@ -8,12 +8,11 @@
 //! named as a read, so it cannot ship unprotected. Health and reflection
 //! are not wrapped: probes and `grpcurl list` need no token.
 
-use std::convert::Infallible;
-use std::task::{Context, Poll};
-
 use tonic::body::Body;
-use tonic::codegen::{BoxFuture, Service, http};
+use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
+
+use super::wrap::{GrpcService, ready, wrapper_service};
 
 use crate::storage::tokens::{Checker, Principal, Role};
 
@@ -61,22 +60,8 @@ fn bearer(request: &http::Request<Body>) -> Option<String> {
         .then(|| secret.trim().to_owned())
 }
 
-impl<S> Service<http::Request<Body>> for Authenticated<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + NamedService
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+impl<S: GrpcService> Service<http::Request<Body>> for Authenticated<S> {
+    wrapper_service!();
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let method = request
@@ -87,8 +72,7 @@ where
             .unwrap_or_default()
             .to_owned();
         let needed = required_role(S::NAME, &method);
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = ready(&mut self.inner);
         if needed == Role::Reader && self.anonymous_reads {
             return Box::pin(inner.call(request));
         }

@@ -18,16 +18,16 @@
 //!   to their kinds' validation, which names the field under the resource
 //!   and, in an import, rejects the one item rather than the call.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt as _, Full, Limited};
 use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage as _, Value};
 use tokio::sync::Semaphore;
 use tonic::body::Body;
-use tonic::codegen::{BoxFuture, Service, http};
+use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
+
+use super::wrap::{GrpcService, ready, wrapper_service};
 
 use crate::error::ApiError;
 
@@ -79,22 +79,8 @@ impl<S: NamedService> NamedService for Guard<S> {
     const NAME: &'static str = S::NAME;
 }
 
-impl<S> Service<http::Request<Body>> for Guard<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + NamedService
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+impl<S: GrpcService> Service<http::Request<Body>> for Guard<S> {
+    wrapper_service!();
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let Some(input) = self.inputs.get(request.uri().path()).cloned() else {
@@ -111,8 +97,7 @@ where
             });
         };
         // The clone that was made ready serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = ready(&mut self.inner);
         let limits = self.limits;
         let deadline = deadline(&request, limits.default_deadline);
         Box::pin(async move {

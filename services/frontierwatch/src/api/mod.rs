@@ -9,6 +9,7 @@ pub mod observe;
 pub mod standard;
 pub mod tokens;
 mod transparency;
+mod wrap;
 
 use frontierwatch_proto::v1::frontier_watch_service_server::FrontierWatchService;
 use frontierwatch_proto::v1::*;
