@@ -68,6 +68,35 @@ pub struct ListArgs {
     pub all: bool,
 }
 
+/// The items of a List call's pages, from `token` on, in the field
+/// `field` of each page: one page, or every page when `all`; and the token
+/// of the page after the last one read (empty at the end).
+async fn pages(
+    channel: &Channel,
+    method: &str,
+    mut request: Map<String, Value>,
+    field: &str,
+    mut token: String,
+    all: bool,
+) -> anyhow::Result<(Vec<Value>, String)> {
+    let mut items = Vec::new();
+    loop {
+        request.insert("page_token".into(), json!(token));
+        let response = to_json(&call(channel, method, Value::Object(request.clone())).await?);
+        if let Some(Value::Array(page)) = response.get(field) {
+            items.extend(page.iter().cloned());
+        }
+        token = response
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if !all || token.is_empty() {
+            return Ok((items, token));
+        }
+    }
+}
+
 pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::Result<()> {
     let kind = by_arg(&args.kind)?;
     let mut request = Map::new();
@@ -79,31 +108,15 @@ pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::
         request.insert(key, value);
     }
     request.insert("page_size".into(), json!(args.page_size));
-    let mut token = args.page_token.clone();
-    let mut items = Vec::new();
-    loop {
-        request.insert("page_token".into(), json!(token));
-        let response = to_json(
-            &call(
-                channel,
-                &format!("List{}", kind.plural),
-                Value::Object(request.clone()),
-            )
-            .await?,
-        );
-        let camel = camel(kind.plural_field);
-        if let Some(Value::Array(page)) = response.get(&camel) {
-            items.extend(page.iter().cloned());
-        }
-        token = response
-            .get("nextPageToken")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        if !args.all || token.is_empty() {
-            break;
-        }
-    }
+    let (items, token) = pages(
+        channel,
+        &format!("List{}", kind.plural),
+        request,
+        &camel(kind.plural_field),
+        args.page_token.clone(),
+        args.all,
+    )
+    .await?;
     print_list(format, &items, Some(&token));
     Ok(())
 }
@@ -234,28 +247,22 @@ pub async fn move_release(
     if id.is_some() || etag.is_some() {
         bail!("--id and --etag name one release; {name} is a model line");
     }
-    let mut releases = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = to_json(
-            &call(
-                channel,
-                "ListReleases",
-                json!({ "parent": name, "pageSize": 1000, "pageToken": token }),
-            )
-            .await?,
-        );
-        for release in page["releases"].as_array().into_iter().flatten() {
-            releases.push(release["name"].as_str().unwrap_or_default().to_owned());
-        }
-        token = page["nextPageToken"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if token.is_empty() {
-            break;
-        }
-    }
+    let mut request = Map::new();
+    request.insert("parent".into(), json!(name));
+    request.insert("page_size".into(), json!(1000));
+    let (pages, _) = pages(
+        channel,
+        "ListReleases",
+        request,
+        "releases",
+        String::new(),
+        true,
+    )
+    .await?;
+    let releases: Vec<String> = pages
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
     let mut moved = Vec::with_capacity(releases.len());
     for release in releases {
         moved.push(to_json(&move_one(release, None, None).await?));

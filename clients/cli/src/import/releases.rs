@@ -18,7 +18,7 @@
 //! and every reference to it in the plan follows. Several: the row is
 //! reported as ambiguous, with the candidates, and nothing is guessed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use frontierwatch_client::Client;
@@ -207,10 +207,9 @@ impl Releases {
         }
         let dates = dates_of(release);
         // One stored release spelling the same id is the release, whatever
-        // display names also match: a
-        // display name shared by a base and its variant ("GPT-3.5") must
-        // not make it ambiguous, nor a date another import adds later
-        // decide it the other way.
+        // display names also match: a display name shared by a base and its
+        // variant ("GPT-3.5") must not make it ambiguous, nor a date another
+        // import adds later decide it the other way.
         let same_id: Vec<usize> = self
             .by_id
             .get(&key(id))
@@ -260,16 +259,17 @@ impl Releases {
         // would resolve into one of them is a release of its own (the file
         // tells the two apart), never a second claim of this source about
         // the same release in one import.
-        let mut taken: HashMap<String, (String, u64)> = plan
+        let named_as_stored: HashSet<String> = plan
             .rows
             .iter()
             .filter_map(|row| match &row.resource {
-                Resource::Release(r) if self.names.contains_key(&r.name) => {
-                    Some((r.name.clone(), (r.name.clone(), row.line)))
-                }
+                Resource::Release(r) if self.names.contains_key(&r.name) => Some(r.name.clone()),
                 _ => None,
             })
             .collect();
+        // Stored releases a row of another name resolved into: the name and
+        // line of that row.
+        let mut taken: HashMap<String, (String, u64)> = HashMap::new();
         for row in &mut plan.rows {
             let Resource::Release(release) = &mut row.resource else {
                 continue;
@@ -285,7 +285,7 @@ impl Releases {
                     // The file names that stored release itself in another
                     // row: it tells the two apart, so this row is a release
                     // of its own, under its own name.
-                    if taken.get(&into).is_some_and(|(other, _)| *other == into) {
+                    if named_as_stored.contains(&into) {
                         continue;
                     }
                     if let Some((other, line)) = taken.get(&into) {
