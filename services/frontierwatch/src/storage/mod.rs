@@ -55,3 +55,69 @@ pub async fn register_kinds(pool: &sqlx::PgPool) -> Result<(), crate::error::Api
     .map_err(|e| error::map_db_error(e, error::Operation::Write, "the kinds of resource"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// What each module of `storage/` uses of the others (`super::name`),
+    /// read from its source, tests left out.
+    fn graph() -> BTreeMap<String, BTreeSet<String>> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/storage");
+        let files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+            .map(|path| {
+                let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+                (module, std::fs::read_to_string(&path).unwrap())
+            })
+            .filter(|(module, _)| module != "mod" && !module.ends_with("_tests"))
+            .collect();
+        let modules: BTreeSet<&str> = files.iter().map(|(m, _)| m.as_str()).collect();
+        files
+            .iter()
+            .map(|(module, source)| {
+                let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+                let uses = source
+                    .match_indices("super::")
+                    .map(|(at, _)| {
+                        source[at + 7..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                            .collect::<String>()
+                    })
+                    .filter(|used| used != module && modules.contains(used.as_str()))
+                    .collect();
+                (module.clone(), uses)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_modules_of_storage_form_no_cycle() {
+        let graph = graph();
+        for (module, uses) in &graph {
+            println!(
+                "{module} -> {}",
+                uses.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        // Kahn's algorithm: what is left once every module without uses
+        // is taken away, again and again, lies on a cycle.
+        let mut left = graph.clone();
+        while let Some(leaf) = left
+            .iter()
+            .find(|(_, uses)| uses.iter().all(|u| !left.contains_key(u)))
+            .map(|(m, _)| m.clone())
+        {
+            left.remove(&leaf);
+        }
+        assert!(
+            left.is_empty(),
+            "modules on a cycle, or using one: {:?}",
+            left.keys()
+        );
+        assert!(graph.len() > 10, "the modules were not read: {graph:?}");
+    }
+}

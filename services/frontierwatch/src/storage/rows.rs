@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 use uuid::Uuid;
 
 pub(super) use super::append::{
-    Actor, ChangeKind, PendingChange, append_changes, commit, last_written,
+    Actor, ChangeKind, PendingChange, append_changes, begin_generic_write, begin_write, commit,
+    last_written,
 };
 use super::claims::ClaimRow;
 use super::error::{Operation, map_db_error};
@@ -20,7 +21,6 @@ use super::timestamp;
 use crate::domain::index::{COLUMNS, Legacy, Value};
 use crate::domain::{Index, Meta, Resource};
 use crate::error::ApiError;
-use crate::metrics::Timer;
 
 pub(super) fn new_etag() -> String {
     format!("{:016x}", Uuid::new_v4().as_u64_pair().0)
@@ -49,36 +49,6 @@ pub(super) fn now_of<T: Resource>(resource: &T) -> DateTime<Utc> {
         .create_time()
         .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
         .unwrap_or_else(Utc::now)
-}
-
-/// Begins a writing transaction, timing the wait for its connection.
-pub(super) async fn begin_write(
-    pool: &PgPool,
-    name: &str,
-) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let _timer = Timer::acquire("main");
-    pool.begin()
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))
-}
-
-/// Begins a writing transaction whose prepared statements run their
-/// generic plans, timing the wait for its connection.
-///
-/// For a statement that binds arrays, PostgreSQL's plan cache finds a
-/// custom plan (costed for the arrays' actual lengths) cheaper than the
-/// generic one (costed for guessed lengths), and so plans every execution
-/// anew: under load, a tenth of its CPU. Only for transactions whose every
-/// statement is served by an index under its generic plan, whatever the
-/// table's size when that plan was built (primary keys, `lookups`).
-pub(super) async fn begin_generic_write(
-    pool: &PgPool,
-    name: &str,
-) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let _timer = Timer::acquire("main");
-    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
-        .await
-        .map_err(|e| map_db_error(e, Operation::Write, name))
 }
 
 /// The stored resource `name` of kind `T`, locked for update, whose etag
