@@ -10,7 +10,7 @@ use frontierwatch_proto::v1::{
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
-use crate::storage::filter::{Column, Condition, DateColumn, ListQuery};
+use crate::storage::filter::{Column, Condition, ListQuery};
 
 /// Collects conditions and the violations of their values.
 #[derive(Default)]
@@ -60,23 +60,19 @@ impl Builder {
         }
     }
 
-    fn dates(&mut self, field: &str, range: Option<&DateRange>, column: DateColumn) {
+    fn dates(&mut self, field: &str, range: Option<&DateRange>) {
         let Some(range) = range else { return };
         for (bound, date, to) in [
             (
                 "start",
                 range.start.as_ref(),
-                Condition::DateFrom as fn(_, _) -> _,
+                Condition::DateFrom as fn(_) -> _,
             ),
-            (
-                "end",
-                range.end.as_ref(),
-                Condition::DateTo as fn(_, _) -> _,
-            ),
+            ("end", range.end.as_ref(), Condition::DateTo as fn(_) -> _),
         ] {
             let Some(date) = date else { continue };
             match check_date(date).ok().and_then(|()| to_naive_date(date)) {
-                Some(day) => self.query.push(to(column, day)),
+                Some(day) => self.query.push(to(day)),
                 None => self
                     .violations
                     .add(&format!("{field}.{bound}"), "is not a valid date"),
@@ -96,12 +92,12 @@ pub fn organizations(r: &ListOrganizationsRequest) -> Result<ListQuery, ApiError
         "parent_organization",
         &r.parent_organization,
         Kind::Organization,
-        |o| Condition::Equals(Column::ParentOrganization, o),
+        Condition::HasOrganization,
     );
     b.enumeration(
         "kind",
         r.kind,
-        Column::OrganizationKind,
+        Column::KindDetail,
         OrganizationKind::as_str_name,
     );
     b.text(&r.country, Column::Country);
@@ -114,7 +110,7 @@ pub fn models(r: &ListModelsRequest) -> Result<ListQuery, ApiError> {
         "developer",
         &r.developer,
         Kind::Organization,
-        Condition::HasDeveloper,
+        Condition::HasOrganization,
     );
     b.finish()
 }
@@ -136,18 +132,19 @@ pub fn releases(r: &ListReleasesRequest) -> Result<ListQuery, ApiError> {
         Kind::Organization,
         Condition::ModelDevelopedBy,
     );
-    b.enumeration("stage", r.stage, Column::Stage, LifecycleStage::as_str_name);
-    b.dates(
-        "release_date_range",
-        r.release_date_range.as_ref(),
-        DateColumn::ReleaseDate,
+    b.enumeration(
+        "stage",
+        r.stage,
+        Column::Status,
+        LifecycleStage::as_str_name,
     );
+    b.dates("release_date_range", r.release_date_range.as_ref());
     b.finish()
 }
 
 pub fn benchmarks(r: &ListBenchmarksRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.text(&r.category, Column::BenchmarkCategory);
+    b.text(&r.category, Column::Category);
     b.finish()
 }
 
@@ -171,14 +168,10 @@ pub fn benchmark_results(r: &ListBenchmarkResultsRequest) -> Result<ListQuery, A
     b.enumeration(
         "verification",
         r.verification,
-        Column::Verification,
+        Column::Status,
         VerificationStatus::as_str_name,
     );
-    b.dates(
-        "publish_date_range",
-        r.publish_date_range.as_ref(),
-        DateColumn::PublishDate,
-    );
+    b.dates("publish_date_range", r.publish_date_range.as_ref());
     b.finish()
 }
 
@@ -188,7 +181,7 @@ pub fn disclosures(r: &ListDisclosuresRequest) -> Result<ListQuery, ApiError> {
         match Kind::of_name(&r.subject) {
             Some(Kind::Organization | Kind::Model | Kind::Release) => {
                 b.query
-                    .push(Condition::Equals(Column::Subject, r.subject.clone()));
+                    .push(Condition::Equals(Column::KindDetail, r.subject.clone()));
             }
             _ => b
                 .violations
@@ -207,41 +200,40 @@ pub fn disclosures(r: &ListDisclosuresRequest) -> Result<ListQuery, ApiError> {
     b.enumeration(
         "category",
         r.category,
-        Column::DisclosureCategory,
+        Column::Category,
         DisclosureCategory::as_str_name,
     );
     b.enumeration(
         "status",
         r.status,
-        Column::DisclosureStatus,
+        Column::Status,
         DisclosureStatus::as_str_name,
     );
-    b.dates(
-        "publish_date_range",
-        r.publish_date_range.as_ref(),
-        DateColumn::PublishDate,
-    );
+    b.dates("publish_date_range", r.publish_date_range.as_ref());
     b.finish()
 }
 
 pub fn indicators(r: &ListIndicatorsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.text(&r.index, Column::IndicatorIndex);
-    b.text(&r.domain, Column::IndicatorDomain);
+    b.text(&r.index, Column::KindDetail);
+    b.text(&r.domain, Column::Category);
     b.finish()
 }
 
 pub fn transparency_indexes(r: &ListTransparencyIndexesRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.text(&r.publisher, Column::Publisher);
+    b.text(&r.publisher, Column::KindDetail);
     b.finish()
 }
 
 pub fn commitments(r: &ListCommitmentsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.name("organization", &r.organization, Kind::Organization, |o| {
-        Condition::Equals(Column::CommittedBy, o)
-    });
+    b.name(
+        "organization",
+        &r.organization,
+        Kind::Organization,
+        Condition::HasOrganization,
+    );
     b.name("model", &r.model, Kind::Model, |n| {
         Condition::Equals(Column::Model, n)
     });

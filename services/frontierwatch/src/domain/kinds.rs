@@ -83,8 +83,8 @@ impl Resource for Organization {
 
     fn index(&self) -> Index {
         Index {
-            parent_organization: some(&self.parent),
-            organization_kind: enum_name(self.kind, OrganizationKind::as_str_name),
+            organizations: some(&self.parent).into_iter().collect(),
+            kind_detail: enum_name(self.kind, OrganizationKind::as_str_name),
             country: some(&self.country),
             ..Index::default()
         }
@@ -121,7 +121,7 @@ impl Resource for Model {
 
     fn index(&self) -> Index {
         Index {
-            developers: self.developers.clone(),
+            organizations: self.developers.clone(),
             ..Index::default()
         }
     }
@@ -164,8 +164,8 @@ impl Resource for Release {
     fn index(&self) -> Index {
         Index {
             model: model_of_release(&self.name),
-            stage: enum_name(self.stage, LifecycleStage::as_str_name),
-            release_date: date(self.release_date.as_ref().and_then(|d| d.date.as_ref())),
+            status: enum_name(self.stage, LifecycleStage::as_str_name),
+            event_date: date(self.release_date.as_ref().and_then(|d| d.date.as_ref())),
             ..Index::default()
         }
     }
@@ -203,7 +203,7 @@ impl Resource for Benchmark {
 
     fn index(&self) -> Index {
         Index {
-            benchmark_category: some(&self.category),
+            category: some(&self.category),
             ..Index::default()
         }
     }
@@ -262,9 +262,9 @@ impl Resource for BenchmarkResult {
             model: model_of_release(&self.release),
             release: some(&self.release),
             benchmark: some(&self.benchmark),
-            evaluator: some(&self.evaluator),
-            verification: enum_name(self.verification, VerificationStatus::as_str_name),
-            publish_date: date(self.publish_date.as_ref()),
+            organizations: some(&self.evaluator).into_iter().collect(),
+            status: enum_name(self.verification, VerificationStatus::as_str_name),
+            event_date: date(self.publish_date.as_ref()),
             score: Some(self.score),
             settings_key: Some(super::analytics::settings_key(self.settings.as_ref())),
             relation: enum_name(self.evaluator_relation, EvaluatorRelation::as_str_name),
@@ -340,10 +340,14 @@ impl Resource for Disclosure {
         };
         Index {
             model,
-            subject: some(&self.subject),
-            disclosure_category: enum_name(self.category, DisclosureCategory::as_str_name),
-            disclosure_status: enum_name(self.status, DisclosureStatus::as_str_name),
-            publish_date: date(self.publish_date.as_ref()),
+            organizations: (subject_kind == Some(Kind::Organization))
+                .then(|| self.subject.clone())
+                .into_iter()
+                .collect(),
+            kind_detail: some(&self.subject),
+            category: enum_name(self.category, DisclosureCategory::as_str_name),
+            status: enum_name(self.status, DisclosureStatus::as_str_name),
+            event_date: date(self.publish_date.as_ref()),
             ..Index::default()
         }
     }
@@ -383,9 +387,9 @@ impl Resource for Indicator {
             &self.transparency_index
         };
         Index {
-            indicator_domain: some(&self.domain),
-            indicator_index: some(index),
-            indicator_subdomain: some(&self.subdomain),
+            category: some(&self.domain),
+            kind_detail: some(index),
+            status: some(&self.subdomain),
             ..Index::default()
         }
     }
@@ -415,8 +419,8 @@ impl Resource for TransparencyIndex {
 
     fn index(&self) -> Index {
         Index {
-            publisher: some(&self.publisher),
-            edition_date: date(self.edition_date.as_ref()),
+            kind_detail: some(&self.publisher),
+            event_date: date(self.edition_date.as_ref()),
             ..Index::default()
         }
     }
@@ -462,7 +466,7 @@ impl Resource for Commitment {
 
     fn index(&self) -> Index {
         Index {
-            committed_by: some(&self.organization),
+            organizations: some(&self.organization).into_iter().collect(),
             model: some(&self.model),
             ..Index::default()
         }

@@ -219,10 +219,8 @@ fn describe(answer: Result<String, crate::error::ApiError>) -> String {
 /// What the database holds, without what every write renews (times, etags).
 async fn state(conn: &mut PgConnection) -> Vec<String> {
     let mut out = Vec::new();
-    // Every column but those every write renews.
-    let rows: Vec<(String, String, Vec<u8>, String)> = sqlx::query_as(
-        "SELECT name, kind, data, (to_jsonb(r) - 'data' - 'etag' - 'typed_etag' \
-                - 'create_time' - 'update_time')::text FROM resources r ORDER BY name",
+    let rows: Vec<(String, String, Vec<u8>, Option<f64>, Vec<String>)> = sqlx::query_as(
+        "SELECT name, kind, data, score, organizations FROM resources ORDER BY name",
     )
     .fetch_all(&mut *conn)
     .await
@@ -235,7 +233,7 @@ async fn state(conn: &mut PgConnection) -> Vec<String> {
         });
         format!("{r:?}")
     }
-    for (name, kind, data, columns) in rows {
+    for (name, kind, data, score, organizations) in rows {
         let data = match kind.as_str() {
             "organization" => plain::<Organization>(&name, &data),
             "model" => plain::<Model>(&name, &data),
@@ -244,7 +242,7 @@ async fn state(conn: &mut PgConnection) -> Vec<String> {
             "benchmark_result" => plain::<BenchmarkResult>(&name, &data),
             other => panic!("unexpected kind {other}"),
         };
-        out.push(format!("{name} {kind} {columns} {data}"));
+        out.push(format!("{name} {kind} {score:?} {organizations:?} {data}"));
     }
     let claims: Vec<(String, String, i16, Option<Vec<String>>, Vec<u8>)> = sqlx::query_as(
         "SELECT name, claimant, authority, fields, data FROM resource_claims ORDER BY name, claimant",

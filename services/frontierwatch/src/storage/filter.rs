@@ -15,48 +15,28 @@ use sqlx::{Postgres, QueryBuilder};
 use crate::domain::Kind;
 use crate::error::ApiError;
 
-/// An index column a condition can test for equality (see
-/// `domain::index`: each holds one field of one kind, or the same field of
-/// several).
+/// An index column a condition can test for equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     Model,
     Release,
     Benchmark,
-    ParentOrganization,
-    OrganizationKind,
+    Category,
+    Status,
+    KindDetail,
     Country,
-    Stage,
-    BenchmarkCategory,
-    Verification,
-    Subject,
-    DisclosureCategory,
-    DisclosureStatus,
-    IndicatorIndex,
-    IndicatorDomain,
-    Publisher,
-    CommittedBy,
 }
 
 impl Column {
     /// Every column, for tests that walk them.
-    pub const ALL: [Column; 16] = [
+    pub const ALL: [Column; 7] = [
         Column::Model,
         Column::Release,
         Column::Benchmark,
-        Column::ParentOrganization,
-        Column::OrganizationKind,
+        Column::Category,
+        Column::Status,
+        Column::KindDetail,
         Column::Country,
-        Column::Stage,
-        Column::BenchmarkCategory,
-        Column::Verification,
-        Column::Subject,
-        Column::DisclosureCategory,
-        Column::DisclosureStatus,
-        Column::IndicatorIndex,
-        Column::IndicatorDomain,
-        Column::Publisher,
-        Column::CommittedBy,
     ];
 
     /// The column's name in `resources`.
@@ -65,36 +45,10 @@ impl Column {
             Column::Model => "model",
             Column::Release => "release",
             Column::Benchmark => "benchmark",
-            Column::ParentOrganization => "parent_organization",
-            Column::OrganizationKind => "organization_kind",
+            Column::Category => "category",
+            Column::Status => "status",
+            Column::KindDetail => "kind_detail",
             Column::Country => "country",
-            Column::Stage => "stage",
-            Column::BenchmarkCategory => "benchmark_category",
-            Column::Verification => "verification",
-            Column::Subject => "subject",
-            Column::DisclosureCategory => "disclosure_category",
-            Column::DisclosureStatus => "disclosure_status",
-            Column::IndicatorIndex => "indicator_index",
-            Column::IndicatorDomain => "indicator_domain",
-            Column::Publisher => "publisher",
-            Column::CommittedBy => "committed_by",
-        }
-    }
-}
-
-/// A date column a range can test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateColumn {
-    ReleaseDate,
-    PublishDate,
-}
-
-impl DateColumn {
-    /// The column's name in `resources`.
-    pub fn sql(self) -> &'static str {
-        match self {
-            DateColumn::ReleaseDate => "release_date",
-            DateColumn::PublishDate => "publish_date",
         }
     }
 }
@@ -104,17 +58,16 @@ impl DateColumn {
 pub enum Condition {
     /// The column equals the value.
     Equals(Column, String),
-    /// A model line's developers include the organization.
-    HasDeveloper(String),
+    /// `organizations` holds the organization.
+    HasOrganization(String),
     /// The resource's model line is developed by the organization.
     ModelDevelopedBy(String),
-    /// The resource's subject is the organization, or its model line is
-    /// developed by it (disclosures about an organization or its models).
+    /// Either of the two above (disclosures about an organization or its models).
     OrganizationOrItsModels(String),
-    /// The date column on or after.
-    DateFrom(DateColumn, NaiveDate),
-    /// The date column on or before.
-    DateTo(DateColumn, NaiveDate),
+    /// `event_date` on or after.
+    DateFrom(NaiveDate),
+    /// `event_date` on or before.
+    DateTo(NaiveDate),
 }
 
 /// A list query of one kind.
@@ -211,8 +164,8 @@ impl ListQuery {
                     part(&mut out, column.sql());
                     part(&mut out, value);
                 }
-                Condition::HasDeveloper(org) => {
-                    part(&mut out, "developer");
+                Condition::HasOrganization(org) => {
+                    part(&mut out, "org");
                     part(&mut out, org);
                 }
                 Condition::ModelDevelopedBy(org) => {
@@ -223,14 +176,12 @@ impl ListQuery {
                     part(&mut out, "org-or-dev");
                     part(&mut out, org);
                 }
-                Condition::DateFrom(column, date) => {
+                Condition::DateFrom(date) => {
                     part(&mut out, "from");
-                    part(&mut out, column.sql());
                     part(&mut out, &date.to_string());
                 }
-                Condition::DateTo(column, date) => {
+                Condition::DateTo(date) => {
                     part(&mut out, "to");
-                    part(&mut out, column.sql());
                     part(&mut out, &date.to_string());
                 }
             }
@@ -325,14 +276,14 @@ pub fn page_size(requested: i32) -> Result<i64, ApiError> {
 /// Appends ` AND ...` for one condition, with bound parameters.
 fn push_condition(builder: &mut QueryBuilder<Postgres>, condition: &Condition) {
     const MODELS_OF: &str =
-        "model IN (SELECT name FROM resources WHERE kind = 'model' AND developers @> ARRAY[";
+        "model IN (SELECT name FROM resources WHERE kind = 'model' AND organizations @> ARRAY[";
     match condition {
         Condition::Equals(column, value) => {
             builder.push(format!(" AND {} = ", column.sql()));
             builder.push_bind(value.clone());
         }
-        Condition::HasDeveloper(org) => {
-            builder.push(" AND developers @> ARRAY[");
+        Condition::HasOrganization(org) => {
+            builder.push(" AND organizations @> ARRAY[");
             builder.push_bind(org.clone());
             builder.push("]::text[]");
         }
@@ -343,19 +294,19 @@ fn push_condition(builder: &mut QueryBuilder<Postgres>, condition: &Condition) {
             builder.push("]::text[])");
         }
         Condition::OrganizationOrItsModels(org) => {
-            builder.push(" AND (subject = ");
+            builder.push(" AND (organizations @> ARRAY[");
             builder.push_bind(org.clone());
-            builder.push(" OR ");
+            builder.push("]::text[] OR ");
             builder.push(MODELS_OF);
             builder.push_bind(org.clone());
             builder.push("]::text[]))");
         }
-        Condition::DateFrom(column, date) => {
-            builder.push(format!(" AND {} >= ", column.sql()));
+        Condition::DateFrom(date) => {
+            builder.push(" AND event_date >= ");
             builder.push_bind(*date);
         }
-        Condition::DateTo(column, date) => {
-            builder.push(format!(" AND {} <= ", column.sql()));
+        Condition::DateTo(date) => {
+            builder.push(" AND event_date <= ");
             builder.push_bind(*date);
         }
     }
@@ -369,10 +320,7 @@ mod tests {
     fn page_tokens_round_trip_and_are_bound_to_their_query() {
         let key = PageTokenKey(b"k".repeat(32));
         let mut query = ListQuery::default();
-        query.push(Condition::Equals(
-            Column::BenchmarkCategory,
-            "coding".into(),
-        ));
+        query.push(Condition::Equals(Column::Category, "coding".into()));
         let token = query.page_token(&key, Kind::Benchmark, "benchmarks/mmlu");
         assert_eq!(
             query
