@@ -7,8 +7,8 @@ use frontierwatch_proto::v1::{Alert, Disclosure, Indicator, Release};
 use prost::Message as _;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use super::append::{Actor, ChangeKind, PendingChange, append_changes};
 use super::error::{Operation, map_db_error};
-use super::rows::{Actor, ChangeKind, PendingChange, append_changes};
 use crate::error::ApiError;
 
 fn read_error(e: sqlx::Error) -> ApiError {

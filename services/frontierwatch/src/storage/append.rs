@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::error::{Operation, map_db_error};
-use crate::domain::{Kind, Resource};
+use crate::domain::{Index, Kind, Resource};
 use crate::error::ApiError;
 use crate::metrics::Timer;
 
@@ -101,7 +101,8 @@ impl PendingChange {
         format!("{} {} by {:?}", self.kind.as_str(), self.name, self.actor)
     }
 
-    /// A change of something that is not a stored resource (an alert).
+    /// A change record from its parts: what `of` and `indexed` compute,
+    /// or a change of something that is not a stored resource (an alert).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn raw(
         name: String,
@@ -126,30 +127,46 @@ impl PendingChange {
     }
 
     pub(super) fn of<T: Resource>(resource: &T, kind: ChangeKind, actor: &Actor) -> Self {
-        let name = resource.name().to_owned();
-        let index = resource.index();
+        Self::indexed::<T>(
+            resource.name(),
+            kind,
+            resource.encode_to_vec(),
+            resource.index(),
+            actor,
+        )
+    }
+
+    /// The change record of the resource `name` of kind `T`, whose
+    /// encoding and index columns are computed already.
+    pub(super) fn indexed<T: Resource>(
+        name: &str,
+        kind: ChangeKind,
+        resource: Vec<u8>,
+        index: Index,
+        actor: &Actor,
+    ) -> Self {
         // What watchers filter on: the resource's organizations (including
         // the developers of its model line), its model line and its benchmark.
         let mut organizations = index.organizations;
         let mut model = index.model;
         let mut benchmark = index.benchmark;
         match T::KIND {
-            Kind::Organization => organizations.push(name.clone()),
-            Kind::Model => model = Some(name.clone()),
-            Kind::Benchmark => benchmark = Some(name.clone()),
+            Kind::Organization => organizations.push(name.to_owned()),
+            Kind::Model => model = Some(name.to_owned()),
+            Kind::Benchmark => benchmark = Some(name.to_owned()),
             // The watch filters' dimensions are the three kinds above.
             _ => {}
         }
-        Self {
-            name,
-            type_name: T::full_name(),
+        Self::raw(
+            name.to_owned(),
+            T::full_name(),
             kind,
-            resource: resource.encode_to_vec(),
+            resource,
             organizations,
             model,
             benchmark,
-            actor: actor.name(),
-        }
+            actor,
+        )
     }
 }
 

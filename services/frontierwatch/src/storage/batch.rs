@@ -12,8 +12,8 @@
 
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
+use super::append::{PendingChange, append_changes, begin_generic_write, begin_write, commit};
 use super::decide::{Decided, Decision};
-use super::rows::{PendingChange, append_changes, begin_generic_write, begin_write, commit};
 use super::snapshot::{Keys, Snapshot};
 use crate::error::ApiError;
 

@@ -17,10 +17,11 @@ use frontierwatch_proto::v1::*;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use super::append::Actor;
 use super::batch::{Item, Pass, one_by_one, pass};
 use super::decide::{Decided, Decision};
 use super::items::{Create, ImportItem};
-use super::rows::{Actor, decode, stamp_new};
+use super::rows::{decode, stamp_new};
 use super::snapshot::Keys;
 use crate::domain::{Kind, Meta, Resource};
 

@@ -24,7 +24,8 @@ use std::time::Duration;
 use prost::bytes::Bytes;
 use tokio::sync::watch;
 
-use super::rows::{decode, last_written};
+use super::append::last_written;
+use super::rows::decode;
 use crate::domain::Resource;
 use crate::error::ApiError;
 

@@ -19,8 +19,9 @@ use std::collections::HashMap;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::append::Actor;
 use super::claims::{self as stored_claims, ClaimRow};
-use super::rows::{Actor, Plan, decode, new_etag};
+use super::rows::{Held, Plan, decode, new_etag};
 use super::snapshot::{Keys, Snapshot};
 use super::timestamp;
 use crate::domain::claims::{self, Authority, Claim};
@@ -120,8 +121,8 @@ impl Decision {
                 name: name.to_owned(),
             });
         }
-        self.plan.insert(resource, actor);
-        self.now_holds(resource);
+        let held = self.plan.insert(resource, actor);
+        self.now_holds(resource, held);
         Ok(Some(()))
     }
 
@@ -185,8 +186,8 @@ impl Decision {
         {
             return Ok(None);
         }
-        self.plan.update(updated, actor);
-        self.now_holds(updated);
+        let held = self.plan.update(updated, actor);
+        self.now_holds(updated, held);
         Ok(Some(()))
     }
 
@@ -292,22 +293,21 @@ impl Decision {
         claims::merge(&name, &known)
     }
 
-    /// A resource written by this batch, as the writes after it see it.
-    fn now_holds<T: Resource>(&mut self, resource: &T) {
+    /// A resource written by this batch, as the writes after it see it
+    /// (`held`: its encoding and score, as the plan computed them).
+    fn now_holds<T: Resource>(&mut self, resource: &T, held: Held) {
         let name = resource.name().to_owned();
         if let Some(scale) = resource.scale() {
             self.snapshot.scales.insert(name.clone(), scale);
         }
-        if let Some(claim) = resource.score_claim()
-            && let Some(score) = resource.index().score
-        {
-            self.scores.insert(name.clone(), (claim.benchmark, score));
+        if let Some(score) = held.score {
+            self.scores.insert(name.clone(), score);
         }
         self.snapshot.exists.insert(name.clone());
         self.snapshot.queried.insert(name.clone());
         self.snapshot
             .stored
-            .insert(name, (T::KIND.field().to_owned(), resource.encode_to_vec()));
+            .insert(name, (T::KIND.field().to_owned(), held.data));
     }
 
     /// Whether a name the snapshot does not hold is known to be missing.

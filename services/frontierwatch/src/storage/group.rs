@@ -29,8 +29,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use super::append::begin_generic_write;
 use super::batch::{self, Item};
-use super::rows::begin_generic_write;
 use crate::error::ApiError;
 
 /// The most writes one transaction takes.

@@ -3,10 +3,10 @@
 
 use uuid::Uuid;
 
+use super::append::Actor;
 use super::batch::Item;
 use super::decide::{Decided, Decision, Imported};
 use super::group::Answer;
-use super::rows::Actor;
 use super::snapshot::Keys;
 use crate::domain::Resource;
 use crate::domain::claims::Authority;

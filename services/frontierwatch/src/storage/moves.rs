@@ -17,13 +17,12 @@ use frontierwatch_proto::v1::{
 };
 use sqlx::PgConnection;
 
+use super::append::{Actor, ChangeKind, PendingChange, append_changes, commit};
 use super::batch::{Item, Pass, pass};
 use super::error::{Operation, map_db_error};
 use super::items::{Insert, Replace};
 use super::resources::Store;
-use super::rows::{
-    Actor, ChangeKind, PendingChange, append_changes, commit, decode, lock_current, new_etag,
-};
+use super::rows::{decode, lock_current, new_etag};
 use super::timestamp;
 use crate::domain::{Kind, Meta, Resource, reflect};
 use crate::error::ApiError;
@@ -75,20 +74,26 @@ impl Store {
         .map_err(error)?;
         // The new row and the referrers' new states, decided and written
         // as one batch: the new row first, so that they may refer to it.
+        let repoints: Vec<(Repoint, &str)> = referrers
+            .iter()
+            .map(|(referrer, kind, data, fields)| {
+                let repoint = Repoint {
+                    name: referrer,
+                    data,
+                    fields,
+                    from: name,
+                    to: new_name,
+                    actor: &actor,
+                };
+                (repoint, kind.as_str())
+            })
+            .collect();
         let mut items: Vec<Box<dyn Item<()>>> = vec![Box::new(Insert {
             resource: moved.clone(),
             actor: actor.clone(),
         })];
-        for (referrer, kind, data, fields) in &referrers {
-            let repointing = Repoint {
-                name: referrer,
-                data,
-                fields,
-                from: name,
-                to: new_name,
-                actor: &actor,
-            };
-            items.push(repointing.of_kind(kind)?);
+        for (repoint, kind) in &repoints {
+            items.push(repoint.of_kind(kind)?);
         }
         let items: Vec<&dyn Item<()>> = items.iter().map(|i| &**i).collect();
         let mut changes = match pass(&mut tx, &items, false).await? {
@@ -99,16 +104,8 @@ impl Store {
             Pass::Again(refused) => return Err(refused),
         };
         move_claims(&mut tx, name, new_name).await?;
-        for (referrer, kind, _, fields) in &referrers {
-            let repointing = Repoint {
-                name: referrer,
-                data: &[],
-                fields,
-                from: name,
-                to: new_name,
-                actor: &actor,
-            };
-            repointing.claims_of_kind(&mut tx, kind).await?;
+        for (repoint, kind) in &repoints {
+            repoint.claims_of_kind(&mut tx, kind).await?;
         }
         sqlx::query(
             "WITH carried AS (UPDATE moved_names SET target = $2 WHERE target = $1) \

@@ -8,6 +8,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::append::{Actor, ChangeKind, PendingChange, append_changes, begin_write, commit};
 use super::batch;
 use super::cache::ReadCache;
 use super::decide::Imported;
@@ -16,10 +17,7 @@ use super::filter::ListQuery;
 use super::filter::PageTokenKey;
 use super::group::GroupCommit;
 use super::items::{Create, ImportItem, Update};
-use super::rows::{
-    Actor, ChangeKind, PendingChange, append_changes, begin_write, commit, decode, lock_current,
-    stamp_new,
-};
+use super::rows::{decode, lock_current, stamp_new};
 use crate::domain::Resource;
 use crate::error::ApiError;
 use crate::metrics::Timer;

@@ -11,10 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 use uuid::Uuid;
 
-pub(super) use super::append::{
-    Actor, ChangeKind, PendingChange, append_changes, begin_generic_write, begin_write, commit,
-    last_written,
-};
+use super::append::{Actor, ChangeKind, PendingChange};
 use super::claims::ClaimRow;
 use super::error::{Operation, map_db_error};
 use super::timestamp;
@@ -212,6 +209,14 @@ impl Row {
     }
 }
 
+/// What a batch's later writes see of a resource an earlier one wrote.
+pub(super) struct Held {
+    /// Its encoding.
+    pub data: Vec<u8>,
+    /// A result's benchmark and score.
+    pub score: Option<(String, f64)>,
+}
+
 /// Everything a batch of decided writes stores. A name written twice keeps
 /// one row, its last state, and both change records; a claimant's claim
 /// stated twice keeps the last.
@@ -232,17 +237,48 @@ pub(super) struct Plan {
 
 impl Plan {
     /// A new resource (stamped): its row, references and change record.
-    pub(super) fn insert<T: Resource>(&mut self, resource: &T, actor: &Actor) {
-        self.row(Row::of(resource, now_of(resource)), true);
-        self.changes
-            .push(PendingChange::of(resource, ChangeKind::Created, actor));
+    /// Returns what the writes decided after it see of it.
+    pub(super) fn insert<T: Resource>(&mut self, resource: &T, actor: &Actor) -> Held {
+        self.add::<T>(
+            Row::of(resource, now_of(resource)),
+            true,
+            ChangeKind::Created,
+            actor,
+        )
     }
 
     /// The new state of a stored resource (or of one this plan inserts).
-    pub(super) fn update<T: Resource>(&mut self, resource: &T, actor: &Actor) {
-        self.row(Row::of(resource, Utc::now()), false);
-        self.changes
-            .push(PendingChange::of(resource, ChangeKind::Updated, actor));
+    /// Returns what the writes decided after it see of it.
+    pub(super) fn update<T: Resource>(&mut self, resource: &T, actor: &Actor) -> Held {
+        self.add::<T>(
+            Row::of(resource, Utc::now()),
+            false,
+            ChangeKind::Updated,
+            actor,
+        )
+    }
+
+    /// A row and its change record, from one encoding and one index.
+    fn add<T: Resource>(
+        &mut self,
+        row: Row,
+        insert: bool,
+        kind: ChangeKind,
+        actor: &Actor,
+    ) -> Held {
+        let held = Held {
+            data: row.data.clone(),
+            score: row.index.benchmark.clone().zip(row.index.score),
+        };
+        self.changes.push(PendingChange::indexed::<T>(
+            &row.name,
+            kind,
+            row.data.clone(),
+            row.index.clone(),
+            actor,
+        ));
+        self.row(row, insert);
+        held
     }
 
     fn row(&mut self, row: Row, insert: bool) {
