@@ -1,6 +1,6 @@
 //! A leaderboard reads every result of its benchmark (20,000 at a million
 //! results over 50 benchmarks). With every option, that read must be an
-//! index-only scan of `resources_leaderboard_best` whose rows go to no
+//! index-only scan of `resources_leaderboard_typed` whose rows go to no
 //! sort: a
 //! sort of the benchmark's results was three quarters of a leaderboard's
 //! time. The server plans these statements with their values at each
@@ -86,7 +86,7 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
             let plan = plan(&mut conn, best.sql().as_str(), &args).await;
             let context = format!("{option}, lower is better: {lower_is_better}:\n{plan}");
             assert!(
-                plan.contains("Index Only Scan using resources_leaderboard_best"),
+                plan.contains("Index Only Scan using resources_leaderboard_typed"),
                 "not an index-only scan of the leaderboard index: {context}"
             );
             assert!(

@@ -1,7 +1,8 @@
-//! BatchCreateBenchmarkResults (AIP-233) is written set-based (what the
-//! database holds for the batch read up front, every item decided in
-//! memory, a few statements): it must still be all or none, name the
-//! request at fault, and answer a retry with its request ids as before.
+//! BatchCreateBenchmarkResults (AIP-233) is decided by the one decision of
+//! every write (what the database holds for the batch read up front, every
+//! item decided in memory, a few statements): it must still be all or none,
+//! name the request at fault, and answer a retry with its request ids as
+//! before.
 
 use frontierwatch_proto::v1::*;
 use tonic::Code;

@@ -1,7 +1,7 @@
-//! ImportResources decides a batch set-based (what the database holds read
-//! up front, every item decided in memory) unless memory cannot decide it;
-//! either way each item must be decided as if it were imported alone, in
-//! order, seeing the items before it.
+//! ImportResources decides a batch by the one decision of every write
+//! (what the database holds read up front, every item decided in memory);
+//! each item must be decided as if it were imported alone, in order,
+//! seeing the items before it, a name repeated in the batch included.
 
 use frontierwatch_proto::v1::*;
 
@@ -189,8 +189,8 @@ fn paths(server: &TestServer) -> (f64, f64) {
 
 #[tokio::test]
 async fn a_batch_is_decided_item_by_item_in_order_whichever_way_it_is_written() {
-    let (set_based, item_by_item) = (TestServer::start().await, TestServer::start().await);
-    let (mut a, mut b) = (set_based.client().await, item_by_item.client().await);
+    let (plain, repeated_server) = (TestServer::start().await, TestServer::start().await);
+    let (mut a, mut b) = (plain.client().await, repeated_server.client().await);
     prepare(&mut a).await;
     prepare(&mut b).await;
     let (items, expected): (Vec<ImportItem>, Vec<ImportResult>) = batch().into_iter().unzip();
@@ -233,8 +233,12 @@ async fn a_batch_is_decided_item_by_item_in_order_whichever_way_it_is_written() 
             .map(|o| ImportResult::try_from(o.result).unwrap())
             .collect()
     };
-    assert_eq!(results(&first), expected, "set-based: {first:#?}");
-    assert_eq!(results(&second), expected, "item by item: {second:#?}");
+    assert_eq!(results(&first), expected, "the batch: {first:#?}");
+    assert_eq!(
+        results(&second),
+        expected,
+        "with a name repeated: {second:#?}"
+    );
     assert_eq!(
         first, second,
         "both ways give the same outcomes and reasons"
@@ -252,10 +256,10 @@ async fn a_batch_is_decided_item_by_item_in_order_whichever_way_it_is_written() 
 
     // Both were decided and written together, the repeated name too
     // (with the preparing import of one item).
-    assert_eq!(paths(&set_based), (2.0, 0.0), "together, one_by_one");
-    assert_eq!(paths(&item_by_item), (2.0, 0.0), "together, one_by_one");
+    assert_eq!(paths(&plain), (2.0, 0.0), "together, one_by_one");
+    assert_eq!(paths(&repeated_server), (2.0, 0.0), "together, one_by_one");
 
-    let (x, y) = (state(&set_based).await, state(&item_by_item).await);
+    let (x, y) = (state(&plain).await, state(&repeated_server).await);
     assert_eq!(x, y, "both ways store the same");
     assert!(
         x.iter()

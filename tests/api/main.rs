@@ -33,6 +33,7 @@ mod standard_methods;
 mod tls;
 mod trace_context;
 mod transparency;
+mod typed_columns;
 mod updates;
 mod validation;
 mod watch;

@@ -10,7 +10,7 @@ use frontierwatch_proto::v1::{
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
-use crate::storage::filter::{Column, Condition, ListQuery};
+use crate::storage::filter::{Column, Condition, DateColumn, ListQuery};
 
 /// Collects conditions and the violations of their values.
 #[derive(Default)]
@@ -60,19 +60,23 @@ impl Builder {
         }
     }
 
-    fn dates(&mut self, field: &str, range: Option<&DateRange>) {
+    fn dates(&mut self, field: &str, range: Option<&DateRange>, column: DateColumn) {
         let Some(range) = range else { return };
         for (bound, date, to) in [
             (
                 "start",
                 range.start.as_ref(),
-                Condition::DateFrom as fn(_) -> _,
+                Condition::DateFrom as fn(_, _) -> _,
             ),
-            ("end", range.end.as_ref(), Condition::DateTo as fn(_) -> _),
+            (
+                "end",
+                range.end.as_ref(),
+                Condition::DateTo as fn(_, _) -> _,
+            ),
         ] {
             let Some(date) = date else { continue };
             match check_date(date).ok().and_then(|()| to_naive_date(date)) {
-                Some(day) => self.query.push(to(day)),
+                Some(day) => self.query.push(to(column, day)),
                 None => self
                     .violations
                     .add(&format!("{field}.{bound}"), "is not a valid date"),
@@ -92,12 +96,12 @@ pub fn organizations(r: &ListOrganizationsRequest) -> Result<ListQuery, ApiError
         "parent_organization",
         &r.parent_organization,
         Kind::Organization,
-        Condition::HasOrganization,
+        |o| Condition::Equals(Column::ParentOrganization, o),
     );
     b.enumeration(
         "kind",
         r.kind,
-        Column::KindDetail,
+        Column::OrganizationKind,
         OrganizationKind::as_str_name,
     );
     b.text(&r.country, Column::Country);
@@ -110,7 +114,7 @@ pub fn models(r: &ListModelsRequest) -> Result<ListQuery, ApiError> {
         "developer",
         &r.developer,
         Kind::Organization,
-        Condition::HasOrganization,
+        Condition::HasDeveloper,
     );
     b.finish()
 }
@@ -132,19 +136,18 @@ pub fn releases(r: &ListReleasesRequest) -> Result<ListQuery, ApiError> {
         Kind::Organization,
         Condition::ModelDevelopedBy,
     );
-    b.enumeration(
-        "stage",
-        r.stage,
-        Column::Status,
-        LifecycleStage::as_str_name,
+    b.enumeration("stage", r.stage, Column::Stage, LifecycleStage::as_str_name);
+    b.dates(
+        "release_date_range",
+        r.release_date_range.as_ref(),
+        DateColumn::ReleaseDate,
     );
-    b.dates("release_date_range", r.release_date_range.as_ref());
     b.finish()
 }
 
 pub fn benchmarks(r: &ListBenchmarksRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.text(&r.category, Column::Category);
+    b.text(&r.category, Column::BenchmarkCategory);
     b.finish()
 }
 
@@ -168,10 +171,14 @@ pub fn benchmark_results(r: &ListBenchmarkResultsRequest) -> Result<ListQuery, A
     b.enumeration(
         "verification",
         r.verification,
-        Column::Status,
+        Column::Verification,
         VerificationStatus::as_str_name,
     );
-    b.dates("publish_date_range", r.publish_date_range.as_ref());
+    b.dates(
+        "publish_date_range",
+        r.publish_date_range.as_ref(),
+        DateColumn::PublishDate,
+    );
     b.finish()
 }
 
@@ -181,7 +188,7 @@ pub fn disclosures(r: &ListDisclosuresRequest) -> Result<ListQuery, ApiError> {
         match Kind::of_name(&r.subject) {
             Some(Kind::Organization | Kind::Model | Kind::Release) => {
                 b.query
-                    .push(Condition::Equals(Column::KindDetail, r.subject.clone()));
+                    .push(Condition::Equals(Column::Subject, r.subject.clone()));
             }
             _ => b
                 .violations
@@ -200,40 +207,41 @@ pub fn disclosures(r: &ListDisclosuresRequest) -> Result<ListQuery, ApiError> {
     b.enumeration(
         "category",
         r.category,
-        Column::Category,
+        Column::DisclosureCategory,
         DisclosureCategory::as_str_name,
     );
     b.enumeration(
         "status",
         r.status,
-        Column::Status,
+        Column::DisclosureStatus,
         DisclosureStatus::as_str_name,
     );
-    b.dates("publish_date_range", r.publish_date_range.as_ref());
+    b.dates(
+        "publish_date_range",
+        r.publish_date_range.as_ref(),
+        DateColumn::PublishDate,
+    );
     b.finish()
 }
 
 pub fn indicators(r: &ListIndicatorsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.text(&r.index, Column::KindDetail);
-    b.text(&r.domain, Column::Category);
+    b.text(&r.index, Column::IndicatorIndex);
+    b.text(&r.domain, Column::IndicatorDomain);
     b.finish()
 }
 
 pub fn transparency_indexes(r: &ListTransparencyIndexesRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.text(&r.publisher, Column::KindDetail);
+    b.text(&r.publisher, Column::Publisher);
     b.finish()
 }
 
 pub fn commitments(r: &ListCommitmentsRequest) -> Result<ListQuery, ApiError> {
     let mut b = Builder::default();
-    b.name(
-        "organization",
-        &r.organization,
-        Kind::Organization,
-        Condition::HasOrganization,
-    );
+    b.name("organization", &r.organization, Kind::Organization, |o| {
+        Condition::Equals(Column::CommittedBy, o)
+    });
     b.name("model", &r.model, Kind::Model, |n| {
         Condition::Equals(Column::Model, n)
     });

@@ -83,8 +83,8 @@ impl Resource for Organization {
 
     fn index(&self) -> Index {
         Index {
-            organizations: some(&self.parent).into_iter().collect(),
-            kind_detail: enum_name(self.kind, OrganizationKind::as_str_name),
+            parent_organization: some(&self.parent),
+            organization_kind: enum_name(self.kind, OrganizationKind::as_str_name),
             country: some(&self.country),
             ..Index::default()
         }
@@ -121,7 +121,7 @@ impl Resource for Model {
 
     fn index(&self) -> Index {
         Index {
-            organizations: self.developers.clone(),
+            developers: self.developers.clone(),
             ..Index::default()
         }
     }
@@ -164,8 +164,8 @@ impl Resource for Release {
     fn index(&self) -> Index {
         Index {
             model: model_of_release(&self.name),
-            status: enum_name(self.stage, LifecycleStage::as_str_name),
-            event_date: date(self.release_date.as_ref().and_then(|d| d.date.as_ref())),
+            stage: enum_name(self.stage, LifecycleStage::as_str_name),
+            release_date: date(self.release_date.as_ref().and_then(|d| d.date.as_ref())),
             ..Index::default()
         }
     }
@@ -203,7 +203,7 @@ impl Resource for Benchmark {
 
     fn index(&self) -> Index {
         Index {
-            category: some(&self.category),
+            benchmark_category: some(&self.category),
             ..Index::default()
         }
     }
@@ -262,9 +262,9 @@ impl Resource for BenchmarkResult {
             model: model_of_release(&self.release),
             release: some(&self.release),
             benchmark: some(&self.benchmark),
-            organizations: some(&self.evaluator).into_iter().collect(),
-            status: enum_name(self.verification, VerificationStatus::as_str_name),
-            event_date: date(self.publish_date.as_ref()),
+            evaluator: some(&self.evaluator),
+            verification: enum_name(self.verification, VerificationStatus::as_str_name),
+            publish_date: date(self.publish_date.as_ref()),
             score: Some(self.score),
             settings_key: Some(super::analytics::settings_key(self.settings.as_ref())),
             relation: enum_name(self.evaluator_relation, EvaluatorRelation::as_str_name),
@@ -340,14 +340,10 @@ impl Resource for Disclosure {
         };
         Index {
             model,
-            organizations: (subject_kind == Some(Kind::Organization))
-                .then(|| self.subject.clone())
-                .into_iter()
-                .collect(),
-            kind_detail: some(&self.subject),
-            category: enum_name(self.category, DisclosureCategory::as_str_name),
-            status: enum_name(self.status, DisclosureStatus::as_str_name),
-            event_date: date(self.publish_date.as_ref()),
+            subject: some(&self.subject),
+            disclosure_category: enum_name(self.category, DisclosureCategory::as_str_name),
+            disclosure_status: enum_name(self.status, DisclosureStatus::as_str_name),
+            publish_date: date(self.publish_date.as_ref()),
             ..Index::default()
         }
     }
@@ -387,9 +383,9 @@ impl Resource for Indicator {
             &self.transparency_index
         };
         Index {
-            category: some(&self.domain),
-            kind_detail: some(index),
-            status: some(&self.subdomain),
+            indicator_domain: some(&self.domain),
+            indicator_index: some(index),
+            indicator_subdomain: some(&self.subdomain),
             ..Index::default()
         }
     }
@@ -419,8 +415,8 @@ impl Resource for TransparencyIndex {
 
     fn index(&self) -> Index {
         Index {
-            kind_detail: some(&self.publisher),
-            event_date: date(self.edition_date.as_ref()),
+            publisher: some(&self.publisher),
+            edition_date: date(self.edition_date.as_ref()),
             ..Index::default()
         }
     }
@@ -466,7 +462,7 @@ impl Resource for Commitment {
 
     fn index(&self) -> Index {
         Index {
-            organizations: some(&self.organization).into_iter().collect(),
+            committed_by: some(&self.organization),
             model: some(&self.model),
             ..Index::default()
         }

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod claims;
+pub mod index;
 pub mod kinds;
 pub mod mask;
 pub mod names;
@@ -10,10 +11,9 @@ pub mod reflect;
 pub mod violations;
 pub mod wire;
 
+pub use index::Index;
 pub use names::Kind;
 pub use violations::Violations;
-
-use chrono::NaiveDate;
 
 /// A reference from one resource to another; the schema refuses dangling ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,24 +22,6 @@ pub struct Ref {
     pub field: &'static str,
     /// The referenced resource's name.
     pub name: String,
-}
-
-/// The filter columns stored beside a resource. Each kind fills what applies.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Index {
-    pub model: Option<String>,
-    pub release: Option<String>,
-    pub benchmark: Option<String>,
-    pub organizations: Vec<String>,
-    pub category: Option<String>,
-    pub status: Option<String>,
-    pub kind_detail: Option<String>,
-    pub country: Option<String>,
-    pub event_date: Option<NaiveDate>,
-    /// Results: the score, the comparability key and the evaluator relation.
-    pub score: Option<f64>,
-    pub settings_key: Option<String>,
-    pub relation: Option<String>,
 }
 
 /// Output-only metadata every resource carries.

@@ -39,10 +39,10 @@ pub struct ResultFilter {
 impl ResultFilter {
     fn push(&self, q: &mut QueryBuilder<Postgres>) {
         if let Some(as_of) = self.as_of {
-            q.push(" AND event_date <= ").push_bind(as_of);
+            q.push(" AND publish_date <= ").push_bind(as_of);
         }
         if !self.include_disputed {
-            q.push(" AND status IS DISTINCT FROM 'VERIFICATION_STATUS_CONTESTED' AND status IS DISTINCT FROM 'VERIFICATION_STATUS_RETRACTED'");
+            q.push(" AND verification IS DISTINCT FROM 'VERIFICATION_STATUS_CONTESTED' AND verification IS DISTINCT FROM 'VERIFICATION_STATUS_RETRACTED'");
         }
         if let Some(relation) = self.relation {
             q.push(" AND relation = ").push_bind(relation);
@@ -70,7 +70,7 @@ pub async fn result_data(
 /// comparability key on a benchmark (the best score, then the earliest
 /// event date, undated last, then the name), without the stored resource
 /// (`data` is empty). Every result has a settings key; the partial index
-/// `resources_leaderboard_best` holds every column read, in the order
+/// `resources_leaderboard_typed` holds every column read, in the order
 /// DISTINCT ON keeps rows for a higher-is-better benchmark, so that read is
 /// an index-only scan with no sort. For lower-is-better, scanning that
 /// index backwards would also reverse the tie-breakers: each release's
@@ -106,9 +106,9 @@ fn with_best(
     filter.push(&mut q);
     q.push(if lower_is_better {
         " AND (settings_key, release, score) IN (SELECT key, of, low FROM lowest) \
-          ORDER BY settings_key, release, event_date ASC NULLS LAST, name)"
+          ORDER BY settings_key, release, publish_date ASC NULLS LAST, name)"
     } else {
-        " ORDER BY settings_key, release, score DESC, event_date ASC NULLS LAST, name)"
+        " ORDER BY settings_key, release, score DESC, publish_date ASC NULLS LAST, name)"
     });
     q
 }
@@ -191,7 +191,7 @@ fn decode_all<T: prost::Message + Default>(rows: Vec<(Vec<u8>,)>) -> Result<Vec<
 pub async fn releases_of(pool: &PgPool, subject: &str) -> Result<Vec<Release>, ApiError> {
     let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
         "SELECT data FROM resources WHERE kind = 'release' AND (model = $1 OR model IN \
-         (SELECT name FROM resources WHERE kind = 'model' AND organizations @> ARRAY[$1]::text[])) \
+         (SELECT name FROM resources WHERE kind = 'model' AND developers @> ARRAY[$1]::text[])) \
          ORDER BY name",
     )
     .bind(subject)
@@ -207,7 +207,7 @@ pub async fn disclosures_about(
     organization: &str,
 ) -> Result<Vec<Disclosure>, ApiError> {
     let rows: Vec<(Vec<u8>,)> =
-        sqlx::query_as("SELECT data FROM resources WHERE kind = 'disclosure' AND kind_detail = $1")
+        sqlx::query_as("SELECT data FROM resources WHERE kind = 'disclosure' AND subject = $1")
             .bind(organization)
             .fetch_all(pool)
             .await
@@ -217,7 +217,7 @@ pub async fn disclosures_about(
 
 /// Indicators, of one index or all.
 pub async fn indicators(pool: &PgPool, index: Option<&str>) -> Result<Vec<Indicator>, ApiError> {
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'indicator' AND ($1::text IS NULL OR kind_detail = $1)")
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM resources WHERE kind = 'indicator' AND ($1::text IS NULL OR indicator_index = $1)")
         .bind(index)
         .fetch_all(pool)
         .await
@@ -241,8 +241,8 @@ pub async fn transparency_indexes(
 /// The distinct indexes, as text, of indicators stored without an edition.
 pub async fn indicator_index_texts(pool: &PgPool) -> Result<Vec<String>, ApiError> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT kind_detail FROM resources WHERE kind = 'indicator' \
-         AND kind_detail IS NOT NULL AND kind_detail NOT LIKE 'transparencyIndexes/%' \
+        "SELECT DISTINCT indicator_index FROM resources WHERE kind = 'indicator' \
+         AND indicator_index IS NOT NULL AND indicator_index NOT LIKE 'transparencyIndexes/%' \
          ORDER BY 1",
     )
     .fetch_all(pool)

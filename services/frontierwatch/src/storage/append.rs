@@ -147,7 +147,7 @@ impl PendingChange {
     ) -> Self {
         // What watchers filter on: the resource's organizations (including
         // the developers of its model line), its model line and its benchmark.
-        let mut organizations = index.organizations;
+        let mut organizations = index.organizations();
         let mut model = index.model;
         let mut benchmark = index.benchmark;
         match T::KIND {
@@ -193,7 +193,7 @@ pub(super) async fn append_changes(
                               model, benchmark, actor) \
          SELECT c.name, c.type_name, c.kind, c.resource, \
                 COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
-                  || COALESCE((SELECT r.organizations FROM resources r \
+                  || COALESCE((SELECT r.developers FROM resources r \
                                 WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
                 c.model, c.benchmark, c.actor \
            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \

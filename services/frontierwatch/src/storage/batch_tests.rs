@@ -220,8 +220,10 @@ fn describe(answer: Result<String, crate::error::ApiError>) -> String {
 /// What the database holds, without what every write renews (times, etags).
 async fn state(conn: &mut PgConnection) -> Vec<String> {
     let mut out = Vec::new();
-    let rows: Vec<(String, String, Vec<u8>, Option<f64>, Vec<String>)> = sqlx::query_as(
-        "SELECT name, kind, data, score, organizations FROM resources ORDER BY name",
+    // Every column but those every write renews.
+    let rows: Vec<(String, String, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT name, kind, data, (to_jsonb(r) - 'data' - 'etag' - 'typed_etag' \
+                - 'create_time' - 'update_time')::text FROM resources r ORDER BY name",
     )
     .fetch_all(&mut *conn)
     .await
@@ -234,7 +236,7 @@ async fn state(conn: &mut PgConnection) -> Vec<String> {
         });
         format!("{r:?}")
     }
-    for (name, kind, data, score, organizations) in rows {
+    for (name, kind, data, columns) in rows {
         let data = match kind.as_str() {
             "organization" => plain::<Organization>(&name, &data),
             "model" => plain::<Model>(&name, &data),
@@ -243,7 +245,7 @@ async fn state(conn: &mut PgConnection) -> Vec<String> {
             "benchmark_result" => plain::<BenchmarkResult>(&name, &data),
             other => panic!("unexpected kind {other}"),
         };
-        out.push(format!("{name} {kind} {score:?} {organizations:?} {data}"));
+        out.push(format!("{name} {kind} {columns} {data}"));
     }
     let claims: Vec<(String, String, i16, Option<Vec<String>>, Vec<u8>)> = sqlx::query_as(
         "SELECT name, claimant, authority, fields, data FROM resource_claims ORDER BY name, claimant",

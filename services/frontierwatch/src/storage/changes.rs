@@ -208,10 +208,19 @@ impl Snapshot {
         }
         if let Some(org) = &filter.organization {
             q.push(" AND (name = ").push_bind(org.clone());
-            q.push(" OR organizations @> ARRAY[")
+            // The organizations a change record names (`Index::organizations`).
+            for column in [
+                "parent_organization",
+                "evaluator",
+                "subject",
+                "committed_by",
+            ] {
+                q.push(format!(" OR {column} = ")).push_bind(org.clone());
+            }
+            q.push(" OR developers @> ARRAY[")
                 .push_bind(org.clone())
                 .push("]::text[]");
-            q.push(" OR model IN (SELECT name FROM resources WHERE kind = 'model' AND organizations @> ARRAY[")
+            q.push(" OR model IN (SELECT name FROM resources WHERE kind = 'model' AND developers @> ARRAY[")
                 .push_bind(org.clone())
                 .push("]::text[]))");
         }

@@ -15,28 +15,48 @@ use sqlx::{Postgres, QueryBuilder};
 use crate::domain::Kind;
 use crate::error::ApiError;
 
-/// An index column a condition can test for equality.
+/// An index column a condition can test for equality (see
+/// `domain::index`: each holds one field of one kind, or the same field of
+/// several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     Model,
     Release,
     Benchmark,
-    Category,
-    Status,
-    KindDetail,
+    ParentOrganization,
+    OrganizationKind,
     Country,
+    Stage,
+    BenchmarkCategory,
+    Verification,
+    Subject,
+    DisclosureCategory,
+    DisclosureStatus,
+    IndicatorIndex,
+    IndicatorDomain,
+    Publisher,
+    CommittedBy,
 }
 
 impl Column {
     /// Every column, for tests that walk them.
-    pub const ALL: [Column; 7] = [
+    pub const ALL: [Column; 16] = [
         Column::Model,
         Column::Release,
         Column::Benchmark,
-        Column::Category,
-        Column::Status,
-        Column::KindDetail,
+        Column::ParentOrganization,
+        Column::OrganizationKind,
         Column::Country,
+        Column::Stage,
+        Column::BenchmarkCategory,
+        Column::Verification,
+        Column::Subject,
+        Column::DisclosureCategory,
+        Column::DisclosureStatus,
+        Column::IndicatorIndex,
+        Column::IndicatorDomain,
+        Column::Publisher,
+        Column::CommittedBy,
     ];
 
     /// The column's name in `resources`.
@@ -45,10 +65,36 @@ impl Column {
             Column::Model => "model",
             Column::Release => "release",
             Column::Benchmark => "benchmark",
-            Column::Category => "category",
-            Column::Status => "status",
-            Column::KindDetail => "kind_detail",
+            Column::ParentOrganization => "parent_organization",
+            Column::OrganizationKind => "organization_kind",
             Column::Country => "country",
+            Column::Stage => "stage",
+            Column::BenchmarkCategory => "benchmark_category",
+            Column::Verification => "verification",
+            Column::Subject => "subject",
+            Column::DisclosureCategory => "disclosure_category",
+            Column::DisclosureStatus => "disclosure_status",
+            Column::IndicatorIndex => "indicator_index",
+            Column::IndicatorDomain => "indicator_domain",
+            Column::Publisher => "publisher",
+            Column::CommittedBy => "committed_by",
+        }
+    }
+}
+
+/// A date column a range can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateColumn {
+    ReleaseDate,
+    PublishDate,
+}
+
+impl DateColumn {
+    /// The column's name in `resources`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            DateColumn::ReleaseDate => "release_date",
+            DateColumn::PublishDate => "publish_date",
         }
     }
 }
@@ -58,16 +104,17 @@ impl Column {
 pub enum Condition {
     /// The column equals the value.
     Equals(Column, String),
-    /// `organizations` holds the organization.
-    HasOrganization(String),
+    /// A model line's developers include the organization.
+    HasDeveloper(String),
     /// The resource's model line is developed by the organization.
     ModelDevelopedBy(String),
-    /// Either of the two above (disclosures about an organization or its models).
+    /// The resource's subject is the organization, or its model line is
+    /// developed by it (disclosures about an organization or its models).
     OrganizationOrItsModels(String),
-    /// `event_date` on or after.
-    DateFrom(NaiveDate),
-    /// `event_date` on or before.
-    DateTo(NaiveDate),
+    /// The date column on or after.
+    DateFrom(DateColumn, NaiveDate),
+    /// The date column on or before.
+    DateTo(DateColumn, NaiveDate),
 }
 
 /// A list query of one kind.
@@ -164,8 +211,8 @@ impl ListQuery {
                     part(&mut out, column.sql());
                     part(&mut out, value);
                 }
-                Condition::HasOrganization(org) => {
-                    part(&mut out, "org");
+                Condition::HasDeveloper(org) => {
+                    part(&mut out, "developer");
                     part(&mut out, org);
                 }
                 Condition::ModelDevelopedBy(org) => {
@@ -176,12 +223,14 @@ impl ListQuery {
                     part(&mut out, "org-or-dev");
                     part(&mut out, org);
                 }
-                Condition::DateFrom(date) => {
+                Condition::DateFrom(column, date) => {
                     part(&mut out, "from");
+                    part(&mut out, column.sql());
                     part(&mut out, &date.to_string());
                 }
-                Condition::DateTo(date) => {
+                Condition::DateTo(column, date) => {
                     part(&mut out, "to");
+                    part(&mut out, column.sql());
                     part(&mut out, &date.to_string());
                 }
             }
@@ -276,14 +325,14 @@ pub fn page_size(requested: i32) -> Result<i64, ApiError> {
 /// Appends ` AND ...` for one condition, with bound parameters.
 fn push_condition(builder: &mut QueryBuilder<Postgres>, condition: &Condition) {
     const MODELS_OF: &str =
-        "model IN (SELECT name FROM resources WHERE kind = 'model' AND organizations @> ARRAY[";
+        "model IN (SELECT name FROM resources WHERE kind = 'model' AND developers @> ARRAY[";
     match condition {
         Condition::Equals(column, value) => {
             builder.push(format!(" AND {} = ", column.sql()));
             builder.push_bind(value.clone());
         }
-        Condition::HasOrganization(org) => {
-            builder.push(" AND organizations @> ARRAY[");
+        Condition::HasDeveloper(org) => {
+            builder.push(" AND developers @> ARRAY[");
             builder.push_bind(org.clone());
             builder.push("]::text[]");
         }
@@ -294,19 +343,19 @@ fn push_condition(builder: &mut QueryBuilder<Postgres>, condition: &Condition) {
             builder.push("]::text[])");
         }
         Condition::OrganizationOrItsModels(org) => {
-            builder.push(" AND (organizations @> ARRAY[");
+            builder.push(" AND (subject = ");
             builder.push_bind(org.clone());
-            builder.push("]::text[] OR ");
+            builder.push(" OR ");
             builder.push(MODELS_OF);
             builder.push_bind(org.clone());
             builder.push("]::text[]))");
         }
-        Condition::DateFrom(date) => {
-            builder.push(" AND event_date >= ");
+        Condition::DateFrom(column, date) => {
+            builder.push(format!(" AND {} >= ", column.sql()));
             builder.push_bind(*date);
         }
-        Condition::DateTo(date) => {
-            builder.push(" AND event_date <= ");
+        Condition::DateTo(column, date) => {
+            builder.push(format!(" AND {} <= ", column.sql()));
             builder.push_bind(*date);
         }
     }
@@ -320,7 +369,10 @@ mod tests {
     fn page_tokens_round_trip_and_are_bound_to_their_query() {
         let key = PageTokenKey(b"k".repeat(32));
         let mut query = ListQuery::default();
-        query.push(Condition::Equals(Column::Category, "coding".into()));
+        query.push(Condition::Equals(
+            Column::BenchmarkCategory,
+            "coding".into(),
+        ));
         let token = query.page_token(&key, Kind::Benchmark, "benchmarks/mmlu");
         assert_eq!(
             query

@@ -88,7 +88,7 @@ pub static RELEASE_DATES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{} WHERE t.kind = 'release'",
         by_keys(
-            "t.name, t.event_date",
+            "t.name, t.release_date",
             "resources",
             "name",
             "$1::text[]",

@@ -15,6 +15,7 @@ use super::append::{Actor, ChangeKind, PendingChange};
 use super::claims::ClaimRow;
 use super::error::{Operation, map_db_error};
 use super::timestamp;
+use crate::domain::index::{COLUMNS, Legacy, Value};
 use crate::domain::{Index, Meta, Resource};
 use crate::error::ApiError;
 
@@ -75,52 +76,58 @@ pub(super) async fn lock_current<T: Resource>(
     Ok(current)
 }
 
-/// The index columns of `resources`, each declared once: name and SQL
-/// type, in the order [`bind_rows`] binds them after the row's own five
-/// (name, kind, data, etag, time).
-const INDEX_COLUMNS: [(&str, &str); 12] = [
-    ("model", "text"),
-    ("release", "text"),
-    ("benchmark", "text"),
-    // A text[] column; travels comma-joined (resource names hold no
-    // commas), since PostgreSQL arrays cannot be ragged.
-    ("organizations", "text"),
-    ("category", "text"),
-    ("status", "text"),
-    ("kind_detail", "text"),
-    ("country", "text"),
-    ("event_date", "date"),
-    ("score", "float8"),
-    ("settings_key", "text"),
-    ("relation", "text"),
-];
+/// The columns of `resources` a write sets from its rows' arrays, in the
+/// order [`bind_rows`] binds them: the row's own, the index columns
+/// (`domain::index::COLUMNS`), then the previous release's (see
+/// `Index::legacy`). Name, SQL type, and whether it is a `text[]` (which
+/// travels comma-joined, since PostgreSQL arrays cannot be ragged; resource
+/// names hold no commas).
+static ROW_COLUMNS: LazyLock<Vec<(&'static str, &'static str, bool)>> = LazyLock::new(|| {
+    let own = [
+        ("name", "text", false),
+        ("kind", "text", false),
+        ("data", "bytea", false),
+        ("etag", "text", false),
+        ("time", "timestamptz", false),
+    ];
+    let index = COLUMNS.iter().map(|c| {
+        (
+            c.name,
+            c.value.sql_type(),
+            matches!(c.value, Value::Texts(_)),
+        )
+    });
+    let legacy = [
+        ("organizations", "text", true),
+        ("category", "text", false),
+        ("status", "text", false),
+        ("kind_detail", "text", false),
+        ("event_date", "date", false),
+    ];
+    own.into_iter().chain(index).chain(legacy).collect()
+});
 
-/// The value stored in an index column, from the unnested row `u`.
-fn column_value(column: &str) -> String {
-    match column {
-        "organizations" => {
-            "COALESCE(string_to_array(NULLIF(u.organizations, ''), ','), '{}')".into()
-        }
-        other => format!("u.{other}"),
+/// The columns set from the arrays, but the row's own.
+fn set_columns() -> impl Iterator<Item = &'static (&'static str, &'static str, bool)> {
+    ROW_COLUMNS.iter().skip(5)
+}
+
+/// The value stored in a column, from the unnested row `u`.
+fn column_value(&(name, _, array): &(&str, &str, bool)) -> String {
+    match array {
+        true => format!("COALESCE(string_to_array(NULLIF(u.{name}, ''), ','), '{{}}')"),
+        false => format!("u.{name}"),
     }
 }
 
-/// `UNNEST(...) AS u(...)` over the row arrays, `$1` to `$17`.
+/// `UNNEST(...) AS u(...)` over the row arrays, `$1` on.
 fn unnest_rows(ordinality: bool) -> String {
-    let own = [
-        ("name", "text"),
-        ("kind", "text"),
-        ("data", "bytea"),
-        ("etag", "text"),
-        ("time", "timestamptz"),
-    ];
-    let all: Vec<(&str, &str)> = own.into_iter().chain(INDEX_COLUMNS).collect();
-    let arrays: Vec<String> = all
+    let arrays: Vec<String> = ROW_COLUMNS
         .iter()
         .enumerate()
-        .map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1))
+        .map(|(i, (_, ty, _))| format!("${}::{ty}[]", i + 1))
         .collect();
-    let mut names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+    let mut names: Vec<&str> = ROW_COLUMNS.iter().map(|(name, _, _)| *name).collect();
     if ordinality {
         names.push("ord");
     }
@@ -132,52 +139,66 @@ fn unnest_rows(ordinality: bool) -> String {
     )
 }
 
-/// Updates the rows `$1` to `$17` describe.
+/// Updates the rows the arrays describe. `typed_etag` tells the trigger
+/// of migration 15 that this writer set the typed columns itself.
 static UPDATE_ROWS: LazyLock<String> = LazyLock::new(|| {
-    let set: Vec<String> = INDEX_COLUMNS
-        .iter()
-        .map(|(c, _)| format!("{c} = {}", column_value(c)))
+    let set: Vec<String> = set_columns()
+        .map(|c| format!("{} = {}", c.0, column_value(c)))
         .collect();
     format!(
-        "UPDATE resources r SET data = u.data, etag = u.etag, update_time = u.time, {} \
-           FROM {} WHERE r.name = u.name RETURNING r.name",
+        "UPDATE resources r SET data = u.data, etag = u.etag, typed_etag = u.etag,                 update_time = u.time, {}            FROM {} WHERE r.name = u.name RETURNING r.name",
         set.join(", "),
         unnest_rows(false)
     )
 });
 
-/// Inserts the rows `$1` to `$17` describe, and the references, claims and
-/// recorded calls `$18` to `$29`: one statement, one round trip (an empty
-/// array inserts nothing). Returns the names inserted and the request ids
-/// recorded: what is missing was taken meanwhile by a concurrent writer.
+/// Inserts the rows the arrays describe, and the references, claims and
+/// recorded calls the parameters after them: one statement, one round
+/// trip (an empty array inserts nothing). Returns the names inserted and
+/// the request ids recorded: what is missing was taken meanwhile by a
+/// concurrent writer.
 static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
-    let columns: Vec<&str> = INDEX_COLUMNS.iter().map(|(c, _)| *c).collect();
-    let values: Vec<String> = columns.iter().map(|c| column_value(c)).collect();
+    let columns: Vec<&str> = set_columns().map(|c| c.0).collect();
+    let values: Vec<String> = set_columns().map(column_value).collect();
+    let n = ROW_COLUMNS.len();
+    let p = |i: usize| format!("${}", n + i);
     format!(
         "WITH inserted AS (\
-           INSERT INTO resources (name, kind, data, etag, create_time, update_time, {}) \
-           SELECT u.name, u.kind, u.data, u.etag, u.time, u.time, {} \
+           INSERT INTO resources (name, kind, data, etag, typed_etag, create_time, update_time, {}) \
+           SELECT u.name, u.kind, u.data, u.etag, u.etag, u.time, u.time, {} \
              FROM {} ORDER BY u.ord \
            ON CONFLICT (name) DO NOTHING RETURNING name), \
          refs AS (\
            INSERT INTO resource_refs (from_name, to_name, field) \
-           SELECT * FROM UNNEST($18::text[], $19::text[], $20::text[]) \
+           SELECT * FROM UNNEST({}::text[], {}::text[], {}::text[]) \
            ON CONFLICT DO NOTHING), \
          claims AS (\
            INSERT INTO resource_claims (name, claimant, authority, fields, data) \
            SELECT n, c, a, string_to_array(f, ','), d \
-             FROM UNNEST($21::text[], $22::text[], $23::int2[], $24::text[], $25::bytea[]) \
+             FROM UNNEST({}::text[], {}::text[], {}::int2[], {}::text[], {}::bytea[]) \
                   AS u(n, c, a, f, d) \
            ON CONFLICT (name, claimant) DO UPDATE \
            SET authority = EXCLUDED.authority, fields = EXCLUDED.fields, data = EXCLUDED.data), \
          recorded AS (\
            INSERT INTO request_ids (request_id, method, resource_name, response) \
-           SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::text[], $29::bytea[]) \
+           SELECT * FROM UNNEST({}::uuid[], {}::text[], {}::text[], {}::bytea[]) \
            ON CONFLICT (request_id) DO NOTHING RETURNING request_id) \
          SELECT ARRAY(SELECT name FROM inserted), ARRAY(SELECT request_id FROM recorded)",
         columns.join(", "),
         values.join(", "),
-        unnest_rows(true)
+        unnest_rows(true),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+        p(10),
+        p(11),
+        p(12),
     )
 });
 
@@ -189,6 +210,7 @@ struct Row {
     etag: String,
     time: DateTime<Utc>,
     index: Index,
+    legacy: Legacy,
     /// To, field.
     refs: Vec<(String, &'static str)>,
 }
@@ -197,13 +219,15 @@ impl Row {
     fn of<T: Resource>(resource: &T, time: DateTime<Utc>) -> Self {
         let mut refs = resource.refs();
         refs.dedup_by(|a, b| a.field == b.field && a.name == b.name);
+        let index = resource.index();
         Self {
             name: resource.name().to_owned(),
             kind: T::KIND.field(),
             data: resource.encode_to_vec(),
             etag: resource.etag().to_owned(),
             time,
-            index: resource.index(),
+            legacy: index.legacy(),
+            index,
             refs: refs.into_iter().map(|r| (r.name, r.field)).collect(),
         }
     }
@@ -429,8 +453,7 @@ impl Plan {
     }
 }
 
-/// Binds rows as the 17 column arrays of [`unnest_rows`]: the row's own
-/// five, then [`INDEX_COLUMNS`] in order.
+/// Binds rows as the arrays of [`ROW_COLUMNS`], in its order.
 fn bind_rows<'q, O>(
     query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
     rows: &'q [Row],
@@ -443,24 +466,26 @@ where
             rows.iter().map($f).collect::<Vec<_>>()
         };
     }
-    query
+    let mut query = query
         .bind(column!(|r| r.name.as_str()))
         .bind(column!(|r| r.kind))
         .bind(column!(|r| r.data.as_slice()))
         .bind(column!(|r| r.etag.as_str()))
-        .bind(column!(|r| r.time))
-        .bind(column!(|r| r.index.model.as_deref()))
-        .bind(column!(|r| r.index.release.as_deref()))
-        .bind(column!(|r| r.index.benchmark.as_deref()))
-        .bind(column!(|r| r.index.organizations.join(",")))
-        .bind(column!(|r| r.index.category.as_deref()))
-        .bind(column!(|r| r.index.status.as_deref()))
-        .bind(column!(|r| r.index.kind_detail.as_deref()))
-        .bind(column!(|r| r.index.country.as_deref()))
-        .bind(column!(|r| r.index.event_date))
-        .bind(column!(|r| r.index.score))
-        .bind(column!(|r| r.index.settings_key.as_deref()))
-        .bind(column!(|r| r.index.relation.as_deref()))
+        .bind(column!(|r| r.time));
+    for c in COLUMNS {
+        query = match c.value {
+            Value::Text(get) => query.bind(column!(|r| get(&r.index))),
+            Value::Texts(get) => query.bind(column!(|r| get(&r.index).join(","))),
+            Value::Date(get) => query.bind(column!(|r| get(&r.index))),
+            Value::Float(get) => query.bind(column!(|r| get(&r.index))),
+        };
+    }
+    query
+        .bind(column!(|r| r.legacy.organizations.join(",")))
+        .bind(column!(|r| r.legacy.category.as_deref()))
+        .bind(column!(|r| r.legacy.status.as_deref()))
+        .bind(column!(|r| r.legacy.kind_detail.as_deref()))
+        .bind(column!(|r| r.legacy.event_date))
 }
 
 #[cfg(test)]
@@ -468,16 +493,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_statements_name_every_index_column_once() {
+    fn the_statements_set_every_column_from_its_array() {
         for statement in [UPDATE_ROWS.as_str(), INSERT_ALL.as_str()] {
-            for (column, _) in INDEX_COLUMNS {
+            for (column, _, _) in set_columns() {
                 assert!(
                     statement.contains(&format!("u.{column}")),
                     "{column} in {statement}"
                 );
             }
         }
-        assert!(INSERT_ALL.contains("$17::text[]) WITH ORDINALITY"));
-        assert!(UPDATE_ROWS.contains("$17::text[])"));
+        let n = ROW_COLUMNS.len();
+        assert!(INSERT_ALL.contains(&format!("${n}::date[]) WITH ORDINALITY")));
+        assert!(INSERT_ALL.contains(&format!("${}::bytea[])", n + 12)));
     }
 }
