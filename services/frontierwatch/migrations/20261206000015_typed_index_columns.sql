@@ -83,10 +83,23 @@ CREATE INDEX resources_list_indicator_index ON resources (kind, indicator_index,
 CREATE INDEX resources_list_indicator_domain ON resources (kind, indicator_domain, name) WHERE indicator_domain IS NOT NULL;
 CREATE INDEX resources_list_publisher ON resources (kind, publisher, name) WHERE publisher IS NOT NULL;
 CREATE INDEX resources_list_committed_by ON resources (kind, committed_by, name) WHERE committed_by IS NOT NULL;
-CREATE INDEX resources_developers ON resources USING gin (developers);
+-- Only model lines have developers, and every query of them names the kind.
+CREATE INDEX resources_developers ON resources USING gin (developers) WHERE kind = 'model';
 
 -- The leaderboard's index (migration 10) over the typed columns.
 CREATE INDEX resources_leaderboard_typed ON resources
     (benchmark, settings_key, release, score DESC, publish_date ASC NULLS LAST, name)
     INCLUDE (model, verification, relation)
     WHERE kind = 'benchmark_result' AND settings_key IS NOT NULL;
+
+-- The previous release's indexes go: nothing of this release reads their
+-- columns, and each would cost every write until the contract release.
+-- A replica of the previous release (during the rollout, or after a
+-- rollback) still reads and writes correctly without them; its filtered
+-- lists and leaderboards scan instead (deploy/README.md, "Migrations",
+-- has the statements that bring them back for a rollback that stays).
+DROP INDEX resources_list_category;
+DROP INDEX resources_list_status;
+DROP INDEX resources_list_kind_detail;
+DROP INDEX resources_organizations;
+DROP INDEX resources_leaderboard_best;

@@ -332,7 +332,8 @@ fn push_condition(builder: &mut QueryBuilder<Postgres>, condition: &Condition) {
             builder.push_bind(value.clone());
         }
         Condition::HasDeveloper(org) => {
-            builder.push(" AND developers @> ARRAY[");
+            // The kind named, for the partial index of developers.
+            builder.push(" AND kind = 'model' AND developers @> ARRAY[");
             builder.push_bind(org.clone());
             builder.push("]::text[]");
         }
