@@ -734,7 +734,7 @@ async fn main() {
                 text,
                 "benchmarkResults/bulk-{round}-{i},benchmark_result,\\x{hex},e,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z,\
                  models/bulk-line/releases/v1,models/bulk-line,benchmarks/bulk-bench,{},shots={};cot=-;tools=-;pass@k=-;harness=-;judge=-,2025-07-10,\
-                 VERIFICATION_STATUS_SELF_REPORTED,EVALUATOR_RELATION_FIRST_PARTY",
+                 VERIFICATION_STATUS_SELF_REPORTED,2025-07-10,VERIFICATION_STATUS_SELF_REPORTED,EVALUATOR_RELATION_FIRST_PARTY",
                 stored.score,
                 i % 5
             );
@@ -742,7 +742,8 @@ async fn main() {
         let before = Cpu::now(server_pid);
         batch.copy.push(timed_copy(
             "load_copy_results (name, kind, data, etag, create_time, update_time, release, model, \
-             benchmark, score, settings_key, event_date, status, relation)",
+             benchmark, score, settings_key, event_date, status, publish_date, verification, \
+             relation)",
             text,
         ));
         batch.copy_cpu.push(Cpu::now(server_pid).since(&before));
