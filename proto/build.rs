@@ -21,6 +21,7 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/commitment.proto",
     "frontierwatch/v1/analytics.proto",
     "frontierwatch/v1/token.proto",
+    "frontierwatch/v1/revision.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

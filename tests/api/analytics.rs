@@ -553,6 +553,7 @@ async fn transparency_totals_match_the_fmti_scores_for_all_thirteen_developers()
                 organization: org.name.clone(),
                 index: "FMTI Dec 2025".into(),
                 as_of: Some(date(2026, 1, 1)),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -572,6 +573,7 @@ async fn transparency_totals_match_the_fmti_scores_for_all_thirteen_developers()
                 organization: org.name.clone(),
                 index: "FMTI Dec 2025".into(),
                 as_of: Some(date(2025, 11, 1)),
+                ..Default::default()
             })
             .await
             .expect_err("the edition did not exist yet");

@@ -24,6 +24,8 @@ const READS: &[&str] = &[
     "GetCadenceReport",
     "GetTransparencyReport",
     "GetTimeline",
+    "ListRevisions",
+    "GetRevision",
     "GetOrganization",
     "ListOrganizations",
     "GetModel",

@@ -187,6 +187,7 @@ async fn transparency_from_the_command_line() {
             organization: org.name.clone(),
             index: "FMTI Dec 2025".into(),
             as_of: Some(date(2026, 1, 1)),
+            ..Default::default()
         })
         .await
         .unwrap()

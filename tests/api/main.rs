@@ -17,6 +17,7 @@ mod fixtures;
 mod fuzz;
 mod group_commit;
 mod harness;
+mod history;
 mod imports;
 mod kinds;
 mod limits;

@@ -85,6 +85,7 @@ async fn report(
         organization: "organizations/openai".into(),
         index: index.into(),
         as_of: Some(date(as_of.0, as_of.1, as_of.2)),
+        ..Default::default()
     })
     .await
     .map(tonic::Response::into_inner)

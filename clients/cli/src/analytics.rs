@@ -52,6 +52,10 @@ pub struct LeaderboardArgs {
     /// Rows per settings section (the server's default when unset).
     #[arg(long)]
     pub limit: Option<i32>,
+    /// Answer from the record as the service knew it at this time (RFC
+    /// 3339, e.g. 2026-03-01T00:00:00Z): later corrections do not count.
+    #[arg(long, value_parser = parse_time)]
+    pub known_as_of: Option<prost_types::Timestamp>,
 }
 
 /// `fwatch compare`.
@@ -66,6 +70,10 @@ pub struct CompareArgs {
     /// Count results whose verification is disputed.
     #[arg(long)]
     pub include_disputed: bool,
+    /// Answer from the record as the service knew it at this time (RFC
+    /// 3339, e.g. 2026-03-01T00:00:00Z): later corrections do not count.
+    #[arg(long, value_parser = parse_time)]
+    pub known_as_of: Option<prost_types::Timestamp>,
 }
 
 /// `fwatch cadence`.
@@ -83,6 +91,16 @@ pub struct CadenceArgs {
 pub struct TimelineArgs {
     /// A model line (`models/grok`) or an organization (`organizations/xai`).
     pub subject: String,
+}
+
+/// An RFC 3339 time, e.g. `2026-03-01T12:00:00Z`.
+pub(crate) fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time (2026-03-01T12:00:00Z): {e}"))?;
+    Ok(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    })
 }
 
 /// `YYYY-MM-DD`, a day that exists (chrono's calendar: no 31 February).
@@ -174,6 +192,7 @@ pub async fn leaderboard(
             Grouping::ModelLatest => LeaderboardGrouping::ModelLatest,
         } as i32,
         limit: args.limit.unwrap_or(0),
+        known_as_of: args.known_as_of,
     };
     let board = client
         .idempotent(|mut c| {
@@ -219,6 +238,7 @@ pub async fn compare(client: &Client, format: Format, args: CompareArgs) -> anyh
         releases: args.releases,
         as_of: args.as_of,
         include_disputed: args.include_disputed,
+        known_as_of: args.known_as_of,
     };
     let response = client
         .idempotent(|mut c| {

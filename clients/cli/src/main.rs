@@ -7,6 +7,7 @@
 mod analytics;
 mod commands;
 mod dynamic;
+mod history;
 mod import;
 mod kinds;
 mod output;
@@ -159,6 +160,14 @@ enum Command {
     Transparency(transparency::TransparencyArgs),
     /// The dated releases and stage changes of a model line or organization.
     Timeline(analytics::TimelineArgs),
+    /// Every revision of one resource, newest first: what changed, when,
+    /// who changed it and why (kept past the change log's retention).
+    History {
+        /// The resource's name, e.g. `benchmarkResults/gpqa-grok-4`.
+        name: String,
+    },
+    /// Who changed what: every resource's revisions, newest first.
+    Audit(history::AuditArgs),
     /// Manages bearer tokens (needs an admin token).
     Token {
         #[command(subcommand)]
@@ -349,6 +358,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cadence(args) => analytics::cadence(&client, cli.output, args).await,
         Command::Transparency(args) => transparency::transparency(&client, cli.output, args).await,
         Command::Timeline(args) => analytics::timeline(&client, cli.output, args).await,
+        Command::History { name } => history::history(&client, cli.output, &name).await,
+        Command::Audit(args) => history::audit(&client, cli.output, args).await,
         Command::Token { action } => match action {
             TokenAction::Create { id, role } => tokens::create(&channel, &id, &role).await,
             TokenAction::List => tokens::list(&channel).await,

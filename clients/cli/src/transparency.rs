@@ -28,6 +28,10 @@ pub struct TransparencyArgs {
     /// transparency timeline, gaps included).
     #[arg(long, conflicts_with = "index")]
     pub editions: bool,
+    /// Answer from the record as the service knew it at this time (RFC
+    /// 3339): later corrections do not count.
+    #[arg(long, value_parser = crate::analytics::parse_time)]
+    pub known_as_of: Option<prost_types::Timestamp>,
 }
 
 /// `fwatch transparency --editions`: the organization in every edition.
@@ -62,6 +66,7 @@ async fn transparency_editions(
             organization: organization.clone(),
             index: edition.name.clone(),
             as_of: args.as_of,
+            known_as_of: args.known_as_of,
         };
         match report_of(client, request).await {
             Ok(report) => reports.push((edition, report)),
@@ -113,6 +118,7 @@ pub async fn transparency(
         organization: named("organizations", &args.organization),
         index: args.index,
         as_of: args.as_of,
+        known_as_of: args.known_as_of,
     };
     let report = report_of(client, request).await.map_err(fail)?;
     if structured(format, &report)? {

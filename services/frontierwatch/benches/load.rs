@@ -280,6 +280,17 @@ fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql: {sql}");
 }
 
+/// The single value `sql` returns.
+fn psql_value(url: &str, sql: &str) -> String {
+    let output = Command::new(pg_tool("psql"))
+        .args(["-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args(pg_args(url))
+        .output()
+        .expect("psql runs");
+    assert!(output.status.success(), "psql: {sql}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// An organization as the server stores it: the bytes a baseline row holds.
 fn stored_bytes(i: usize) -> Vec<u8> {
     prost::Message::encode_to_vec(&Organization {
@@ -911,6 +922,28 @@ async fn main() {
     );
     for (title, profile) in &profiles {
         statements_table(&mut out, title, profile.as_ref());
+    }
+    // What the history costs on disk: every write of the run kept a
+    // revision (docs/history.md).
+    let revisions = psql_value(
+        &url,
+        "SELECT count(*) || ' ' || pg_total_relation_size('revisions') || ' ' \
+         || round(avg(pg_column_size(v.*))) || ' ' || round(avg(length(resource))) \
+         FROM revisions v",
+    );
+    let parts: Vec<f64> = revisions
+        .split(' ')
+        .map(|p| p.parse().unwrap_or(0.0))
+        .collect();
+    if let [count, total, row, resource] = parts[..] {
+        let _ = writeln!(
+            out,
+            "## Storage per revision\n\n\
+             The run's writes kept {count:.0} revisions: {:.0} bytes each on disk (table, TOAST \
+             and indexes: `pg_total_relation_size`), from rows of {row:.0} bytes on average, \
+             {resource:.0} of them the encoded resource.\n",
+            total / count.max(1.0)
+        );
     }
     let _ = writeln!(
         out,

@@ -41,6 +41,15 @@ pub enum ApiError {
         published: String,
         as_of: String,
     },
+    #[error(
+        "{field} {at} is before the service's history begins ({begins}); nothing is known \
+         of the record before then"
+    )]
+    BeforeHistory {
+        field: &'static str,
+        at: String,
+        begins: String,
+    },
     #[error("the etag of {name} does not match: it changed since it was read")]
     EtagMismatch { name: String },
     #[error("request_id {request_id} was already used for a different request")]
@@ -190,6 +199,11 @@ impl From<ApiError> for Status {
                     message.clone(),
                 );
                 (Code::FailedPrecondition, details)
+            }
+            ApiError::BeforeHistory { field, begins, .. } => {
+                let mut details = info("BEFORE_HISTORY", &[("history_begins", begins)]);
+                details.add_bad_request_violation(*field, message.clone());
+                (Code::OutOfRange, details)
             }
             ApiError::EtagMismatch { name } => {
                 (Code::Aborted, info("ETAG_MISMATCH", &[("resource", name)]))

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use frontierwatch_proto::v1::*;
 
+use super::history::{answer_from, close, record_at};
 use crate::analytics::{self, LeaderboardQuery};
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
@@ -22,10 +23,20 @@ pub(super) fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Opt
     }
 }
 
-/// GetLeaderboard: the request validated, then answered.
+/// GetLeaderboard: the request validated, then answered (from the record
+/// as known then, with `known_as_of`).
 pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Leaderboard, ApiError> {
-    analytics::board(store, &leaderboard_query(r)?).await
+    let known_as_of = r.known_as_of;
+    let query = leaderboard_query(r)?;
+    let known = record_at(store, known_as_of.as_ref(), RESULTS).await?;
+    let answer = analytics::board(answer_from(store, &known), &query).await;
+    close(known).await;
+    answer
 }
+
+/// What leaderboards and comparisons read: every kind (they show the
+/// names of model lines and organizations beside the results).
+const RESULTS: crate::storage::known::Kinds = crate::storage::known::Kinds::All;
 
 /// Validates a GetLeaderboard request.
 fn leaderboard_query(r: GetLeaderboardRequest) -> Result<LeaderboardQuery, ApiError> {
@@ -91,15 +102,18 @@ pub async fn compare(
     }
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
-    analytics::compare(
-        store,
+    let known = record_at(store, r.known_as_of.as_ref(), RESULTS).await?;
+    let answer = analytics::compare(
+        answer_from(store, &known),
         &analytics::CompareQuery {
             releases: r.releases,
             as_of,
             include_disputed: r.include_disputed,
         },
     )
-    .await
+    .await;
+    close(known).await;
+    answer
 }
 
 pub async fn cadence_report(

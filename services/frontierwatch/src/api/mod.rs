@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod auth;
 mod filters;
 pub mod guard;
+mod history;
 mod import;
 pub mod observe;
 pub mod standard;
@@ -257,5 +258,13 @@ standard_service! {
 
     async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Reply<Timeline> {
         reply(analytics::timeline(&self.store, request.into_inner()).await)
+    }
+
+    async fn list_revisions(&self, request: Request<ListRevisionsRequest>) -> Reply<ListRevisionsResponse> {
+        reply(history::list(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_revision(&self, request: Request<GetRevisionRequest>) -> Reply<Revision> {
+        reply(history::get(&self.store, request.into_inner()).await)
     }
 }

@@ -4,6 +4,7 @@
 use frontierwatch_proto::v1::*;
 
 use super::analytics::as_of;
+use super::history::{answer_from, close, record_at};
 use crate::analytics;
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
@@ -20,5 +21,13 @@ pub async fn transparency(
     v.name_of("organization", &r.organization, Kind::Organization);
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
-    analytics::transparency(store, r.organization, r.index, as_of).await
+    let known = record_at(store, r.known_as_of.as_ref(), DISCLOSURES).await?;
+    let answer =
+        analytics::transparency(answer_from(store, &known), r.organization, r.index, as_of).await;
+    close(known).await;
+    answer
 }
+
+/// What transparency reports read: every kind but results.
+const DISCLOSURES: crate::storage::known::Kinds =
+    crate::storage::known::Kinds::AllBut(Kind::BenchmarkResult);

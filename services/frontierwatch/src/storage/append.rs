@@ -92,6 +92,10 @@ pub(super) struct PendingChange {
     benchmark: Option<String>,
     /// The token whose call made the change.
     actor: Option<String>,
+    /// The source an imported create or merge came from.
+    claimant: Option<String>,
+    /// An update by a person that settles what sources state.
+    settled: bool,
 }
 
 impl PendingChange {
@@ -123,6 +127,34 @@ impl PendingChange {
             model,
             benchmark,
             actor: actor.name(),
+            claimant: None,
+            settled: false,
+        }
+    }
+
+    /// The name of the resource that changed.
+    pub(super) fn resource_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Marks the change as coming from the source `claimant` (an import).
+    pub(super) fn claimed_by(&mut self, claimant: &str) {
+        self.claimant = Some(claimant.to_owned());
+    }
+
+    /// Marks the change as a person's settlement of what sources state.
+    pub(super) fn settles(&mut self) {
+        self.settled = true;
+    }
+
+    /// Why the resource changed, as its revision says (`revisions.reason`).
+    fn reason(&self) -> &'static str {
+        match (self.kind, &self.claimant, self.settled) {
+            (ChangeKind::Created, _, _) => "created",
+            (ChangeKind::Deleted, _, _) => "deleted",
+            (ChangeKind::Updated, Some(_), _) => "merged",
+            (ChangeKind::Updated, None, true) => "settled",
+            (ChangeKind::Updated, None, false) => "updated",
         }
     }
 
@@ -187,19 +219,20 @@ pub(super) async fn append_changes(
     let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
         changes.iter().map(f).collect()
     };
+    // The trigger of migration 16 keeps each record as a revision too.
     let (last,): (Option<i64>,) = sqlx::query_as(
         "WITH appended AS (\
          INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
-                              model, benchmark, actor) \
+                              model, benchmark, actor, reason, claimant) \
          SELECT c.name, c.type_name, c.kind, c.resource, \
                 COALESCE(string_to_array(NULLIF(c.organizations, ''), ','), '{}') \
                   || COALESCE((SELECT r.developers FROM resources r \
                                 WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
-                c.model, c.benchmark, c.actor \
+                c.model, c.benchmark, c.actor, c.reason, c.claimant \
            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
-                       $6::text[], $7::text[], $8::text[]) \
+                       $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
                 WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
-                                     model, benchmark, actor, ord) \
+                                     model, benchmark, actor, reason, claimant, ord) \
           ORDER BY c.ord \
          RETURNING seq) SELECT max(seq) FROM appended",
     )
@@ -216,6 +249,8 @@ pub(super) async fn append_changes(
     .bind(column(|c| c.model.clone()))
     .bind(column(|c| c.benchmark.clone()))
     .bind(column(|c| c.actor.clone()))
+    .bind(column(|c| Some(c.reason().to_owned())))
+    .bind(column(|c| c.claimant.clone()))
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;

@@ -21,11 +21,12 @@ use uuid::Uuid;
 
 use super::append::Actor;
 use super::claims::{self as stored_claims, ClaimRow};
+use super::merge::merge_claim;
 use super::rows::{Held, Plan, decode, new_etag};
 use super::snapshot::{Keys, Snapshot};
 use super::timestamp;
 use crate::domain::claims::{self, Authority, Claim};
-use crate::domain::{Meta, Resource, reflect};
+use crate::domain::{Meta, Resource};
 use crate::error::ApiError;
 
 /// What an import did with one item.
@@ -161,6 +162,12 @@ impl Decision {
             });
         }
         let (updated, decided) = change(&current)?;
+        let settles = !decided.is_empty()
+            && self
+                .snapshot
+                .claims
+                .get(name)
+                .is_some_and(|rows| !rows.is_empty());
         let mut updated = self.settle(updated, &decided)?;
         updated.set_meta(Meta {
             name: name.to_owned(),
@@ -168,7 +175,13 @@ impl Decision {
             update_time: Some(timestamp(Utc::now())),
             etag: new_etag(),
         });
-        Ok(self.replace(&current, &updated, actor)?.map(|()| updated))
+        if self.replace(&current, &updated, actor)?.is_none() {
+            return Ok(None);
+        }
+        if settles && let Some(change) = self.plan.last_change_of(name) {
+            change.settles();
+        }
+        Ok(Some(updated))
     }
 
     /// The new state `updated` (stamped) of the stored `current`: its score
@@ -200,6 +213,7 @@ impl Decision {
         actor: &Actor,
     ) -> Decided<Imported> {
         let name = resource.name().to_owned();
+        let source = claimant.clone();
         let incoming = Claim {
             claimant,
             authority,
@@ -218,6 +232,7 @@ impl Decision {
             if self.insert(&resource, actor)?.is_none() {
                 return Ok(None);
             }
+            self.claimed(&name, &incoming.claimant);
             self.claim(&name, &incoming);
             return Ok(Some(Imported::Created));
         };
@@ -232,10 +247,11 @@ impl Decision {
         let Some(merge) = merge_claim(&current, known, incoming)? else {
             return Ok(Some(Imported::Unchanged));
         };
-        if let Some(merged) = &merge.merged
-            && self.replace(&current, merged, actor)?.is_none()
-        {
-            return Ok(None);
+        if let Some(merged) = &merge.merged {
+            if self.replace(&current, merged, actor)?.is_none() {
+                return Ok(None);
+            }
+            self.claimed(&name, &source);
         }
         for claim in &merge.to_save {
             self.claim(&name, claim);
@@ -244,6 +260,13 @@ impl Decision {
             Some(_) => Imported::Updated,
             None => Imported::Unchanged,
         }))
+    }
+
+    /// The change this batch last decided of `name` came from `claimant`.
+    fn claimed(&mut self, name: &str, claimant: &str) {
+        if let Some(change) = self.plan.last_change_of(name) {
+            change.claimed_by(claimant);
+        }
     }
 
     /// A claim about `name` stored, and known to the writes after it.
@@ -401,82 +424,4 @@ impl Decision {
             }),
         }
     }
-}
-
-/// What a claim imported into a stored resource changes.
-struct Merge<T> {
-    /// The claims to store: the incoming one, and the stored resource's own
-    /// content when it becomes the first claim of a second source.
-    to_save: Vec<Claim<T>>,
-    /// The resource's new state, stamped, when its visible state changes.
-    merged: Option<T>,
-}
-
-/// Merges an incoming claim with the claims known about `current`; `None`
-/// when the claimant states exactly what it stated before. Refuses a merge
-/// that is invalid or changes an immutable field.
-fn merge_claim<T: Resource>(
-    current: &T,
-    mut known: Vec<Claim<T>>,
-    incoming: Claim<T>,
-) -> Result<Option<Merge<T>>, ApiError> {
-    let name = current.name().to_owned();
-    let mut to_save = Vec::new();
-    if known.is_empty() {
-        // Written by one writer so far: its content is the first claim.
-        let (who, weight) = claims::claimant(current, None)?;
-        if who != incoming.claimant {
-            let recorded = Claim {
-                claimant: who,
-                authority: weight,
-                fields: None,
-                resource: claims::content(current),
-            };
-            to_save.push(recorded.clone());
-            known.push(recorded);
-        }
-    }
-    match known.iter_mut().find(|c| c.claimant == incoming.claimant) {
-        Some(same) if *same == incoming => return Ok(None),
-        Some(same) => *same = incoming.clone(),
-        None => known.push(incoming.clone()),
-    }
-    to_save.push(incoming);
-    let mut merged = claims::merge(&name, &known)?;
-    crate::domain::check(&merged)?;
-    if let Some(field) = reflect::changed_immutable(current, &merged)?.first() {
-        return Err(ApiError::invalid(
-            format!("{}.{field}", T::FIELD),
-            format!(
-                "is immutable once created, and {name} holds another value: \
-                 an item with another {field} needs a name of its own"
-            ),
-        ));
-    }
-    if state_of(&merged) == state_of(current) {
-        return Ok(Some(Merge {
-            to_save,
-            merged: None,
-        }));
-    }
-    merged.set_meta(Meta {
-        name: name.clone(),
-        create_time: current.create_time(),
-        update_time: Some(timestamp(Utc::now())),
-        etag: new_etag(),
-    });
-    Ok(Some(Merge {
-        to_save,
-        merged: Some(merged),
-    }))
-}
-
-/// A resource's visible state, without the metadata every write renews.
-fn state_of<T: Resource>(resource: &T) -> T {
-    let mut state = resource.clone();
-    state.set_meta(Meta {
-        name: resource.name().to_owned(),
-        ..Meta::default()
-    });
-    state
 }

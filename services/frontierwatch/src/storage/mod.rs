@@ -1,5 +1,54 @@
 //! All SQL of the service lives under this module.
 
+/// Evaluates `$body` with the type `$T` standing for the message of the
+/// resource kind `$kind` (a `Kind`), or `$otherwise` for a value that is no
+/// kind of stored resource. The one list of stored kinds by type in
+/// `storage/`: the match names them all, so a new kind cannot be forgotten.
+macro_rules! with_kind {
+    ($kind:expr, $T:ident => $body:expr, otherwise => $otherwise:expr) => {{
+        use frontierwatch_proto::v1 as kinds;
+        match $kind {
+            crate::domain::Kind::Organization => {
+                type $T = kinds::Organization;
+                $body
+            }
+            crate::domain::Kind::Model => {
+                type $T = kinds::Model;
+                $body
+            }
+            crate::domain::Kind::Release => {
+                type $T = kinds::Release;
+                $body
+            }
+            crate::domain::Kind::Benchmark => {
+                type $T = kinds::Benchmark;
+                $body
+            }
+            crate::domain::Kind::BenchmarkResult => {
+                type $T = kinds::BenchmarkResult;
+                $body
+            }
+            crate::domain::Kind::Disclosure => {
+                type $T = kinds::Disclosure;
+                $body
+            }
+            crate::domain::Kind::Indicator => {
+                type $T = kinds::Indicator;
+                $body
+            }
+            crate::domain::Kind::TransparencyIndex => {
+                type $T = kinds::TransparencyIndex;
+                $body
+            }
+            crate::domain::Kind::Commitment => {
+                type $T = kinds::Commitment;
+                $body
+            }
+            crate::domain::Kind::Unspecified | crate::domain::Kind::Alert => $otherwise,
+        }
+    }};
+}
+
 pub mod admin;
 pub mod analytics;
 mod append;
@@ -14,12 +63,16 @@ pub mod error;
 pub mod filter;
 mod group;
 mod items;
+pub mod known;
 pub mod lookups;
+mod merge;
 pub mod migrate;
 mod moves;
 mod resources;
+pub mod revisions;
 mod rows;
 mod snapshot;
+mod statements;
 pub mod tokens;
 
 pub use append::Actor;

@@ -11,10 +11,7 @@
 //! allow only once nothing refers to it. The change records come last:
 //! created, the updates, deleted.
 
-use frontierwatch_proto::v1::{
-    Benchmark, BenchmarkResult, Commitment, Disclosure, Indicator, Model, Organization, Release,
-    TransparencyIndex,
-};
+use frontierwatch_proto::v1::Release;
 use sqlx::PgConnection;
 
 use super::append::{Actor, ChangeKind, PendingChange, append_changes, commit};
@@ -24,7 +21,7 @@ use super::items::{Insert, Replace};
 use super::resources::Store;
 use super::rows::{decode, lock_current, new_etag};
 use super::timestamp;
-use crate::domain::{Kind, Meta, Resource, reflect};
+use crate::domain::{Meta, Resource, reflect};
 use crate::error::ApiError;
 
 impl Store {
@@ -215,23 +212,12 @@ macro_rules! of_kind {
                 $kind
             )));
         };
-        match kind {
-            Kind::Organization => $self.$apply::<Organization>($($arg),*) $($post)*,
-            Kind::Model => $self.$apply::<Model>($($arg),*) $($post)*,
-            Kind::Release => $self.$apply::<Release>($($arg),*) $($post)*,
-            Kind::Benchmark => $self.$apply::<Benchmark>($($arg),*) $($post)*,
-            Kind::BenchmarkResult => $self.$apply::<BenchmarkResult>($($arg),*) $($post)*,
-            Kind::Disclosure => $self.$apply::<Disclosure>($($arg),*) $($post)*,
-            Kind::Indicator => $self.$apply::<Indicator>($($arg),*) $($post)*,
-            Kind::TransparencyIndex => $self.$apply::<TransparencyIndex>($($arg),*) $($post)*,
-            Kind::Commitment => $self.$apply::<Commitment>($($arg),*) $($post)*,
-            Kind::Unspecified | Kind::Alert => {
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "{} is stored without a kind of resource",
-                    $self.name
-                )))
-            }
-        }
+        with_kind!(kind, T => $self.$apply::<T>($($arg),*) $($post)*, otherwise => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "{} is stored without a kind of resource",
+                $self.name
+            )))
+        })
     }};
 }
 

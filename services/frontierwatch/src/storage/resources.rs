@@ -73,6 +73,18 @@ impl Store {
         })
     }
 
+    /// A store over `pool` that shares this one's page token key and token
+    /// check, without a read cache (`storage::known`).
+    pub(super) fn over(&self, pool: PgPool) -> Self {
+        Self {
+            writes: GroupCommit::start(pool.clone(), 1),
+            tokens: self.tokens.clone(),
+            pool,
+            page_token_key: self.page_token_key.clone(),
+            cache: None,
+        }
+    }
+
     /// This store with Gets served by `cache` (see `storage::cache`).
     pub fn with_read_cache(mut self, cache: Arc<ReadCache>) -> Self {
         self.cache = Some(cache);

@@ -1,0 +1,126 @@
+//! The record as it stood at a past time, for questions asked "as known
+//! on" it (`known_as_of`): a [`Store`] over one private connection on
+//! which `resources` is a temporary table holding each resource as its
+//! revisions say it was then. A temporary table comes first in
+//! PostgreSQL's search path, so every read of the analytics layer and of
+//! the store runs unchanged against it: one implementation of each
+//! question, whichever time it is asked at.
+//!
+//! The cost grows with the kinds asked for: every resource of those kinds
+//! is decoded and indexed again (docs/history.md).
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection};
+
+use super::error::{Operation, map_db_error};
+use super::resources::Store;
+use super::revisions::{history_begins, record_at};
+use super::rows::{Plan, decode};
+use crate::domain::Kind;
+use crate::domain::names::KindInfo;
+use crate::error::ApiError;
+
+/// Which kinds of resource a question reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Kinds {
+    All,
+    AllBut(Kind),
+}
+
+impl Kinds {
+    fn types(self) -> Vec<&'static str> {
+        crate::domain::names::KINDS
+            .iter()
+            .filter(|k| !matches!(self, Kinds::AllBut(but) if k.resource_type == but))
+            .map(|k| k.full_name)
+            .collect()
+    }
+}
+
+/// A [`Store`] of the record as it stood at a past time. Close it when done
+/// ([`Known::close`]); its connection is its own.
+pub struct Known {
+    store: Store,
+}
+
+impl Known {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Ends the private connection (and its temporary table).
+    pub async fn close(self) {
+        self.store.pool().close().await;
+    }
+}
+
+/// Refuses a `known_as_of` (the request field `field`) in the future or
+/// before the history begins.
+pub async fn check(store: &Store, field: &'static str, at: DateTime<Utc>) -> Result<(), ApiError> {
+    // A little clock skew between replicas and clients is no future.
+    if at > Utc::now() + chrono::Duration::seconds(5) {
+        return Err(ApiError::invalid(
+            field,
+            "is in the future; the record is known up to now",
+        ));
+    }
+    let begins = history_begins(store.pool()).await?;
+    if at < begins {
+        return Err(ApiError::BeforeHistory {
+            field,
+            at: at.to_rfc3339(),
+            begins: begins.to_rfc3339(),
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The resources of `kinds` as the record held them at `at` (already
+    /// [`check`]ed), in a store of their own.
+    pub async fn known_as_of(&self, at: DateTime<Utc>, kinds: Kinds) -> Result<Known, ApiError> {
+        let error = |e| map_db_error(e, Operation::Read, "the record as known then");
+        let rows = record_at(self.pool(), at, &kinds.types()).await?;
+        let mut plan = Plan::default();
+        for (name, resource_type, data) in &rows {
+            let Some(kind) = KindInfo::of_message(resource_type) else {
+                continue;
+            };
+            with_kind!(kind.resource_type, T => {
+                plan.restore(&decode::<T>(name, data)?);
+            }, otherwise => {});
+        }
+        let pool = crate::database::pool_options(1)
+            .min_connections(1)
+            .connect_with((*self.pool().connect_options()).clone())
+            .await
+            .map_err(error)?;
+        let mut conn = pool.acquire().await.map_err(error)?;
+        let filled = fill(&mut conn, &plan).await;
+        drop(conn);
+        if let Err(e) = filled {
+            pool.close().await;
+            return Err(e);
+        }
+        Ok(Known {
+            store: self.over(pool),
+        })
+    }
+}
+
+/// Makes this connection's `resources` a temporary table holding the
+/// plan's rows.
+async fn fill(conn: &mut PgConnection, plan: &Plan) -> Result<(), ApiError> {
+    let error = |e| map_db_error(e, Operation::Read, "the record as known then");
+    let mut tx = conn.begin().await.map_err(error)?;
+    sqlx::query(
+        "CREATE TEMPORARY TABLE resources \
+         (LIKE public.resources INCLUDING DEFAULTS INCLUDING INDEXES)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(error)?;
+    plan.write(&mut tx).await?;
+    tx.commit().await.map_err(error)?;
+    Ok(())
+}
