@@ -476,12 +476,17 @@ async fn the_stream_and_the_revisions_agree_on_a_mixed_workload() {
     // Each resource's revisions are numbered in the order of its changes.
     let mut numbered: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
     for r in &all {
-        numbered.entry(&r.name).or_default().push((r.revision_id, r.sequence));
+        numbered
+            .entry(&r.name)
+            .or_default()
+            .push((r.revision_id, r.sequence));
     }
     for (name, mut pairs) in numbered {
         pairs.sort();
         assert!(
-            pairs.windows(2).all(|w| w[0].1 < w[1].1 && w[1].0 == w[0].0 + 1),
+            pairs
+                .windows(2)
+                .all(|w| w[0].1 < w[1].1 && w[1].0 == w[0].0 + 1),
             "{name}: {pairs:?}"
         );
     }
@@ -728,4 +733,67 @@ async fn a_change_appended_by_an_older_replica_is_kept_as_a_revision() {
     assert_eq!(history[0].actor, "tokens/old");
     let stored = Organization::decode(history[0].resource.as_ref().unwrap().value.as_slice());
     assert_eq!(stored.unwrap(), renamed);
+}
+
+/// `fwatch history NAME` and `fwatch audit --actor A --since T`.
+#[tokio::test]
+async fn fwatch_shows_a_resources_history_and_the_audit_of_one_token() {
+    let s = TestServer::start().await;
+    let mut admin = s.client().await;
+    let mut curator = writer(&s, "curator").await;
+    create_org(&mut admin, "lab").await;
+    let since = moment().await;
+    create_org(&mut curator, "cur").await;
+    c_rename(&mut curator, "lab").await;
+
+    let (ok, out, err) = crate::harness::run_fwatch(&s, &["history", "organizations/lab"], None);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("TIME"), "{out}");
+    assert!(
+        lines[1].contains("organizations/lab") && lines[1].contains("updated"),
+        "{out}"
+    );
+    assert!(lines[1].contains("tokens/curator"), "{out}");
+    assert!(
+        lines[2].contains("created") && lines[2].contains("tokens/admin"),
+        "{out}"
+    );
+
+    let since = chrono::DateTime::from_timestamp(since.seconds, since.nanos as u32)
+        .unwrap()
+        .to_rfc3339();
+    let (ok, out, err) = crate::harness::run_fwatch(
+        &s,
+        &[
+            "-o", "json", "audit", "--actor", "curator", "--since", &since,
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let audit: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = audit["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["organizations/lab", "organizations/cur"]);
+    let (ok, _, err) = crate::harness::run_fwatch(&s, &["audit", "--since", "yesterday"], None);
+    assert!(!ok && err.contains("RFC 3339"), "{err}");
+}
+
+async fn c_rename(c: &mut Client, id: &str) {
+    c.update_organization(UpdateOrganizationRequest {
+        organization: Some(Organization {
+            name: format!("organizations/{id}"),
+            display_name: "Renamed".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["display_name".into()],
+        }),
+    })
+    .await
+    .unwrap();
 }
