@@ -2,14 +2,12 @@
 --
 -- The change log is pruned after its retention window; revisions are
 -- not. Every change record is also kept here as the resource's next
--- revision, by the trigger below, in the statement that appends it: the
--- resource as it stood after the change (its last state for a delete),
--- who made it, why (created, updated, merged from a source, settled by a
--- person, deleted), and when (the record's commit time and sequence).
--- Being a trigger, it also keeps the records a replica of the previous
--- release appends during a rolling upgrade (their reason follows from
--- the change kind). Only `compact_revisions` (an explicit operation,
--- docs/history.md) removes revisions.
+-- revision, in the statement that appends it: the resource as it stood
+-- after the change (its last state for a delete), who made it, why
+-- (created, updated, merged from a source, settled by a person, deleted),
+-- and when (the record's commit time and sequence). Only
+-- `compact_revisions` (an explicit operation, docs/history.md) removes
+-- revisions.
 CREATE TABLE revisions (
     name          text NOT NULL,
     revision      bigint NOT NULL,           -- 1, 2, ... per name
@@ -35,26 +33,26 @@ ALTER TABLE changes
     ADD COLUMN reason   text CHECK (reason IN ('created', 'updated', 'merged', 'settled', 'deleted')),
     ADD COLUMN claimant text;
 
--- One statement-level trigger per append: the records of a statement are
--- revised together, each name numbered on from its last revision in
--- sequence order. Writes of one name are serialized by its row lock, so
--- two statements never number the same name at once.
-CREATE FUNCTION changes_revise() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The service appends each record's revision in the statement that
+-- appends the record (storage::append). A replica of the previous release
+-- appends records without a reason during a rolling upgrade: this trigger
+-- keeps those as revisions (the WHEN spares every other record a call).
+-- Writes of one name are serialized by its row lock, so two statements
+-- never number the same name at once.
+CREATE FUNCTION changes_revise_older() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO revisions (name, revision, seq, commit_time, resource_type, reason,
                            actor, claimant, resource)
-    SELECT c.resource_name,
-           COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = c.resource_name), 0)
-             + row_number() OVER (PARTITION BY c.resource_name ORDER BY c.seq),
-           c.seq, c.commit_time, c.resource_type, COALESCE(c.reason, c.change_kind),
-           c.actor, c.claimant, c.resource
-      FROM appended c;
+    VALUES (NEW.resource_name,
+            COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = NEW.resource_name), 0) + 1,
+            NEW.seq, NEW.commit_time, NEW.resource_type, NEW.change_kind,
+            NEW.actor, NULL, NEW.resource);
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER changes_revise AFTER INSERT ON changes
-    REFERENCING NEW TABLE AS appended
-    FOR EACH STATEMENT EXECUTE FUNCTION changes_revise();
+CREATE TRIGGER changes_revise_older AFTER INSERT ON changes
+    FOR EACH ROW WHEN (NEW.reason IS NULL)
+    EXECUTE FUNCTION changes_revise_older();
 
 -- Where the history begins: known_as_of before it has no answer. Moved
 -- forward by compact_revisions.

@@ -219,9 +219,19 @@ pub(super) async fn append_changes(
     let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
         changes.iter().map(f).collect()
     };
-    // The trigger of migration 16 keeps each record as a revision too.
+    // Each record is also the resource's next revision (migration 16),
+    // with the same sequence and commit time, numbered on from the name's
+    // last. Records get their sequences in `ord` order, so a sequence's
+    // rank within the statement is its record's `ord`. This statement runs
+    // under the change log's lock: the revisions cost one insert per record
+    // in it, no trigger call.
     let (last,): (Option<i64>,) = sqlx::query_as(
-        "WITH appended AS (\
+        "WITH input AS (\
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
+                                $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
+                                     model, benchmark, actor, reason, claimant, ord)), \
+         appended AS (\
          INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
                               model, benchmark, actor, reason, claimant) \
          SELECT c.name, c.type_name, c.kind, c.resource, \
@@ -229,12 +239,19 @@ pub(super) async fn append_changes(
                   || COALESCE((SELECT r.developers FROM resources r \
                                 WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
                 c.model, c.benchmark, c.actor, c.reason, c.claimant \
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
-                       $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
-                                     model, benchmark, actor, reason, claimant, ord) \
-          ORDER BY c.ord \
-         RETURNING seq) SELECT max(seq) FROM appended",
+           FROM input c ORDER BY c.ord \
+         RETURNING seq, commit_time), \
+         revised AS (\
+           INSERT INTO revisions (name, revision, seq, commit_time, resource_type, reason, \
+                                  actor, claimant, resource) \
+           SELECT c.name, \
+                  COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = c.name), 0) \
+                    + row_number() OVER (PARTITION BY c.name ORDER BY c.ord), \
+                  a.seq, a.commit_time, c.type_name, c.reason, c.actor, c.claimant, c.resource \
+             FROM input c \
+             JOIN (SELECT seq, commit_time, row_number() OVER (ORDER BY seq) AS ord \
+                     FROM appended) a USING (ord)) \
+         SELECT max(seq) FROM appended",
     )
     .bind(column(|c| Some(c.name.clone())))
     .bind(column(|c| Some(c.type_name.clone())))
