@@ -1,18 +1,24 @@
 -- Revisions: the durable history of every resource (docs/history.md).
 --
 -- The change log is pruned after its retention window; revisions are
--- not. Every change record is also kept here as the resource's next
--- revision, in the statement that appends it: the resource as it stood
--- after the change (its last state for a delete), who made it, why
--- (created, updated, merged from a source, settled by a person, deleted),
--- and when (the record's commit time and sequence). Only
--- `compact_revisions` (an explicit operation, docs/history.md) removes
--- revisions.
+-- not. Every change record is also kept as the resource's next revision:
+-- the resource as it stood after the change (its last state for a
+-- delete), who made it, why (created, updated, merged from a source,
+-- settled by a person, deleted), and when. Only `compact_revisions` (an
+-- explicit operation, docs/history.md) removes revisions.
+--
+-- The change log's records are appended under its lock, held to commit
+-- (migration 11): whatever that statement does, every writer waits for.
+-- So a writer inserts its revisions in a statement of their own just
+-- before (storage::append), under its transaction id; the append then
+-- adds one row per transaction, `revision_commits`, with the sequence of
+-- its first record and its commit time. A transaction's records get
+-- consecutive sequences in the order the revisions number them (`ord`).
 CREATE TABLE revisions (
     name          text NOT NULL,
     revision      bigint NOT NULL,           -- 1, 2, ... per name
-    seq           bigint,                    -- the change record's sequence; NULL for a baseline
-    commit_time   timestamptz NOT NULL,
+    tx            xid8 NOT NULL,             -- the writing transaction (revision_commits)
+    ord           integer NOT NULL,          -- its position among the transaction's records, from 1
     resource_type text NOT NULL,             -- full protobuf type name, as in changes
     reason        text NOT NULL CHECK (reason IN
                       ('baseline', 'created', 'updated', 'merged', 'settled', 'deleted')),
@@ -21,11 +27,23 @@ CREATE TABLE revisions (
     resource      bytea NOT NULL,
     PRIMARY KEY (name, revision)
 );
--- The audit reads by time: revisions are appended in commit order, so a
--- block-range index finds a time range for next to nothing per write
--- (a b-tree more per revision measured 10% on creates: docs/history.md).
--- An actor's writes are found within the time range asked for.
-CREATE INDEX revisions_time ON revisions USING brin (commit_time);
+CREATE INDEX revisions_tx ON revisions (tx);
+
+-- One row per writing transaction: when it committed (its first change
+-- record's commit time, taken under the change log's lock, so in commit
+-- order) and its first record's sequence (NULL for baselines).
+CREATE TABLE revision_commits (
+    tx          xid8 PRIMARY KEY,
+    first_seq   bigint,
+    commit_time timestamptz NOT NULL
+);
+CREATE INDEX revision_commits_time ON revision_commits (commit_time);
+
+-- What the service reads: each revision with its sequence and time.
+CREATE VIEW revision_log AS
+SELECT r.name, r.revision, c.first_seq + r.ord - 1 AS seq, c.commit_time,
+       r.resource_type, r.reason, r.actor, r.claimant, r.resource
+  FROM revisions r JOIN revision_commits c USING (tx);
 
 -- Why a change was made, beside the change record (storage::append);
 -- NULL from writers that predate revisions.
@@ -33,20 +51,22 @@ ALTER TABLE changes
     ADD COLUMN reason   text CHECK (reason IN ('created', 'updated', 'merged', 'settled', 'deleted')),
     ADD COLUMN claimant text;
 
--- The service appends each record's revision in the statement that
--- appends the record (storage::append). A replica of the previous release
--- appends records without a reason during a rolling upgrade: this trigger
--- keeps those as revisions (the WHEN spares every other record a call).
--- Writes of one name are serialized by its row lock, so two statements
--- never number the same name at once.
+-- A replica of the previous release appends records without a reason
+-- and without revisions during a rolling upgrade: this trigger keeps
+-- those as revisions (the WHEN spares every other record a call). Writes
+-- of one name are serialized by its row lock, so two transactions never
+-- number the same name at once.
 CREATE FUNCTION changes_revise_older() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO revisions (name, revision, seq, commit_time, resource_type, reason,
-                           actor, claimant, resource)
+    INSERT INTO revision_commits (tx, first_seq, commit_time)
+    VALUES (NEW.tx_id, NEW.seq, NEW.commit_time)
+    ON CONFLICT (tx) DO NOTHING;
+    INSERT INTO revisions (name, revision, tx, ord, resource_type, reason, actor, claimant, resource)
     VALUES (NEW.resource_name,
             COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = NEW.resource_name), 0) + 1,
-            NEW.seq, NEW.commit_time, NEW.resource_type, NEW.change_kind,
-            NEW.actor, NULL, NEW.resource);
+            NEW.tx_id,
+            NEW.seq - (SELECT first_seq FROM revision_commits WHERE tx = NEW.tx_id) + 1,
+            NEW.resource_type, NEW.change_kind, NEW.actor, NULL, NEW.resource);
     RETURN NULL;
 END
 $$;
@@ -64,8 +84,9 @@ INSERT INTO revision_log_state (history_begins) VALUES (now());
 
 -- Every resource stored before revisions existed gets a baseline: its
 -- state as of now, the only thing known of its past.
-INSERT INTO revisions (name, revision, seq, commit_time, resource_type, reason, resource)
-SELECT name, 1, NULL, now(),
+INSERT INTO revision_commits (tx, first_seq, commit_time) VALUES (pg_current_xact_id(), NULL, now());
+INSERT INTO revisions (name, revision, tx, ord, resource_type, reason, resource)
+SELECT name, 1, pg_current_xact_id(), 1,
        -- benchmark_result → frontierwatch.v1.BenchmarkResult (proto/src/kinds.rs)
        'frontierwatch.v1.' || replace(initcap(replace(kind, '_', ' ')), ' ', ''),
        'baseline', data
@@ -85,9 +106,11 @@ BEGIN
     END IF;
     -- Writers wait: a revision appended meanwhile would race the fold.
     LOCK TABLE revisions IN SHARE ROW EXCLUSIVE MODE;
+    INSERT INTO revision_commits (tx, first_seq, commit_time)
+    VALUES (pg_current_xact_id(), NULL, before);
     WITH last AS (
         SELECT DISTINCT ON (name) name, revision, reason
-          FROM revisions WHERE commit_time < before
+          FROM revision_log WHERE commit_time < before
          ORDER BY name, revision DESC),
     gone AS (
         DELETE FROM revisions v USING last l
@@ -95,10 +118,12 @@ BEGIN
            AND (v.revision < l.revision OR (v.revision = l.revision AND l.reason = 'deleted'))
         RETURNING 1),
     kept AS (
-        UPDATE revisions v SET reason = 'baseline', commit_time = before
+        UPDATE revisions v SET reason = 'baseline', tx = pg_current_xact_id(), ord = 1
           FROM last l
          WHERE v.name = l.name AND v.revision = l.revision AND l.reason <> 'deleted')
     SELECT count(*) INTO removed FROM gone;
+    DELETE FROM revision_commits c
+     WHERE NOT EXISTS (SELECT 1 FROM revisions r WHERE r.tx = c.tx);
     UPDATE revision_log_state SET history_begins = GREATEST(history_begins, before);
     RETURN removed;
 END

@@ -220,18 +220,37 @@ pub(super) async fn append_changes(
         changes.iter().map(f).collect()
     };
     // Each record is also the resource's next revision (migration 16),
-    // with the same sequence and commit time, numbered on from the name's
-    // last. Records get their sequences in `ord` order, so a sequence's
-    // rank within the statement is its record's `ord`. This statement runs
-    // under the change log's lock: the revisions cost one insert per record
-    // in it, no trigger call.
+    // numbered on from the name's last: inserted first, outside the change
+    // log's lock, which the append below takes and holds to commit.
+    sqlx::query(
+        "INSERT INTO revisions (name, revision, tx, ord, resource_type, reason, actor, \
+                                claimant, resource) \
+         SELECT c.name, \
+                COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = c.name), 0) \
+                  + row_number() OVER (PARTITION BY c.name ORDER BY c.ord), \
+                pg_current_xact_id(), c.ord, c.type_name, c.reason, c.actor, c.claimant, \
+                c.resource \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[]) \
+                WITH ORDINALITY AS c(name, type_name, reason, actor, claimant, resource, ord)",
+    )
+    .bind(column(|c| Some(c.name.clone())))
+    .bind(column(|c| Some(c.type_name.clone())))
+    .bind(column(|c| Some(c.reason().to_owned())))
+    .bind(column(|c| c.actor.clone()))
+    .bind(column(|c| c.claimant.clone()))
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.resource.as_slice())
+            .collect::<Vec<&[u8]>>(),
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;
+    // The records get consecutive sequences in `ord` order (the lock), so
+    // the transaction's first sequence places each revision.
     let (last,): (Option<i64>,) = sqlx::query_as(
-        "WITH input AS (\
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
-                                $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
-                                     model, benchmark, actor, reason, claimant, ord)), \
-         appended AS (\
+        "WITH appended AS (\
          INSERT INTO changes (resource_name, resource_type, change_kind, resource, organizations, \
                               model, benchmark, actor, reason, claimant) \
          SELECT c.name, c.type_name, c.kind, c.resource, \
@@ -239,18 +258,15 @@ pub(super) async fn append_changes(
                   || COALESCE((SELECT r.developers FROM resources r \
                                 WHERE r.name = c.model AND r.kind = 'model'), '{}'), \
                 c.model, c.benchmark, c.actor, c.reason, c.claimant \
-           FROM input c ORDER BY c.ord \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], \
+                       $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+                WITH ORDINALITY AS c(name, type_name, kind, resource, organizations, \
+                                     model, benchmark, actor, reason, claimant, ord) \
+          ORDER BY c.ord \
          RETURNING seq, commit_time), \
-         revised AS (\
-           INSERT INTO revisions (name, revision, seq, commit_time, resource_type, reason, \
-                                  actor, claimant, resource) \
-           SELECT c.name, \
-                  COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = c.name), 0) \
-                    + row_number() OVER (PARTITION BY c.name ORDER BY c.ord), \
-                  a.seq, a.commit_time, c.type_name, c.reason, c.actor, c.claimant, c.resource \
-             FROM input c \
-             JOIN (SELECT seq, commit_time, row_number() OVER (ORDER BY seq) AS ord \
-                     FROM appended) a USING (ord)) \
+         committed AS (\
+           INSERT INTO revision_commits (tx, first_seq, commit_time) \
+           SELECT pg_current_xact_id(), min(seq), min(commit_time) FROM appended) \
          SELECT max(seq) FROM appended",
     )
     .bind(column(|c| Some(c.name.clone())))

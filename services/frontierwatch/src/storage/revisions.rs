@@ -1,4 +1,6 @@
-//! Revisions: the durable history of every resource (migration 16).
+//! Revisions: the durable history of every resource (migration 16),
+//! read through the view `revision_log` (each revision with its sequence
+//! and commit time).
 //! `append::append_changes` writes one beside each change record, in the
 //! same statement; this module reads them: one resource's history, the
 //! audit across resources, a resource as the record held it at a time, and
@@ -73,7 +75,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<RevisionRow>, ApiError> {
     let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM revisions WHERE true"));
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM revision_log WHERE true"));
     if let Some(name) = &filter.name {
         q.push(" AND name = ").push_bind(name.clone());
     }
@@ -118,7 +120,7 @@ pub async fn get(
     revision: i64,
 ) -> Result<Option<RevisionRow>, ApiError> {
     sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM revisions WHERE name = $1 AND revision = $2"
+        "SELECT {COLUMNS} FROM revision_log WHERE name = $1 AND revision = $2"
     )))
     .bind(name)
     .bind(revision)
@@ -135,7 +137,7 @@ pub async fn at(
     at: DateTime<Utc>,
 ) -> Result<Option<RevisionRow>, ApiError> {
     sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM revisions WHERE name = $1 AND commit_time <= $2 \
+        "SELECT {COLUMNS} FROM revision_log WHERE name = $1 AND commit_time <= $2 \
          ORDER BY revision DESC LIMIT 1"
     )))
     .bind(name)
@@ -166,7 +168,7 @@ pub async fn record_at(
     sqlx::query_as(
         "SELECT name, resource_type, resource FROM ( \
              SELECT DISTINCT ON (name) name, resource_type, reason, resource \
-               FROM revisions WHERE commit_time <= $1 AND resource_type = ANY($2) \
+               FROM revision_log WHERE commit_time <= $1 AND resource_type = ANY($2) \
               ORDER BY name, revision DESC) last \
           WHERE reason <> 'deleted' ORDER BY name",
     )
