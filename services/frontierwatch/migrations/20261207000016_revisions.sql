@@ -24,6 +24,8 @@ CREATE TABLE revisions (
                       ('baseline', 'created', 'updated', 'merged', 'settled', 'deleted')),
     actor         text,                      -- the token of the call; NULL for derived changes
     claimant      text,                      -- the source of an imported create or merge
+    model         text,                      -- the change record's model line and benchmark,
+    benchmark     text,                      -- which narrow what a question as known then reads
     resource      bytea NOT NULL,
     PRIMARY KEY (name, revision)
 );
@@ -42,7 +44,7 @@ CREATE INDEX revision_commits_time ON revision_commits (commit_time);
 -- What the service reads: each revision with its sequence and time.
 CREATE VIEW revision_log AS
 SELECT r.name, r.revision, c.first_seq + r.ord - 1 AS seq, c.commit_time,
-       r.resource_type, r.reason, r.actor, r.claimant, r.resource
+       r.resource_type, r.reason, r.actor, r.claimant, r.model, r.benchmark, r.resource
   FROM revisions r JOIN revision_commits c USING (tx);
 
 -- Why a change was made, beside the change record (storage::append);
@@ -61,12 +63,14 @@ BEGIN
     INSERT INTO revision_commits (tx, first_seq, commit_time)
     VALUES (NEW.tx_id, NEW.seq, NEW.commit_time)
     ON CONFLICT (tx) DO NOTHING;
-    INSERT INTO revisions (name, revision, tx, ord, resource_type, reason, actor, claimant, resource)
+    INSERT INTO revisions (name, revision, tx, ord, resource_type, reason, actor, claimant,
+                           model, benchmark, resource)
     VALUES (NEW.resource_name,
             COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = NEW.resource_name), 0) + 1,
             NEW.tx_id,
             NEW.seq - (SELECT first_seq FROM revision_commits WHERE tx = NEW.tx_id) + 1,
-            NEW.resource_type, NEW.change_kind, NEW.actor, NULL, NEW.resource);
+            NEW.resource_type, NEW.change_kind, NEW.actor, NULL, NEW.model, NEW.benchmark,
+            NEW.resource);
     RETURN NULL;
 END
 $$;

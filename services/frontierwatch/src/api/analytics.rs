@@ -11,6 +11,7 @@ use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
 use crate::storage::Store;
+use crate::storage::known::Results;
 
 pub(super) fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Option<NaiveDate> {
     let date = date?;
@@ -28,15 +29,12 @@ pub(super) fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Opt
 pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Leaderboard, ApiError> {
     let known_as_of = r.known_as_of;
     let query = leaderboard_query(r)?;
-    let known = record_at(store, known_as_of.as_ref(), RESULTS).await?;
+    let results = Results::OfBenchmark(query.benchmark.clone());
+    let known = record_at(store, known_as_of.as_ref(), &results).await?;
     let answer = analytics::board(answer_from(store, &known), &query).await;
     close(known).await;
     answer
 }
-
-/// What leaderboards and comparisons read: every kind (they show the
-/// names of model lines and organizations beside the results).
-const RESULTS: crate::storage::known::Kinds = crate::storage::known::Kinds::All;
 
 /// Validates a GetLeaderboard request.
 fn leaderboard_query(r: GetLeaderboardRequest) -> Result<LeaderboardQuery, ApiError> {
@@ -102,7 +100,13 @@ pub async fn compare(
     }
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
-    let known = record_at(store, r.known_as_of.as_ref(), RESULTS).await?;
+    // The releases' results, found by their model lines.
+    let lines = r
+        .releases
+        .iter()
+        .filter_map(|release| crate::domain::names::model_of_release(release))
+        .collect();
+    let known = record_at(store, r.known_as_of.as_ref(), &Results::OfModels(lines)).await?;
     let answer = analytics::compare(
         answer_from(store, &known),
         &analytics::CompareQuery {

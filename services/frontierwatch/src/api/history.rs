@@ -8,7 +8,7 @@ use frontierwatch_proto::v1::*;
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
 use crate::storage::filter::{ListQuery, page_size};
-use crate::storage::known::{self, Kinds, Known};
+use crate::storage::known::{self, Known, Results};
 use crate::storage::revisions::{self, Position, RevisionFilter, RevisionRow};
 use crate::storage::{Store, timestamp};
 
@@ -173,18 +173,19 @@ pub async fn get(store: &Store, r: GetRevisionRequest) -> Result<Revision, ApiEr
 }
 
 /// The record a question is answered from: as it stands (None), or as it
-/// stood at `known_as_of`, holding the resources of `kinds`. Pass the
+/// stood at `known_as_of`, holding every resource but the results, and the
+/// results `results` asks for. Pass the
 /// result to [`answer_from`] and [`close`].
 pub async fn record_at(
     store: &Store,
     known_as_of: Option<&prost_types::Timestamp>,
-    kinds: Kinds,
+    results: &Results,
 ) -> Result<Option<Known>, ApiError> {
     let Some(at) = known_as_of.and_then(time_of) else {
         return Ok(None);
     };
     known::check(store, "known_as_of", at).await?;
-    Ok(Some(store.known_as_of(at, kinds).await?))
+    Ok(Some(store.known_as_of(at, results).await?))
 }
 
 /// The store to answer from: the record as known then, or `store`.

@@ -9,6 +9,7 @@ use crate::analytics;
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
 use crate::storage::Store;
+use crate::storage::known::Results;
 
 pub async fn transparency(
     store: &Store,
@@ -21,13 +22,9 @@ pub async fn transparency(
     v.name_of("organization", &r.organization, Kind::Organization);
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
-    let known = record_at(store, r.known_as_of.as_ref(), DISCLOSURES).await?;
+    let known = record_at(store, r.known_as_of.as_ref(), &Results::None).await?;
     let answer =
         analytics::transparency(answer_from(store, &known), r.organization, r.index, as_of).await;
     close(known).await;
     answer
 }
-
-/// What transparency reports read: every kind but results.
-const DISCLOSURES: crate::storage::known::Kinds =
-    crate::storage::known::Kinds::AllBut(Kind::BenchmarkResult);

@@ -224,20 +224,24 @@ pub(super) async fn append_changes(
     // log's lock, which the append below takes and holds to commit.
     sqlx::query(
         "INSERT INTO revisions (name, revision, tx, ord, resource_type, reason, actor, \
-                                claimant, resource) \
+                                claimant, model, benchmark, resource) \
          SELECT c.name, \
                 COALESCE((SELECT max(v.revision) FROM revisions v WHERE v.name = c.name), 0) \
                   + row_number() OVER (PARTITION BY c.name ORDER BY c.ord), \
                 pg_current_xact_id(), c.ord, c.type_name, c.reason, c.actor, c.claimant, \
-                c.resource \
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[]) \
-                WITH ORDINALITY AS c(name, type_name, reason, actor, claimant, resource, ord)",
+                c.model, c.benchmark, c.resource \
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                       $7::text[], $8::bytea[]) \
+                WITH ORDINALITY AS c(name, type_name, reason, actor, claimant, model, \
+                                     benchmark, resource, ord)",
     )
     .bind(column(|c| Some(c.name.clone())))
     .bind(column(|c| Some(c.type_name.clone())))
     .bind(column(|c| Some(c.reason().to_owned())))
     .bind(column(|c| c.actor.clone()))
     .bind(column(|c| c.claimant.clone()))
+    .bind(column(|c| c.model.clone()))
+    .bind(column(|c| c.benchmark.clone()))
     .bind(
         changes
             .iter()

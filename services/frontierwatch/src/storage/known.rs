@@ -6,7 +6,8 @@
 //! the store runs unchanged against it: one implementation of each
 //! question, whichever time it is asked at.
 //!
-//! The cost grows with the kinds asked for: every resource of those kinds
+//! The cost grows with the store: every resource but the results, and the
+//! results the question reads (one benchmark's, or a few model lines'),
 //! is decoded and indexed again (docs/history.md).
 
 use chrono::{DateTime, Utc};
@@ -14,28 +15,11 @@ use sqlx::{Connection, PgConnection};
 
 use super::error::{Operation, map_db_error};
 use super::resources::Store;
+pub use super::revisions::Results;
 use super::revisions::{history_begins, record_at};
 use super::rows::{Plan, decode};
-use crate::domain::Kind;
 use crate::domain::names::KindInfo;
 use crate::error::ApiError;
-
-/// Which kinds of resource a question reads.
-#[derive(Debug, Clone, Copy)]
-pub enum Kinds {
-    All,
-    AllBut(Kind),
-}
-
-impl Kinds {
-    fn types(self) -> Vec<&'static str> {
-        crate::domain::names::KINDS
-            .iter()
-            .filter(|k| !matches!(self, Kinds::AllBut(but) if k.resource_type == but))
-            .map(|k| k.full_name)
-            .collect()
-    }
-}
 
 /// A [`Store`] of the record as it stood at a past time. Close it when done
 /// ([`Known::close`]); its connection is its own.
@@ -76,11 +60,16 @@ pub async fn check(store: &Store, field: &'static str, at: DateTime<Utc>) -> Res
 }
 
 impl Store {
-    /// The resources of `kinds` as the record held them at `at` (already
+    /// The resources, with the results `results` asks for, as the record
+    /// held them at `at` (already
     /// [`check`]ed), in a store of their own.
-    pub async fn known_as_of(&self, at: DateTime<Utc>, kinds: Kinds) -> Result<Known, ApiError> {
+    pub async fn known_as_of(
+        &self,
+        at: DateTime<Utc>,
+        results: &Results,
+    ) -> Result<Known, ApiError> {
         let error = |e| map_db_error(e, Operation::Read, "the record as known then");
-        let rows = record_at(self.pool(), at, &kinds.types()).await?;
+        let rows = record_at(self.pool(), at, results).await?;
         let mut plan = Plan::default();
         for (name, resource_type, data) in &rows {
             let Some(kind) = KindInfo::of_message(resource_type) else {

@@ -157,23 +157,54 @@ pub async fn history_begins(pool: &PgPool) -> Result<DateTime<Utc>, ApiError> {
     Ok(begins)
 }
 
-/// Every resource of the types `types` (full protobuf names) as the record
-/// held it at `at`: name, type and encoding of each one's last revision
+/// Which results a question as known then reads, beside every other
+/// kind: results are most of a store, and a question reads few of them.
+#[derive(Debug, Clone)]
+pub enum Results {
+    None,
+    /// The results on one benchmark.
+    OfBenchmark(String),
+    /// The results of releases of these model lines.
+    OfModels(Vec<String>),
+}
+
+/// Every resource as the record held it at `at`, with the results
+/// `results` asks for: name, type and encoding of each one's last revision
 /// committed at or before `at`, the resources deleted by then left out.
+/// A result is chosen by its last revision's benchmark or model line, so
+/// a result moved since is read as it was then.
 pub async fn record_at(
     pool: &PgPool,
     at: DateTime<Utc>,
-    types: &[&str],
+    results: &Results,
 ) -> Result<Vec<(String, String, Vec<u8>)>, ApiError> {
+    let result_type = crate::domain::Kind::BenchmarkResult
+        .kind()
+        .map_or("", |k| k.full_name);
+    let types: Vec<&str> = crate::domain::names::KINDS
+        .iter()
+        .map(|k| k.full_name)
+        .filter(|t| *t != result_type || !matches!(results, Results::None))
+        .collect();
+    let (benchmark, models) = match results {
+        Results::None => (None, Vec::new()),
+        Results::OfBenchmark(b) => (Some(b.as_str()), Vec::new()),
+        Results::OfModels(m) => (None, m.iter().map(String::as_str).collect()),
+    };
     sqlx::query_as(
         "SELECT name, resource_type, resource FROM ( \
-             SELECT DISTINCT ON (name) name, resource_type, reason, resource \
+             SELECT DISTINCT ON (name) name, resource_type, reason, model, benchmark, resource \
                FROM revision_log WHERE commit_time <= $1 AND resource_type = ANY($2) \
               ORDER BY name, revision DESC) last \
-          WHERE reason <> 'deleted' ORDER BY name",
+          WHERE reason <> 'deleted' \
+            AND (resource_type <> $3 OR benchmark = $4 OR model = ANY($5)) \
+          ORDER BY name",
     )
     .bind(at)
     .bind(types)
+    .bind(result_type)
+    .bind(benchmark)
+    .bind(models)
     .fetch_all(pool)
     .await
     .map_err(read_error)
