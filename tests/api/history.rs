@@ -198,20 +198,7 @@ async fn revisions_outlive_the_change_log_and_a_deleted_resource_stays_readable_
     .expect("starts");
     let mut c = s.client().await;
     create_org(&mut c, "lab").await;
-    let renamed = c
-        .update_organization(UpdateOrganizationRequest {
-            organization: Some(Organization {
-                name: "organizations/lab".into(),
-                display_name: "Lab, renamed".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["display_name".into()],
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let renamed = rename(&mut c, "organizations/lab", "Lab, renamed").await;
     let while_renamed = moment().await;
     c.delete_organization(DeleteOrganizationRequest {
         name: "organizations/lab".into(),
@@ -627,18 +614,7 @@ async fn compaction_folds_the_history_before_a_time_and_nothing_else_removes_rev
     create_org(&mut c, "kept").await;
     create_org(&mut c, "gone").await;
     for name in ["kept", "gone"] {
-        c.update_organization(UpdateOrganizationRequest {
-            organization: Some(Organization {
-                name: format!("organizations/{name}"),
-                display_name: "Renamed".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["display_name".into()],
-            }),
-        })
-        .await
-        .unwrap();
+        rename(&mut c, format!("organizations/{name}"), "Renamed").await;
     }
     c.delete_organization(DeleteOrganizationRequest {
         name: "organizations/gone".into(),
@@ -647,18 +623,7 @@ async fn compaction_folds_the_history_before_a_time_and_nothing_else_removes_rev
     .await
     .unwrap();
     let cut = moment().await;
-    c.update_organization(UpdateOrganizationRequest {
-        organization: Some(Organization {
-            name: "organizations/kept".into(),
-            display_name: "Renamed again".into(),
-            ..Default::default()
-        }),
-        update_mask: Some(FieldMask {
-            paths: vec!["display_name".into()],
-        }),
-    })
-    .await
-    .unwrap();
+    rename(&mut c, "organizations/kept", "Renamed again").await;
 
     let pool = s.pool().await;
     let cut_time = chrono::DateTime::from_timestamp(cut.seconds, cut.nanos as u32).unwrap();
@@ -750,7 +715,7 @@ async fn fwatch_shows_a_resources_history_and_the_audit_of_one_token() {
     create_org(&mut admin, "lab").await;
     let since = moment().await;
     create_org(&mut curator, "cur").await;
-    c_rename(&mut curator, "lab").await;
+    rename(&mut curator, "organizations/lab", "Renamed").await;
 
     let (ok, out, err) = crate::harness::run_fwatch(&s, &["history", "organizations/lab"], None);
     assert!(ok, "{err}");
@@ -789,11 +754,12 @@ async fn fwatch_shows_a_resources_history_and_the_audit_of_one_token() {
     assert!(!ok && err.contains("RFC 3339"), "{err}");
 }
 
-async fn c_rename(c: &mut Client, id: &str) {
+/// Renames an organization (its display name only).
+async fn rename(c: &mut Client, name: impl Into<String>, display_name: &str) -> Organization {
     c.update_organization(UpdateOrganizationRequest {
         organization: Some(Organization {
-            name: format!("organizations/{id}"),
-            display_name: "Renamed".into(),
+            name: name.into(),
+            display_name: display_name.into(),
             ..Default::default()
         }),
         update_mask: Some(FieldMask {
@@ -801,5 +767,6 @@ async fn c_rename(c: &mut Client, id: &str) {
         }),
     })
     .await
-    .unwrap();
+    .expect("renamed")
+    .into_inner()
 }
