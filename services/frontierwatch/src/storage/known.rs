@@ -68,7 +68,6 @@ impl Store {
         at: DateTime<Utc>,
         results: &Results,
     ) -> Result<Known, ApiError> {
-        let error = |e| map_db_error(e, Operation::Read, "the record as known then");
         let rows = record_at(self.pool(), at, results).await?;
         let mut plan = Plan::default();
         for (name, resource_type, data) in &rows {
@@ -79,12 +78,19 @@ impl Store {
                 plan.restore(&decode::<T>(name, data)?);
             }, otherwise => {});
         }
+        // One connection for the pool's life: its temporary table is the
+        // record, and a fresh connection would read today's `resources`.
+        // So the pool never replaces it on its own (no check on hand-out,
+        // no idle or age limit): a connection that breaks fails the
+        // question's next statement rather than answering from the present.
         let pool = crate::database::pool_options(1)
-            .min_connections(1)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with((*self.pool().connect_options()).clone())
             .await
-            .map_err(error)?;
-        let mut conn = pool.acquire().await.map_err(error)?;
+            .map_err(known_error)?;
+        let mut conn = pool.acquire().await.map_err(known_error)?;
         let filled = fill(&mut conn, &plan).await;
         drop(conn);
         if let Err(e) = filled {
@@ -100,16 +106,19 @@ impl Store {
 /// Makes this connection's `resources` a temporary table holding the
 /// plan's rows.
 async fn fill(conn: &mut PgConnection, plan: &Plan) -> Result<(), ApiError> {
-    let error = |e| map_db_error(e, Operation::Read, "the record as known then");
-    let mut tx = conn.begin().await.map_err(error)?;
+    let mut tx = conn.begin().await.map_err(known_error)?;
     sqlx::query(
         "CREATE TEMPORARY TABLE resources \
          (LIKE public.resources INCLUDING DEFAULTS INCLUDING INDEXES)",
     )
     .execute(&mut *tx)
     .await
-    .map_err(error)?;
+    .map_err(known_error)?;
     plan.write(&mut tx).await?;
-    tx.commit().await.map_err(error)?;
+    tx.commit().await.map_err(known_error)?;
     Ok(())
+}
+
+fn known_error(e: sqlx::Error) -> ApiError {
+    map_db_error(e, Operation::Read, "the record as known then")
 }
