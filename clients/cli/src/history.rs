@@ -5,7 +5,7 @@ use clap::Args;
 use frontierwatch_client::Client;
 use frontierwatch_client::proto::*;
 
-use crate::analytics::{parse_time, structured};
+use crate::analytics::{named, parse_time, structured};
 use crate::output::{Format, table};
 use crate::status::fail;
 
@@ -34,15 +34,8 @@ pub async fn history(client: &Client, format: Format, name: &str) -> anyhow::Res
 
 /// `fwatch audit`: who changed what, newest first.
 pub async fn audit(client: &Client, format: Format, args: AuditArgs) -> anyhow::Result<()> {
-    let actor = args.actor.map(|a| {
-        if a.starts_with("tokens/") {
-            a
-        } else {
-            format!("tokens/{a}")
-        }
-    });
     let request = ListRevisionsRequest {
-        actor: actor.unwrap_or_default(),
+        actor: args.actor.map(|a| named("tokens", &a)).unwrap_or_default(),
         start_time: args.since,
         end_time: args.until,
         ..Default::default()

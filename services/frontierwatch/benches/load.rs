@@ -272,12 +272,7 @@ fn pg_tool(name: &str) -> PathBuf {
 }
 
 fn psql(url: &str, sql: &str) {
-    let status = Command::new(pg_tool("psql"))
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .args(pg_args(url))
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "psql: {sql}");
+    psql_value(url, sql);
 }
 
 /// The single value `sql` returns.

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use frontierwatch_proto::v1::*;
 
-use super::history::{answer_from, close, record_at};
+use super::history::answer;
 use crate::analytics::{self, LeaderboardQuery};
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
@@ -30,10 +30,10 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
     let known_as_of = r.known_as_of;
     let query = leaderboard_query(r)?;
     let results = Results::OfBenchmark(query.benchmark.clone());
-    let known = record_at(store, known_as_of.as_ref(), &results).await?;
-    let answer = analytics::board(answer_from(store, &known), &query).await;
-    close(known).await;
-    answer
+    answer(store, known_as_of.as_ref(), &results, async |store| {
+        analytics::board(store, &query).await
+    })
+    .await
 }
 
 /// Validates a GetLeaderboard request.
@@ -106,18 +106,16 @@ pub async fn compare(
         .iter()
         .filter_map(|release| crate::domain::names::model_of_release(release))
         .collect();
-    let known = record_at(store, r.known_as_of.as_ref(), &Results::OfModels(lines)).await?;
-    let answer = analytics::compare(
-        answer_from(store, &known),
-        &analytics::CompareQuery {
-            releases: r.releases,
-            as_of,
-            include_disputed: r.include_disputed,
-        },
-    )
-    .await;
-    close(known).await;
-    answer
+    let query = analytics::CompareQuery {
+        releases: r.releases,
+        as_of,
+        include_disputed: r.include_disputed,
+    };
+    let results = Results::OfModels(lines);
+    answer(store, r.known_as_of.as_ref(), &results, async |store| {
+        analytics::compare(store, &query).await
+    })
+    .await
 }
 
 pub async fn cadence_report(

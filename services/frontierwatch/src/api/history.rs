@@ -7,8 +7,8 @@ use frontierwatch_proto::v1::*;
 
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
-use crate::storage::filter::{ListQuery, page_size};
-use crate::storage::known::{self, Known, Results};
+use crate::storage::filter::{ListQuery, invalid_page_token, page_size};
+use crate::storage::known::{self, Results};
 use crate::storage::revisions::{self, Position, RevisionFilter, RevisionRow};
 use crate::storage::{Store, timestamp};
 
@@ -106,12 +106,7 @@ pub async fn list(
     let key = store.page_token_key();
     let after = match query.resume_after(key, Kind::Unspecified, &r.page_token)? {
         None => None,
-        Some(text) => Some(position_of(&filter, &text).ok_or_else(|| {
-            ApiError::invalid(
-                "page_token",
-                "is not a token returned by a previous call with the same parameters",
-            )
-        })?),
+        Some(text) => Some(position_of(&filter, &text).ok_or_else(invalid_page_token)?),
     };
     let mut rows = revisions::list(store.pool(), &filter, after.as_ref(), size + 1).await?;
     if let Some(name) = &filter.name
@@ -172,30 +167,22 @@ pub async fn get(store: &Store, r: GetRevisionRequest) -> Result<Revision, ApiEr
     row.map(to_proto).ok_or_else(not_found)
 }
 
-/// The record a question is answered from: as it stands (None), or as it
-/// stood at `known_as_of`, holding every resource but the results, and the
-/// results `results` asks for. Pass the
-/// result to [`answer_from`] and [`close`].
-pub async fn record_at(
+/// Answers `question` from the record as it stands, or, with
+/// `known_as_of`, as it stood then: every resource but the results, and
+/// the results `results` asks for (`storage::known`), on a connection of
+/// its own that ends with the answer.
+pub async fn answer<A>(
     store: &Store,
     known_as_of: Option<&prost_types::Timestamp>,
     results: &Results,
-) -> Result<Option<Known>, ApiError> {
+    question: impl AsyncFnOnce(&Store) -> Result<A, ApiError>,
+) -> Result<A, ApiError> {
     let Some(at) = known_as_of.and_then(time_of) else {
-        return Ok(None);
+        return question(store).await;
     };
     known::check(store, "known_as_of", at).await?;
-    Ok(Some(store.known_as_of(at, results).await?))
-}
-
-/// The store to answer from: the record as known then, or `store`.
-pub fn answer_from<'a>(store: &'a Store, known: &'a Option<Known>) -> &'a Store {
-    known.as_ref().map_or(store, Known::store)
-}
-
-/// Ends the record as known then, if any.
-pub async fn close(known: Option<Known>) {
-    if let Some(known) = known {
-        known.close().await;
-    }
+    let known = store.known_as_of(at, results).await?;
+    let answer = question(known.store()).await;
+    known.close().await;
+    answer
 }

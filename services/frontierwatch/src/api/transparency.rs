@@ -4,7 +4,7 @@
 use frontierwatch_proto::v1::*;
 
 use super::analytics::as_of;
-use super::history::{answer_from, close, record_at};
+use super::history::answer;
 use crate::analytics;
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
@@ -22,9 +22,11 @@ pub async fn transparency(
     v.name_of("organization", &r.organization, Kind::Organization);
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
-    let known = record_at(store, r.known_as_of.as_ref(), &Results::None).await?;
-    let answer =
-        analytics::transparency(answer_from(store, &known), r.organization, r.index, as_of).await;
-    close(known).await;
-    answer
+    answer(
+        store,
+        r.known_as_of.as_ref(),
+        &Results::None,
+        async |store| analytics::transparency(store, r.organization, r.index, as_of).await,
+    )
+    .await
 }

@@ -216,9 +216,19 @@ pub(super) async fn append_changes(
     let Some(first) = changes.first() else {
         return Ok(0);
     };
-    let column = |f: fn(&PendingChange) -> Option<String>| -> Vec<Option<String>> {
+    // Both statements bind the same arrays, built once.
+    let text = |f: fn(&PendingChange) -> &str| -> Vec<&str> { changes.iter().map(f).collect() };
+    let optional = |f: fn(&PendingChange) -> Option<&str>| -> Vec<Option<&str>> {
         changes.iter().map(f).collect()
     };
+    let names = text(|c| &c.name);
+    let types = text(|c| &c.type_name);
+    let reasons = text(PendingChange::reason);
+    let actors = optional(|c| c.actor.as_deref());
+    let claimants = optional(|c| c.claimant.as_deref());
+    let models = optional(|c| c.model.as_deref());
+    let benchmarks = optional(|c| c.benchmark.as_deref());
+    let resources: Vec<&[u8]> = changes.iter().map(|c| c.resource.as_slice()).collect();
     // Each record is also the resource's next revision (migration 16),
     // numbered on from the name's last: inserted first, outside the change
     // log's lock, which the append below takes and holds to commit.
@@ -235,19 +245,14 @@ pub(super) async fn append_changes(
                 WITH ORDINALITY AS c(name, type_name, reason, actor, claimant, model, \
                                      benchmark, resource, ord)",
     )
-    .bind(column(|c| Some(c.name.clone())))
-    .bind(column(|c| Some(c.type_name.clone())))
-    .bind(column(|c| Some(c.reason().to_owned())))
-    .bind(column(|c| c.actor.clone()))
-    .bind(column(|c| c.claimant.clone()))
-    .bind(column(|c| c.model.clone()))
-    .bind(column(|c| c.benchmark.clone()))
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.resource.as_slice())
-            .collect::<Vec<&[u8]>>(),
-    )
+    .bind(&names)
+    .bind(&types)
+    .bind(&reasons)
+    .bind(&actors)
+    .bind(&claimants)
+    .bind(&models)
+    .bind(&benchmarks)
+    .bind(&resources)
     .execute(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;
@@ -273,21 +278,21 @@ pub(super) async fn append_changes(
            SELECT pg_current_xact_id(), min(seq), min(commit_time) FROM appended) \
          SELECT max(seq) FROM appended",
     )
-    .bind(column(|c| Some(c.name.clone())))
-    .bind(column(|c| Some(c.type_name.clone())))
-    .bind(column(|c| Some(c.kind.as_str().to_owned())))
+    .bind(&names)
+    .bind(&types)
+    .bind(text(|c| c.kind.as_str()))
+    .bind(&resources)
     .bind(
         changes
             .iter()
-            .map(|c| c.resource.as_slice())
-            .collect::<Vec<&[u8]>>(),
+            .map(|c| c.organizations.join(","))
+            .collect::<Vec<String>>(),
     )
-    .bind(column(|c| Some(c.organizations.join(","))))
-    .bind(column(|c| c.model.clone()))
-    .bind(column(|c| c.benchmark.clone()))
-    .bind(column(|c| c.actor.clone()))
-    .bind(column(|c| Some(c.reason().to_owned())))
-    .bind(column(|c| c.claimant.clone()))
+    .bind(&models)
+    .bind(&benchmarks)
+    .bind(&actors)
+    .bind(&reasons)
+    .bind(&claimants)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| map_db_error(e, Operation::Write, &first.name))?;

@@ -162,13 +162,7 @@ impl Decision {
             });
         }
         let (updated, decided) = change(&current)?;
-        let settles = !decided.is_empty()
-            && self
-                .snapshot
-                .claims
-                .get(name)
-                .is_some_and(|rows| !rows.is_empty());
-        let mut updated = self.settle(updated, &decided)?;
+        let (mut updated, settles) = self.settle(updated, &decided)?;
         updated.set_meta(Meta {
             name: name.to_owned(),
             create_time: current.create_time(),
@@ -232,7 +226,7 @@ impl Decision {
             if self.insert(&resource, actor)?.is_none() {
                 return Ok(None);
             }
-            self.claimed(&name, &incoming.claimant);
+            self.claimed(&name, &source);
             self.claim(&name, &incoming);
             return Ok(Some(Imported::Created));
         };
@@ -285,12 +279,17 @@ impl Decision {
 
     /// A person's update of a resource that sources describe: the fields it
     /// writes become (or join) the settlement, and the resource is merged
-    /// again.
-    fn settle<T: Resource>(&mut self, updated: T, decided: &[String]) -> Result<T, ApiError> {
+    /// again. Says whether it settled anything (an update of fields of a
+    /// resource that no source describes settles nothing).
+    fn settle<T: Resource>(
+        &mut self,
+        updated: T,
+        decided: &[String],
+    ) -> Result<(T, bool), ApiError> {
         let name = updated.name().to_owned();
         let rows = self.snapshot.claims.get(&name).cloned().unwrap_or_default();
         if decided.is_empty() || rows.is_empty() {
-            return Ok(updated);
+            return Ok((updated, false));
         }
         let mut known = stored_claims::decode::<T>(&name, rows)?;
         let mut fields: Vec<String> = known
@@ -313,7 +312,7 @@ impl Decision {
         known.retain(|c| c.claimant != claims::SETTLED);
         known.push(settlement.clone());
         self.claim(&name, &settlement);
-        claims::merge(&name, &known)
+        Ok((claims::merge(&name, &known)?, true))
     }
 
     /// A resource written by this batch, as the writes after it see it

@@ -266,23 +266,26 @@ impl ListQuery {
         if token.is_empty() {
             return Ok(None);
         }
-        let invalid = || {
-            ApiError::invalid(
-                "page_token",
-                "is not a token returned by a previous call with the same parameters",
-            )
-        };
-        let bytes = unhex(token).ok_or_else(invalid)?;
+        let bytes = unhex(token).ok_or_else(invalid_page_token)?;
         if bytes.len() < TAG_BYTES {
-            return Err(invalid());
+            return Err(invalid_page_token());
         }
         let (tag, name) = bytes.split_at(TAG_BYTES);
-        let name = String::from_utf8(name.to_vec()).map_err(|_| invalid())?;
+        let name = String::from_utf8(name.to_vec()).map_err(|_| invalid_page_token())?;
         self.mac(key, kind, &name)
             .verify_truncated_left(tag)
-            .map_err(|_| invalid())?;
+            .map_err(|_| invalid_page_token())?;
         Ok(Some(name))
     }
+}
+
+/// The answer to a page token that no previous call with the same
+/// parameters returned.
+pub fn invalid_page_token() -> ApiError {
+    ApiError::invalid(
+        "page_token",
+        "is not a token returned by a previous call with the same parameters",
+    )
 }
 
 /// Bytes of the HMAC kept in a token (128 bits).
