@@ -22,6 +22,7 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/analytics.proto",
     "frontierwatch/v1/token.proto",
     "frontierwatch/v1/revision.proto",
+    "frontierwatch/v1/progress.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

@@ -24,6 +24,8 @@ const READS: &[&str] = &[
     "GetCadenceReport",
     "GetTransparencyReport",
     "GetTimeline",
+    "GetRecordProgression",
+    "GetModelLineQuality",
     "ListRevisions",
     "GetRevision",
     "GetOrganization",

@@ -27,6 +27,8 @@ mod lookup_plans;
 mod metrics;
 mod moves;
 mod platform;
+mod progress;
+mod progress_properties;
 mod read_cache;
 mod rehearsal;
 mod sources;

@@ -21,6 +21,14 @@ pub enum Evaluators {
     ThirdParty,
 }
 
+pub(crate) fn evaluator_filter(evaluators: Evaluators) -> EvaluatorFilter {
+    match evaluators {
+        Evaluators::Any => EvaluatorFilter::Unspecified,
+        Evaluators::FirstParty => EvaluatorFilter::FirstPartyOnly,
+        Evaluators::ThirdParty => EvaluatorFilter::ThirdPartyOnly,
+    }
+}
+
 /// How a leaderboard groups releases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Grouping {
@@ -49,6 +57,8 @@ pub struct LeaderboardArgs {
     /// One row per release, or per model line.
     #[arg(long, value_enum, default_value_t = Grouping::Release)]
     pub grouping: Grouping,
+    #[command(flatten)]
+    pub access: crate::progress::AccessArgs,
     /// Rows per settings section (the server's default when unset).
     #[arg(long)]
     pub limit: Option<i32>,
@@ -126,7 +136,7 @@ pub(crate) fn named(collection: &str, name: &str) -> String {
     }
 }
 
-fn date(d: Option<&Date>) -> String {
+pub(crate) fn date(d: Option<&Date>) -> String {
     match d {
         Some(d) if d.month == 0 => format!("{:04}", d.year),
         Some(d) if d.day == 0 => format!("{:04}-{:02}", d.year, d.month),
@@ -135,13 +145,13 @@ fn date(d: Option<&Date>) -> String {
     }
 }
 
-fn approximate(d: Option<&ApproximateDate>) -> String {
+pub(crate) fn approximate(d: Option<&ApproximateDate>) -> String {
     d.and_then(|d| d.date.as_ref())
         .map(|d| date(Some(d)))
         .unwrap_or_default()
 }
 
-fn score(value: f64) -> String {
+pub(crate) fn score(value: f64) -> String {
     let text = format!("{value:.4}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
@@ -160,12 +170,13 @@ fn source(provenance: Option<&Provenance>, evaluator: &str) -> String {
         .unwrap_or_else(|| evaluator.to_owned())
 }
 
-/// Prints a response as JSON or YAML; false for the table format.
+/// Prints a response as JSON or YAML; false for the table and CSV formats
+/// (their rows are the command's table).
 pub(crate) fn structured<T: prost::Message + prost::Name>(
     format: Format,
     message: &T,
 ) -> anyhow::Result<bool> {
-    if format == Format::Table {
+    if matches!(format, Format::Table | Format::Csv) {
         return Ok(false);
     }
     print_message(format, &dynamic(message)?);
@@ -180,11 +191,8 @@ pub async fn leaderboard(
     let request = GetLeaderboardRequest {
         benchmark: named("benchmarks", &args.benchmark),
         as_of: args.as_of,
-        evaluators: match args.evaluators {
-            Evaluators::Any => EvaluatorFilter::Unspecified,
-            Evaluators::FirstParty => EvaluatorFilter::FirstPartyOnly,
-            Evaluators::ThirdParty => EvaluatorFilter::ThirdPartyOnly,
-        } as i32,
+        evaluators: evaluator_filter(args.evaluators) as i32,
+        access: args.access.filter() as i32,
         include_disputed: args.include_disputed,
         grouping: match args.grouping {
             Grouping::Release => LeaderboardGrouping::Unspecified,

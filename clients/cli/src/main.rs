@@ -11,6 +11,8 @@ mod history;
 mod import;
 mod kinds;
 mod output;
+mod plot;
+mod progress;
 mod status;
 mod tokens;
 mod transparency;
@@ -160,6 +162,12 @@ enum Command {
     Transparency(transparency::TransparencyArgs),
     /// The dated releases and stage changes of a model line or organization.
     Timeline(analytics::TimelineArgs),
+    /// Who held a benchmark's record, from when and by how much; the pace,
+    /// headroom and saturation; open weights against proprietary.
+    Records(progress::RecordsArgs),
+    /// A model line's releases against each other on shared benchmarks,
+    /// regressions flagged.
+    LineQuality(progress::LineQualityArgs),
     /// Every revision of one resource, newest first: what changed, when,
     /// who changed it and why (kept past the change log's retention).
     History {
@@ -222,6 +230,7 @@ enum ImportSource {
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut cli = Cli::parse();
+    output::set_format(cli.output);
     let trace_id = cli
         .trace_id
         .get_or_insert_with(frontierwatch_client::new_trace_id)
@@ -358,6 +367,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cadence(args) => analytics::cadence(&client, cli.output, args).await,
         Command::Transparency(args) => transparency::transparency(&client, cli.output, args).await,
         Command::Timeline(args) => analytics::timeline(&client, cli.output, args).await,
+        Command::Records(args) => progress::records(&client, cli.output, args).await,
+        Command::LineQuality(args) => progress::line_quality(&client, cli.output, args).await,
         Command::History { name } => history::history(&client, cli.output, &name).await,
         Command::Audit(args) => history::audit(&client, cli.output, args).await,
         Command::Token { action } => match action {

@@ -1,4 +1,5 @@
-//! Output as a human table (default), JSON or YAML.
+//! Output as a human table (default), JSON, YAML or CSV (the table's rows,
+//! or a message's fields as `key,value`).
 
 use clap::ValueEnum;
 use prost_reflect::DynamicMessage;
@@ -12,6 +13,28 @@ pub enum Format {
     Table,
     Json,
     Yaml,
+    Csv,
+}
+
+/// Whether tables print as CSV: set once from `--output` (`set_format`).
+static CSV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every table of this run print as `format` says.
+pub fn set_format(format: Format) {
+    CSV.store(format == Format::Csv, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn csv_out() -> bool {
+    CSV.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Writes rows as CSV to standard output.
+fn print_csv<'a>(rows: impl IntoIterator<Item = Vec<&'a str>>) {
+    let mut out = csv::Writer::from_writer(std::io::stdout());
+    for row in rows {
+        let _ = out.write_record(row);
+    }
+    let _ = out.flush();
 }
 
 /// Prints one message.
@@ -23,7 +46,7 @@ pub fn print_message(format: Format, message: &DynamicMessage) {
             serde_json::to_string_pretty(&value).unwrap_or_default()
         ),
         Format::Yaml => print!("{}", serde_yaml_ng::to_string(&value).unwrap_or_default()),
-        Format::Table => print_fields(&value),
+        Format::Table | Format::Csv => print_fields(&value),
     }
 }
 
@@ -35,7 +58,7 @@ pub fn print_list(format: Format, items: &[Value], next: Option<&str>) {
             serde_json::to_string_pretty(items).unwrap_or_default()
         ),
         Format::Yaml => print!("{}", serde_yaml_ng::to_string(items).unwrap_or_default()),
-        Format::Table => {
+        Format::Table | Format::Csv => {
             let rows: Vec<[String; 3]> = items
                 .iter()
                 .map(|item| [text(item, "name"), summary(item), text(item, "updateTime")])
@@ -70,9 +93,19 @@ fn text(item: &Value, field: &str) -> String {
     }
 }
 
-/// Prints `key: value` lines for a message's top-level fields.
+/// Prints `key: value` lines for a message's top-level fields (`key,value`
+/// rows for CSV).
 fn print_fields(value: &Value) {
     if let Value::Object(map) = value {
+        if csv_out() {
+            let cells: Vec<(String, String)> =
+                map.keys().map(|k| (k.clone(), text(value, k))).collect();
+            print_csv(
+                std::iter::once(vec!["field", "value"])
+                    .chain(cells.iter().map(|(k, v)| vec![k.as_str(), v.as_str()])),
+            );
+            return;
+        }
         let width = map.keys().map(String::len).max().unwrap_or(0);
         for (key, value) in map {
             let shown = match value {
@@ -89,6 +122,13 @@ fn print_fields(value: &Value) {
 /// Prints aligned columns, each as wide as its widest cell: a cell is
 /// never cut, since a cut score or name reads as another value.
 pub fn table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
+    if csv_out() {
+        print_csv(
+            std::iter::once(headers.to_vec())
+                .chain(rows.iter().map(|r| r.iter().map(String::as_str).collect())),
+        );
+        return;
+    }
     let mut widths = headers.map(str::len);
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -124,6 +124,12 @@ impl Application {
         if filled > 0 {
             tracing::info!(filled, "indexed stored results for leaderboards");
         }
+        let filled = crate::storage::analytics::backfill_release_weights(&pool)
+            .await
+            .context("cannot index stored releases")?;
+        if filled > 0 {
+            tracing::info!(filled, "indexed the weights of stored releases");
+        }
         // Made lazily: snapshots are rare, and waiting for one of these is
         // what queues them.
         let snapshot_pool = pool_options(config.snapshot_connections)

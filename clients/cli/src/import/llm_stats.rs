@@ -17,6 +17,9 @@
 //!   is reported; a result whose model or benchmark is not in the files is
 //!   reported, not guessed; a percentage on a fraction benchmark is divided
 //!   by 100;
+//! - a release's access is open weights when its row links its weights
+//!   (`source_weights_link`), an API only when its licence is
+//!   `proprietary` and it links no weights, and not stated otherwise;
 //! - the `unknown` organization, a placeholder for missing data, is
 //!   reported, not imported as an organization named "Unknown".
 
@@ -25,8 +28,8 @@ use std::path::Path;
 
 use frontierwatch_client::names::slug;
 use frontierwatch_client::proto::{
-    Benchmark, BenchmarkResult, Confidence, Estimate, EvaluatorRelation, Organization, Release,
-    ScoreDirection, ScoreScale, Source, SourceKind, VariantKind, VerificationStatus,
+    AccessKind, Benchmark, BenchmarkResult, Confidence, Estimate, EvaluatorRelation, Organization,
+    Release, ScoreDirection, ScoreScale, Source, SourceKind, VariantKind, VerificationStatus,
     import_item::Resource,
 };
 
@@ -161,6 +164,7 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             release_date: day(get(row, "release_date")),
             announce_date: day(get(row, "announcement_date")),
             parameter_count,
+            access: access(row),
             provenance: provenance(sources),
             ..Default::default()
         };
@@ -422,4 +426,18 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         plan.push(results_file, *line, Resource::BenchmarkResult(result));
     }
     Ok(plan)
+}
+
+/// How a model can be used, as far as the row shows it: open weights when
+/// it links its weights; an API only when its licence is `proprietary`
+/// and it links none; otherwise not stated (a permissive licence without
+/// a weights link says nothing of where the weights are).
+fn access(row: &HashMap<String, String>) -> Vec<i32> {
+    if !get(row, "source_weights_link").is_empty() {
+        vec![AccessKind::OpenWeights as i32]
+    } else if get(row, "license_id") == "proprietary" {
+        vec![AccessKind::Api as i32]
+    } else {
+        Vec::new()
+    }
 }

@@ -29,7 +29,7 @@ pub async fn compare(store: &Store, q: &CompareQuery) -> Result<CompareReleasesR
     let filter = ResultFilter {
         as_of,
         include_disputed: q.include_disputed,
-        relation: None,
+        ..ResultFilter::default()
     };
     let rows = queries::results_of(store.pool(), &q.releases, &filter).await?;
     let mut by_benchmark: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
@@ -28,10 +27,8 @@ pub(super) fn direction_of(benchmark: &Benchmark) -> ScoreDirection {
 #[derive(Debug, Clone)]
 pub struct LeaderboardQuery {
     pub benchmark: String,
-    pub as_of: Option<NaiveDate>,
-    pub include_disputed: bool,
-    /// Only results of this evaluator relation (its enum value's name).
-    pub relation: Option<&'static str>,
+    /// Which results count.
+    pub filter: ResultFilter,
     pub grouping: LeaderboardGrouping,
     /// Rows per section.
     pub limit: usize,
@@ -42,9 +39,7 @@ impl LeaderboardQuery {
     pub fn leaders_of(benchmark: &str) -> Self {
         Self {
             benchmark: benchmark.to_owned(),
-            as_of: None,
-            include_disputed: false,
-            relation: None,
+            filter: ResultFilter::default(),
             grouping: LeaderboardGrouping::Unspecified,
             limit: 1,
         }
@@ -59,11 +54,7 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
     let grouping = q.grouping;
     let benchmark: Benchmark = store.get(&q.benchmark).await?;
     let direction = direction_of(&benchmark);
-    let filter = ResultFilter {
-        as_of: q.as_of,
-        include_disputed: q.include_disputed,
-        relation: q.relation,
-    };
+    let filter = &q.filter;
     let name = q.benchmark.clone();
     // Ranked here, in one place for every option: each release's best
     // result per settings key leaves the database as keys only (the rows
@@ -72,7 +63,7 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
     let rows = queries::best_results(
         store.pool(),
         &name,
-        &filter,
+        filter,
         direction == ScoreDirection::LowerIsBetter,
     )
     .await?;

@@ -11,6 +11,7 @@ use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
 use crate::storage::Store;
+use crate::storage::analytics::ResultFilter;
 use crate::storage::known::Results;
 
 pub(super) fn as_of(field: &str, date: Option<&Date>, v: &mut Violations) -> Option<NaiveDate> {
@@ -39,23 +40,14 @@ pub async fn leaderboard(store: &Store, r: GetLeaderboardRequest) -> Result<Lead
 /// Validates a GetLeaderboard request.
 fn leaderboard_query(r: GetLeaderboardRequest) -> Result<LeaderboardQuery, ApiError> {
     let mut v = Violations::default();
-    if r.benchmark.is_empty() {
-        v.add("benchmark", "is required");
+    required_name(&mut v, "benchmark", &r.benchmark, Kind::Benchmark);
+    let filter = Counted {
+        as_of: r.as_of.as_ref(),
+        evaluators: r.evaluators,
+        include_disputed: r.include_disputed,
+        access: r.access,
     }
-    v.name_of("benchmark", &r.benchmark, Kind::Benchmark);
-    let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
-    let relation = match EvaluatorFilter::try_from(r.evaluators) {
-        Ok(EvaluatorFilter::Unspecified) => None,
-        Ok(EvaluatorFilter::FirstPartyOnly) => Some("EVALUATOR_RELATION_FIRST_PARTY"),
-        Ok(EvaluatorFilter::ThirdPartyOnly) => Some("EVALUATOR_RELATION_THIRD_PARTY"),
-        Err(_) => {
-            v.add(
-                "evaluators",
-                format!("{} is not a known value", r.evaluators),
-            );
-            None
-        }
-    };
+    .filter(&mut v);
     let grouping = LeaderboardGrouping::try_from(r.grouping).unwrap_or_else(|_| {
         v.add("grouping", format!("{} is not a known value", r.grouping));
         LeaderboardGrouping::Unspecified
@@ -66,12 +58,63 @@ fn leaderboard_query(r: GetLeaderboardRequest) -> Result<LeaderboardQuery, ApiEr
     v.into_result()?;
     Ok(LeaderboardQuery {
         benchmark: r.benchmark,
-        as_of,
-        include_disputed: r.include_disputed,
-        relation,
+        filter,
         grouping,
         limit: if r.limit == 0 { 100 } else { r.limit as usize },
     })
+}
+
+/// A name the request requires, of one kind.
+pub(super) fn required_name(v: &mut Violations, field: &str, name: &str, kind: Kind) {
+    if name.is_empty() {
+        v.add(field, "is required");
+    }
+    v.name_of(field, name, kind);
+}
+
+/// The options of the analytics requests that say which results count.
+pub(super) struct Counted<'a> {
+    pub as_of: Option<&'a Date>,
+    pub evaluators: i32,
+    pub include_disputed: bool,
+    pub access: i32,
+}
+
+impl Counted<'_> {
+    /// The filter the options ask for, their violations added to `v`.
+    pub fn filter(&self, v: &mut Violations) -> ResultFilter {
+        let relation = match EvaluatorFilter::try_from(self.evaluators) {
+            Ok(EvaluatorFilter::Unspecified) => None,
+            Ok(EvaluatorFilter::FirstPartyOnly) => Some("EVALUATOR_RELATION_FIRST_PARTY"),
+            Ok(EvaluatorFilter::ThirdPartyOnly) => Some("EVALUATOR_RELATION_THIRD_PARTY"),
+            Err(_) => {
+                v.add(
+                    "evaluators",
+                    format!("{} is not a known value", self.evaluators),
+                );
+                None
+            }
+        };
+        ResultFilter {
+            as_of: as_of("as_of", self.as_of, v),
+            include_disputed: self.include_disputed,
+            relation,
+            weights: access_weights(self.access, v),
+        }
+    }
+}
+
+/// The `weights` an access filter counts.
+fn access_weights(access: i32, v: &mut Violations) -> Option<&'static str> {
+    match AccessFilter::try_from(access) {
+        Ok(AccessFilter::Unspecified) => None,
+        Ok(AccessFilter::OpenWeights) => Some("open"),
+        Ok(AccessFilter::Proprietary) => Some("closed"),
+        Err(_) => {
+            v.add("access", format!("{access} is not a known value"));
+            None
+        }
+    }
 }
 
 pub async fn compare(

@@ -7,6 +7,7 @@ pub mod guard;
 mod history;
 mod import;
 pub mod observe;
+pub mod progress;
 pub mod standard;
 pub mod tokens;
 mod transparency;
@@ -258,6 +259,20 @@ standard_service! {
 
     async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Reply<Timeline> {
         reply(analytics::timeline(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_record_progression(
+        &self,
+        request: Request<GetRecordProgressionRequest>,
+    ) -> Reply<RecordProgression> {
+        reply(progress::progression(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_model_line_quality(
+        &self,
+        request: Request<GetModelLineQualityRequest>,
+    ) -> Reply<ModelLineQuality> {
+        reply(progress::line_quality(&self.store, request.into_inner()).await)
     }
 
     async fn list_revisions(&self, request: Request<ListRevisionsRequest>) -> Reply<ListRevisionsResponse> {

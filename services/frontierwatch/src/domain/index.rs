@@ -66,6 +66,10 @@ pub struct Index {
     pub edition_date: Option<NaiveDate>,
     /// The organization that made a commitment.
     pub committed_by: Option<String>,
+    /// A release's weights: `open` when its access includes open weights,
+    /// `closed` when its access is stated without them, `unstated`
+    /// (migration 17).
+    pub weights: Option<String>,
 }
 
 /// How a column is read from an [`Index`], by its SQL type.
@@ -136,6 +140,7 @@ columns! {
     publisher: text,
     edition_date: date,
     committed_by: text,
+    weights: text,
 }
 
 impl Index {

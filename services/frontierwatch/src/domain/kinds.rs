@@ -1,9 +1,9 @@
 //! The rules, references and filter columns of each kind of resource.
 
 use frontierwatch_proto::v1::{
-    Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date, Disclosure, DisclosureCategory,
-    DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage, Model, Organization,
-    OrganizationKind, Release, TransparencyIndex, VerificationStatus,
+    AccessKind, Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date, Disclosure,
+    DisclosureCategory, DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage, Model,
+    Organization, OrganizationKind, Release, TransparencyIndex, VerificationStatus,
 };
 
 use super::names::model_of_release;
@@ -166,8 +166,20 @@ impl Resource for Release {
             model: model_of_release(&self.name),
             stage: enum_name(self.stage, LifecycleStage::as_str_name),
             release_date: date(self.release_date.as_ref().and_then(|d| d.date.as_ref())),
+            weights: Some(weights(&self.access).to_owned()),
             ..Index::default()
         }
+    }
+}
+
+/// A release's weights as its access states them (the `weights` column).
+pub fn weights(access: &[i32]) -> &'static str {
+    if access.contains(&(AccessKind::OpenWeights as i32)) {
+        "open"
+    } else if access.iter().any(|&a| a != AccessKind::Unspecified as i32) {
+        "closed"
+    } else {
+        "unstated"
     }
 }
 

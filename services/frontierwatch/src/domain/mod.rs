@@ -7,6 +7,7 @@ pub mod index;
 pub mod kinds;
 pub mod mask;
 pub mod names;
+pub mod progress;
 pub mod reflect;
 pub mod violations;
 pub mod wire;

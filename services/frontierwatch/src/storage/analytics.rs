@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use frontierwatch_proto::v1::{Alert, Disclosure, Indicator, Release};
+use frontierwatch_proto::v1::{Alert, AlertKind, Disclosure, Indicator, Release};
 use prost::Message as _;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
@@ -34,10 +34,13 @@ pub struct ResultFilter {
     pub include_disputed: bool,
     /// `EVALUATOR_RELATION_FIRST_PARTY` or `..._THIRD_PARTY`.
     pub relation: Option<&'static str>,
+    /// Only results of releases with these weights (`open` or `closed`,
+    /// the release's `weights` column).
+    pub weights: Option<&'static str>,
 }
 
 impl ResultFilter {
-    fn push(&self, q: &mut QueryBuilder<Postgres>) {
+    pub(super) fn push(&self, q: &mut QueryBuilder<Postgres>) {
         if let Some(as_of) = self.as_of {
             q.push(" AND publish_date <= ").push_bind(as_of);
         }
@@ -46,6 +49,13 @@ impl ResultFilter {
         }
         if let Some(relation) = self.relation {
             q.push(" AND relation = ").push_bind(relation);
+        }
+        if let Some(weights) = self.weights {
+            q.push(
+                " AND release IN (SELECT name FROM resources WHERE kind = 'release' AND weights = ",
+            )
+            .push_bind(weights)
+            .push(")");
         }
     }
 }
@@ -272,6 +282,15 @@ pub async fn benchmarks_with_results(pool: &PgPool) -> Result<Vec<String>, ApiEr
     Ok(rows.into_iter().map(|(b,)| b).collect())
 }
 
+/// Every model line with a result.
+pub async fn models_with_results(pool: &PgPool) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT model FROM resources WHERE kind = 'benchmark_result' AND model IS NOT NULL")
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+    Ok(rows.into_iter().map(|(m,)| m).collect())
+}
+
 /// Records the leader of a benchmark's comparability key and, when it took
 /// over from an earlier leader, raises the alert that announces it, in one
 /// transaction: a crash cannot record the leader and lose its alert.
@@ -360,14 +379,57 @@ async fn raise_in(
             .then(|| alert.organization.clone())
             .into_iter()
             .collect(),
-        None,
-        (alert.kind == frontierwatch_proto::v1::AlertKind::NewLeader as i32)
-            .then(|| alert.subject.clone()),
+        // A regression is about a model line, on a benchmark; a new
+        // leader about a benchmark.
+        (alert.kind == AlertKind::QualityRegression as i32).then(|| alert.subject.clone()),
+        if alert.kind == AlertKind::NewLeader as i32 {
+            Some(alert.subject.clone())
+        } else {
+            (!alert.benchmark.is_empty()).then(|| alert.benchmark.clone())
+        },
         // Raised by the service itself.
         &Actor::none(),
     );
     append_changes(tx, &[change]).await?;
     Ok(true)
+}
+
+/// Fills the `weights` of release rows stored before the column existed or
+/// written since by an older replica (migration 17).
+pub async fn backfill_release_weights(pool: &PgPool) -> Result<u64, ApiError> {
+    let mut filled = 0;
+    loop {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT name, data FROM resources WHERE kind = 'release' AND weights IS NULL LIMIT 1000",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(read_error)?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        let mut names = Vec::with_capacity(rows.len());
+        let mut weights = Vec::with_capacity(rows.len());
+        for (name, data) in rows {
+            let release = Release::decode(data.as_slice()).map_err(|e| {
+                ApiError::Internal(anyhow::Error::new(e).context("stored release does not decode"))
+            })?;
+            names.push(name);
+            weights.push(crate::domain::kinds::weights(&release.access));
+        }
+        let done = sqlx::query(
+            "UPDATE resources r SET weights = w.weights FROM unnest($1::text[], $2::text[]) \
+             AS w(name, weights) WHERE r.name = w.name AND r.kind = 'release' AND r.weights IS NULL",
+        )
+        .bind(&names)
+        .bind(&weights)
+        .execute(pool)
+        .await
+        .map_err(|e| map_db_error(e, Operation::Write, "releases"))?;
+        // A row rewritten meanwhile by this release has its weights, and
+        // one deleted is gone: neither is read again.
+        filled += done.rows_affected();
+    }
 }
 
 /// Fills the result columns of rows written before they existed.

@@ -68,6 +68,7 @@ pub mod lookups;
 mod merge;
 pub mod migrate;
 mod moves;
+pub mod progress;
 mod resources;
 pub mod revisions;
 mod rows;

@@ -1,5 +1,6 @@
 //! The alert evaluator: derives events (a missed cadence window, a new
-//! leader on a benchmark) and appends them to the change stream, where
+//! leader on a benchmark, a release that regresses against its model
+//! line's previous one) and appends them to the change stream, where
 //! watchers filter on them like any other change.
 //!
 //! Every replica runs it; a transaction-scoped advisory lock lets one at a
@@ -87,16 +88,20 @@ pub async fn evaluate(store: &Store, cursor: &mut Option<i64>) -> Result<Evaluat
     // The head first: a change committed while this pass runs is read by
     // the next one (at worst a board is evaluated twice).
     let head = changes::head(pool).await?;
-    let benchmarks = match *cursor {
-        Some(after) => changed_benchmarks(store, after, head).await?,
+    let changed = match *cursor {
+        Some(after) => changed_since(store, after, head).await?,
         None => None,
     };
-    let benchmarks = match benchmarks {
+    let Changed { benchmarks, models } = match changed {
         Some(changed) => changed,
-        None => queries::benchmarks_with_results(pool).await?,
+        None => Changed {
+            benchmarks: queries::benchmarks_with_results(pool).await?,
+            models: queries::models_with_results(pool).await?,
+        },
     };
     let mut raised = missed_windows(store).await?;
     raised += new_leaders(store, &benchmarks).await?;
+    raised += regressions(store, &models).await?;
     lock.commit().await.map_err(ApiError::Unavailable)?;
     *cursor = Some(head);
     Ok(Evaluation::Done {
@@ -105,17 +110,28 @@ pub async fn evaluate(store: &Store, cursor: &mut Option<i64>) -> Result<Evaluat
     })
 }
 
+/// What the evaluator looks at again.
+struct Changed {
+    /// Benchmarks, for their leaders.
+    benchmarks: Vec<String>,
+    /// Model lines, for regressions.
+    models: Vec<String>,
+}
+
 /// The benchmarks with a change to one of their results, or to their own
-/// definition, after `after` up to `head`; none when the log no longer
-/// holds everything after `after` (then every benchmark is evaluated).
-async fn changed_benchmarks(
+/// definition, and the model lines with a change to one of their results
+/// or releases, after `after` up to `head`; none when the log no longer
+/// holds everything after `after` (then everything is evaluated).
+async fn changed_since(
     store: &Store,
     mut after: i64,
     head: i64,
-) -> Result<Option<Vec<String>>, ApiError> {
+) -> Result<Option<Changed>, ApiError> {
     let result_type = frontierwatch_proto::v1::BenchmarkResult::full_name();
     let benchmark_type = frontierwatch_proto::v1::Benchmark::full_name();
+    let release_type = frontierwatch_proto::v1::Release::full_name();
     let mut changed = std::collections::BTreeSet::new();
+    let mut models = std::collections::BTreeSet::new();
     while after < head {
         let records = match changes::read_after(store.pool(), after, PAGE).await {
             Ok(records) => records,
@@ -127,12 +143,18 @@ async fn changed_benchmarks(
         for record in records {
             if record.resource_type == result_type {
                 changed.extend(record.benchmark);
+                models.extend(record.model);
             } else if record.resource_type == benchmark_type {
                 changed.insert(record.resource_name);
+            } else if record.resource_type == release_type {
+                models.extend(record.model);
             }
         }
     }
-    Ok(Some(changed.into_iter().collect()))
+    Ok(Some(Changed {
+        benchmarks: changed.into_iter().collect(),
+        models: models.into_iter().collect(),
+    }))
 }
 
 /// Counts an alert raised, by its kind.
@@ -228,6 +250,69 @@ async fn new_leaders(store: &Store, benchmarks: &[String]) -> Result<u64, ApiErr
             .await?
             {
                 count_raised(AlertKind::NewLeader);
+                raised += 1;
+            }
+        }
+    }
+    Ok(raised)
+}
+
+/// A model line's newest release that scores worse than the release
+/// before it on a benchmark they share, beyond the results' uncertainty
+/// (no threshold: any fall where none is stated), announced once per
+/// release, benchmark and key (each later regression is announced too).
+async fn regressions(store: &Store, models: &[String]) -> Result<u64, ApiError> {
+    let mut raised = 0;
+    for model in models {
+        let query = analytics::LineQualityQuery {
+            model: model.clone(),
+            filter: Default::default(),
+            threshold: 0.0,
+        };
+        let quality = match analytics::line_quality(store, &query).await {
+            Ok(quality) => quality,
+            // Deleted since it changed.
+            Err(ApiError::NotFound { .. }) => continue,
+            Err(error) => return Err(error),
+        };
+        let Some(newest) = quality.releases.last() else {
+            continue;
+        };
+        let organization = match store.get::<frontierwatch_proto::v1::Model>(model).await {
+            Ok(line) => line.developers.into_iter().next().unwrap_or_default(),
+            Err(ApiError::NotFound { .. }) => continue,
+            Err(error) => return Err(error),
+        };
+        for delta in newest.deltas.iter().filter(|d| d.regressed) {
+            let key = format!(
+                "regression|{}|{}|{}|{}",
+                newest.release, delta.benchmark, delta.settings_key, newest.previous_release
+            );
+            let alert = Alert {
+                name: format!("alerts/regression-{}", short_hash(&key)),
+                kind: AlertKind::QualityRegression as i32,
+                subject: model.clone(),
+                organization: organization.clone(),
+                message: format!(
+                    "{} scores {} on {} ({}), worse than {}'s {} beyond its uncertainty {}",
+                    newest.release,
+                    delta.score,
+                    delta.benchmark,
+                    delta.settings_key,
+                    newest.previous_release,
+                    delta.previous_score,
+                    delta.tolerance
+                ),
+                release: newest.release.clone(),
+                previous_release: newest.previous_release.clone(),
+                settings_key: delta.settings_key.clone(),
+                score: delta.score,
+                benchmark: delta.benchmark.clone(),
+                previous_score: delta.previous_score,
+                ..Default::default()
+            };
+            if queries::raise_alert(store.pool(), &key, &alert).await? {
+                count_raised(AlertKind::QualityRegression);
                 raised += 1;
             }
         }

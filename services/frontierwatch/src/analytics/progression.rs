@@ -1,0 +1,265 @@
+//! Record progressions: who held a benchmark's record, from when, by how
+//! much, per comparability key; optionally split by access with the gap
+//! between open-weights and proprietary records.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use frontierwatch_proto::v1::*;
+use prost::Message as _;
+
+use super::leaderboard::direction_of;
+use crate::domain::analytics::{settings_key, to_date};
+use crate::domain::progress::{self, Point, SATURATION_DEFINITION};
+use crate::error::ApiError;
+use crate::storage::Store;
+use crate::storage::analytics::{self as queries, ResultFilter};
+use crate::storage::progress::{RecordRow, records};
+
+/// A validated progression question.
+#[derive(Debug, Clone)]
+pub struct ProgressionQuery {
+    pub benchmark: String,
+    /// Which results count; its `weights` is the access filter (ignored
+    /// when `split`).
+    pub filter: ResultFilter,
+    /// Two lines, open weights and proprietary, and the gap.
+    pub split: bool,
+    /// Only this section.
+    pub settings_key: Option<String>,
+}
+
+/// One line's records by section.
+type Lines = Vec<(AccessFilter, BTreeMap<String, Vec<RecordRow>>)>;
+
+pub async fn progression(
+    store: &Store,
+    q: &ProgressionQuery,
+) -> Result<RecordProgression, ApiError> {
+    let benchmark: Benchmark = store.get(&q.benchmark).await?;
+    let direction = direction_of(&benchmark);
+    let scale = ScoreScale::try_from(benchmark.scale).unwrap_or(ScoreScale::Unspecified);
+    let as_of = super::today_or(q.filter.as_of);
+    let asked: Vec<AccessFilter> = if q.split {
+        vec![AccessFilter::OpenWeights, AccessFilter::Proprietary]
+    } else {
+        vec![match q.filter.weights {
+            Some("open") => AccessFilter::OpenWeights,
+            Some(_) => AccessFilter::Proprietary,
+            None => AccessFilter::Unspecified,
+        }]
+    };
+    let mut lines: Lines = Vec::new();
+    for access in asked {
+        let filter = ResultFilter {
+            weights: match access {
+                AccessFilter::OpenWeights => Some("open"),
+                AccessFilter::Proprietary => Some("closed"),
+                AccessFilter::Unspecified => None,
+            },
+            ..q.filter.clone()
+        };
+        let rows = records(
+            store.pool(),
+            &q.benchmark,
+            &filter,
+            direction == ScoreDirection::LowerIsBetter,
+            q.settings_key.as_deref(),
+        )
+        .await?;
+        let mut by_key: BTreeMap<String, Vec<RecordRow>> = BTreeMap::new();
+        for row in rows {
+            by_key
+                .entry(row.settings_key.clone())
+                .or_default()
+                .push(row);
+        }
+        lines.push((access, by_key));
+    }
+    let stored = stored_of(store, &lines).await?;
+    // Sections by results counted, largest first, then by key; the
+    // canonical settings before all.
+    let mut sizes: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, by_key) in &lines {
+        for (key, rows) in by_key {
+            *sizes.entry(key).or_default() += rows.first().map_or(0, |r| r.size);
+        }
+    }
+    let mut keys: Vec<(&str, i64)> = sizes.into_iter().collect();
+    keys.sort_by(|(ka, a), (kb, b)| b.cmp(a).then_with(|| ka.cmp(kb)));
+    let canonical = benchmark
+        .canonical_settings
+        .as_ref()
+        .map(|s| settings_key(Some(s)));
+    if let Some(at) = keys
+        .iter()
+        .position(|(k, _)| Some(*k) == canonical.as_deref())
+    {
+        let first = keys.remove(at);
+        keys.insert(0, first);
+    }
+    let mut sections = Vec::new();
+    for (key, _) in keys {
+        let mut section = ProgressionSection {
+            settings_key: key.to_owned(),
+            ..Default::default()
+        };
+        let mut points: Vec<Vec<Point>> = Vec::new();
+        for (access, by_key) in &lines {
+            let rows = by_key.get(key).map_or(&[][..], Vec::as_slice);
+            let line = line(*access, rows, &stored, as_of, direction, scale);
+            if section.settings.is_none() {
+                section.settings = rows
+                    .first()
+                    .and_then(|r| stored.result(&r.name))
+                    .and_then(|r| r.settings.clone());
+            }
+            points.push(rows.iter().map(point).collect());
+            section.lines.push(line);
+        }
+        if q.split {
+            section.gaps = access_gaps(&section.lines, &points, direction);
+        }
+        sections.push(section);
+    }
+    Ok(RecordProgression {
+        benchmark: q.benchmark.clone(),
+        direction: direction as i32,
+        scale: scale as i32,
+        as_of: Some(to_date(as_of)),
+        sections,
+        saturation_definition: SATURATION_DEFINITION.to_owned(),
+    })
+}
+
+fn point(row: &RecordRow) -> Point {
+    Point {
+        date: row.publish_date,
+        score: row.score,
+    }
+}
+
+fn line(
+    access: AccessFilter,
+    rows: &[RecordRow],
+    stored: &Stored,
+    as_of: NaiveDate,
+    direction: ScoreDirection,
+    scale: ScoreScale,
+) -> ProgressionLine {
+    let points: Vec<Point> = rows.iter().map(point).collect();
+    let stats = progress::line_stats(&points, as_of, direction, scale);
+    let mut records = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let result = stored.result(&row.name);
+        let model = row.model.clone().unwrap_or_default();
+        records.push(ScoreRecord {
+            date: Some(to_date(row.publish_date)),
+            release: row.release.clone(),
+            release_display_name: stored.release_name(&row.release),
+            organization: stored.organization(&model),
+            model,
+            score: row.score,
+            improvement: stats.improvements[i],
+            stood_days: stats.stood_days[i],
+            benchmark_result: row.name.clone(),
+            provenance: result.and_then(|r| r.provenance.clone()),
+        });
+    }
+    ProgressionLine {
+        access: access as i32,
+        current: records.last().cloned(),
+        records,
+        headroom: stats.headroom,
+        records_last_365_days: stats.records_last_365_days,
+        median_days_between_records: stats.median_days_between_records,
+        saturation: stats.saturation as i32,
+        undated_results: rows
+            .first()
+            .map_or(0, |r| i32::try_from(r.undated).unwrap_or(i32::MAX)),
+    }
+}
+
+fn access_gaps(
+    lines: &[ProgressionLine],
+    points: &[Vec<Point>],
+    direction: ScoreDirection,
+) -> Vec<AccessGap> {
+    let (open, proprietary) = (&points[0], &points[1]);
+    progress::gaps(open, proprietary, direction)
+        .into_iter()
+        .map(|g| AccessGap {
+            date: Some(to_date(g.date)),
+            open_weights_score: g.open.map(|i| open[i].score),
+            proprietary_score: g.proprietary.map(|i| proprietary[i].score),
+            score_gap: g.score_gap,
+            time_gap_days: g.time_gap_days,
+            matched_proprietary_release: g
+                .matched
+                .map(|i| lines[1].records[i].release.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The stored resources the records show: their results, releases and
+/// model lines, read in one lookup.
+struct Stored {
+    results: HashMap<String, BenchmarkResult>,
+    bytes: HashMap<String, Vec<u8>>,
+}
+
+impl Stored {
+    fn result(&self, name: &str) -> Option<&BenchmarkResult> {
+        self.results.get(name)
+    }
+
+    fn release_name(&self, name: &str) -> String {
+        self.bytes
+            .get(name)
+            .and_then(|b| Release::decode(b.as_slice()).ok())
+            .map(|r| r.display_name)
+            .unwrap_or_default()
+    }
+
+    /// A model line's first developer.
+    fn organization(&self, model: &str) -> String {
+        self.bytes
+            .get(model)
+            .and_then(|b| Model::decode(b.as_slice()).ok())
+            .and_then(|m| m.developers.into_iter().next())
+            .unwrap_or_default()
+    }
+}
+
+async fn stored_of(store: &Store, lines: &Lines) -> Result<Stored, ApiError> {
+    let rows: Vec<&RecordRow> = lines
+        .iter()
+        .flat_map(|(_, by_key)| by_key.values().flatten())
+        .collect();
+    let mut names: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            [
+                Some(r.name.clone()),
+                Some(r.release.clone()),
+                r.model.clone(),
+            ]
+        })
+        .flatten()
+        .collect();
+    names.sort();
+    names.dedup();
+    let bytes = queries::result_data(store.pool(), &names).await?;
+    let mut results = HashMap::new();
+    for row in rows {
+        let Some(data) = bytes.get(&row.name) else {
+            continue;
+        };
+        let result = BenchmarkResult::decode(data.as_slice()).map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("stored result does not decode"))
+        })?;
+        results.insert(row.name.clone(), result);
+    }
+    Ok(Stored { results, bytes })
+}
