@@ -1,4 +1,4 @@
-//! A leaderboard reads every result of its benchmark (20,000 at a million
+//! A leaderboard (and a record progression) reads every result of its benchmark (20,000 at a million
 //! results over 50 benchmarks). With every option, that read must be an
 //! index-only scan of `resources_leaderboard_typed` whose rows go to no
 //! sort: a
@@ -8,6 +8,7 @@
 //! sort instead), so that is the plan checked here.
 
 use frontierwatch_server::storage::analytics::{ResultFilter, best_results_query};
+use frontierwatch_server::storage::progress::{Records, records_query};
 use sqlx::Connection as _;
 
 use crate::harness::TestServer;
@@ -37,6 +38,18 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
     .execute(&mut conn)
     .await
     .expect("results are stored");
+    // Their 200 releases, a third with open weights (the access filter's
+    // column, migration 17), written as this release writes them (its
+    // `typed_etag`, so that the trigger for older replicas leaves them).
+    sqlx::raw_sql(
+        "INSERT INTO resources (name, kind, model, weights, data, etag, typed_etag, create_time, update_time) \
+         SELECT 'models/m' || (i % 20) || '/releases/r' || i, 'release', 'models/m' || (i % 20), \
+                CASE WHEN i % 3 = 0 THEN 'open' ELSE 'closed' END, '\\x'::bytea, 'e', 'e', now(), now() \
+           FROM generate_series(0, 199) i",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("releases are stored");
     for statement in [
         "VACUUM ANALYZE resources",
         "SET plan_cache_mode = force_custom_plan",
@@ -66,6 +79,14 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
             vec![],
         ),
         (
+            "open weights only",
+            ResultFilter {
+                weights: Some("open"),
+                ..Default::default()
+            },
+            vec!["'open'"],
+        ),
+        (
             "one evaluator relation",
             ResultFilter {
                 relation: Some("EVALUATOR_RELATION_FIRST_PARTY"),
@@ -93,6 +114,34 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
                 !sorts_a_scan(&plan),
                 "the benchmark's results are sorted: {context}"
             );
+
+            // A record progression reads them in date order from its own
+            // index, and sorts only the days (storage::progress); split by
+            // access too, in one read joined to the releases' weights.
+            let mut args = vec!["'benchmarks/b1'"];
+            args.extend(filter_args.iter().copied());
+            let args = args.repeat(2);
+            for split in [false, true] {
+                let records = records_query(&Records {
+                    benchmark: "benchmarks/b1",
+                    filter,
+                    lower_is_better,
+                    settings_key: None,
+                    split,
+                });
+                let records = self::plan(&mut conn, records.sql().as_str(), &args).await;
+                let context = format!(
+                    "records, {option}, split {split}, lower is better: {lower_is_better}:\n{records}"
+                );
+                assert!(
+                    records.contains("Index Only Scan using resources_records"),
+                    "not an index-only scan of the records index: {context}"
+                );
+                assert!(
+                    !sorts_a_scan(&records),
+                    "the benchmark's results are sorted: {context}"
+                );
+            }
         }
     }
 }

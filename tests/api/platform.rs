@@ -278,6 +278,28 @@ async fn the_readme_grpcurl_session_works_as_written() {
         "{}",
         outputs[8]
     );
+
+    // Progress over time, after the analytics (docs/api.md).
+    let outputs = run_readme_block(&api_doc, "<!-- grpcurl-progress -->", &server);
+    assert_eq!(outputs.len(), 3);
+    assert!(
+        outputs[0].contains("models/grok/releases/grok-4-5")
+            && outputs[0].contains("11.9")
+            && outputs[0].contains("SATURATION_ACTIVE"),
+        "{}",
+        outputs[0]
+    );
+    assert!(
+        outputs[1].contains("ACCESS_FILTER_OPEN_WEIGHTS")
+            && outputs[1].contains("ACCESS_FILTER_PROPRIETARY"),
+        "{}",
+        outputs[1]
+    );
+    assert!(
+        outputs[2].contains("grok-4-5") && outputs[2].contains("\"delta\": 11.9"),
+        "{}",
+        outputs[2]
+    );
 }
 
 /// Runs the grpcurl commands of the README block after `marker` verbatim,

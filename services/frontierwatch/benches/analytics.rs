@@ -1,10 +1,11 @@
 //! Analytics benchmark, kept apart from the tests: loads 1,000,000 results
 //! across 10,000 releases (50 benchmarks, 3 evaluation settings each) and
 //! measures GetLeaderboard (with each of its options: as-of date, evaluator
-//! filter, disputed results, groupings) and CompareReleases latency (p50,
-//! p99), side by
-//! side with a baseline in the same run: GetBenchmark, a primary-key read
-//! through the same server, reported as ratios.
+//! filter, disputed results, groupings), CompareReleases,
+//! GetRecordProgression (with and without the open-closed split) and
+//! GetModelLineQuality latency (p50, p99), side by side with a baseline in
+//! the same run: GetBenchmark, a primary-key read through the same server,
+//! reported as ratios.
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench analytics`
 //! (environment: RESULTS, RELEASES, CALLS).
@@ -91,10 +92,16 @@ async fn main() {
                   SELECT 'models/m' || i, 'model', ARRAY['organizations/o' || (i % 100 + 1)], '\\x'::bytea, 'e', now(), now() FROM generate_series(1, {})  i",
                 releases / 10
             ),
+            // A release's stored resource holds its name (field 1: tag
+            // 0x0a, a one-byte length, the bytes), which model line
+            // quality reads.
             format!(
                 "INSERT INTO resources (name, kind, model, event_date, data, etag, create_time, update_time) \
-                  SELECT 'models/m' || (i % {} + 1) || '/releases/r' || i, 'release', 'models/m' || (i % {} + 1), \
-                         date '2024-01-01' + (i % 700), '\\x'::bytea, 'e', now(), now() FROM generate_series(1, {releases}) i",
+                  SELECT n, 'release', 'models/m' || (i % {} + 1), date '2024-01-01' + (i % 700), \
+                         '\\x0a'::bytea || set_byte('\\x00'::bytea, 0, length(n)) || convert_to(n, 'UTF8'), \
+                         'e', now(), now() \
+                  FROM (SELECT i, 'models/m' || (i % {} + 1) || '/releases/r' || i AS n \
+                        FROM generate_series(1, {releases}) i) s",
                 releases / 10,
                 releases / 10
             ),
@@ -120,7 +127,7 @@ async fn main() {
                 'models/m' || ((i % {releases} + 1) % {m} + 1) || '/releases/r' || (i % {releases} + 1), \
                 'models/m' || ((i % {releases} + 1) % {m} + 1), \
                 'benchmarks/b' || (i % {benchmarks} + 1), '{{}}', 'VERIFICATION_STATUS_SELF_REPORTED', \
-                'EVALUATOR_RELATION_FIRST_PARTY', date '2024-01-01' + (i % 700), \
+                'EVALUATOR_RELATION_FIRST_PARTY', date '2024-01-01' + ((i / {benchmarks}) % 700), \
                 round((random() * 100)::numeric, 1)::float8, \
                 (ARRAY['default', 'shots=5;cot=-;tools=-;pass@k=-;harness=-;judge=-', 'shots=0;cot=true;tools=-;pass@k=-;harness=-;judge=-'])[i % 3 + 1], \
                 $1, 'e', now(), now() \
@@ -131,6 +138,15 @@ async fn main() {
     .execute(&pool)
     .await
     .expect("results");
+    // A third of the releases have open weights, the rest are
+    // proprietary (the column the access filters read, migration 17).
+    sqlx::query(
+        "UPDATE resources SET weights = CASE WHEN abs(hashtext(name)) % 3 = 0 \
+         THEN 'open' ELSE 'closed' END WHERE kind = 'release'",
+    )
+    .execute(&pool)
+    .await
+    .expect("weights");
     sqlx::query("VACUUM ANALYZE resources")
         .execute(&pool)
         .await
@@ -196,6 +212,48 @@ async fn main() {
     ];
     let mut leaderboard: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
     let mut compare = Vec::new();
+    // Every option of GetRecordProgression that changes its work.
+    let progressions: Vec<(&str, GetRecordProgressionRequest)> = vec![
+        (
+            "GetRecordProgression",
+            GetRecordProgressionRequest::default(),
+        ),
+        (
+            "  split by access",
+            GetRecordProgressionRequest {
+                split_access: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "  open weights only",
+            GetRecordProgressionRequest {
+                access: AccessFilter::OpenWeights as i32,
+                ..Default::default()
+            },
+        ),
+        (
+            "  as of 2024-12-31",
+            GetRecordProgressionRequest {
+                as_of: Some(Date {
+                    year: 2024,
+                    month: 12,
+                    day: 31,
+                }),
+                ..Default::default()
+            },
+        ),
+        (LOWER, GetRecordProgressionRequest::default()),
+        (
+            "  lower is better, split",
+            GetRecordProgressionRequest {
+                split_access: true,
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut progression: Vec<Vec<Duration>> = vec![Vec::new(); progressions.len()];
+    let mut quality = Vec::new();
     for call in 0..calls {
         // A higher-is-better benchmark (not a multiple of 10), and a
         // lower-is-better one.
@@ -242,6 +300,39 @@ async fn main() {
             assert!(!board.sections.is_empty());
         }
 
+        for k in 0..progressions.len() {
+            let i = (call + k) % progressions.len();
+            let (label, options) = &progressions[i];
+            let b = if label.starts_with(LOWER) {
+                &lower
+            } else {
+                &higher
+            };
+            let t = Instant::now();
+            let answer = c
+                .get_record_progression(GetRecordProgressionRequest {
+                    benchmark: b.clone(),
+                    ..options.clone()
+                })
+                .await
+                .expect("progression")
+                .into_inner();
+            progression[i].push(t.elapsed());
+            assert!(!answer.sections.is_empty());
+        }
+        let model = format!("models/m{}", rng.u64(..) % (releases as u64 / 10) + 1);
+        let t = Instant::now();
+        let answer = c
+            .get_model_line_quality(GetModelLineQualityRequest {
+                model,
+                ..Default::default()
+            })
+            .await
+            .expect("line quality")
+            .into_inner();
+        quality.push(t.elapsed());
+        assert!(answer.releases.iter().any(|r| !r.deltas.is_empty()));
+
         let pick = |r: u64| {
             let i = r % releases as u64 + 1;
             format!("models/m{}/releases/r{i}", i % (releases as u64 / 10) + 1)
@@ -278,6 +369,20 @@ async fn main() {
         "CompareReleases (3)   : p50 {c50:.2} ms  p99 {c99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
         c50 / b50,
         c99 / b99
+    );
+    for ((label, _), samples) in progressions.iter().zip(progression) {
+        let (l50, l99) = percentiles(samples);
+        println!(
+            "{label:<24}: p50 {l50:.2} ms  p99 {l99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
+            l50 / b50,
+            l99 / b99
+        );
+    }
+    let (q50, q99) = percentiles(quality);
+    println!(
+        "GetModelLineQuality   : p50 {q50:.2} ms  p99 {q99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
+        q50 / b50,
+        q99 / b99
     );
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -14,7 +14,7 @@ use crate::domain::progress::{self, Point, SATURATION_DEFINITION};
 use crate::error::ApiError;
 use crate::storage::Store;
 use crate::storage::analytics::{self as queries, ResultFilter};
-use crate::storage::progress::{RecordRow, records};
+use crate::storage::progress::{RecordRow, Records, records};
 
 /// A validated progression question.
 #[derive(Debug, Clone)]
@@ -49,32 +49,33 @@ pub async fn progression(
             None => AccessFilter::Unspecified,
         }]
     };
-    let mut lines: Lines = Vec::new();
-    for access in asked {
-        let filter = ResultFilter {
-            weights: match access {
-                AccessFilter::OpenWeights => Some("open"),
-                AccessFilter::Proprietary => Some("closed"),
-                AccessFilter::Unspecified => None,
-            },
-            ..q.filter.clone()
+    let filter = ResultFilter {
+        weights: if q.split { None } else { q.filter.weights },
+        ..q.filter.clone()
+    };
+    let rows = records(
+        store.pool(),
+        &Records {
+            benchmark: &q.benchmark,
+            filter: &filter,
+            lower_is_better: direction == ScoreDirection::LowerIsBetter,
+            settings_key: q.settings_key.as_deref(),
+            split: q.split,
+        },
+    )
+    .await?;
+    // Rows come by line, then key, then date: each line's own records.
+    let mut lines: Lines = asked.iter().map(|a| (*a, BTreeMap::new())).collect();
+    for row in rows {
+        let at = match row.line.as_deref() {
+            Some("closed") => lines.len() - 1,
+            _ => 0,
         };
-        let rows = records(
-            store.pool(),
-            &q.benchmark,
-            &filter,
-            direction == ScoreDirection::LowerIsBetter,
-            q.settings_key.as_deref(),
-        )
-        .await?;
-        let mut by_key: BTreeMap<String, Vec<RecordRow>> = BTreeMap::new();
-        for row in rows {
-            by_key
-                .entry(row.settings_key.clone())
-                .or_default()
-                .push(row);
-        }
-        lines.push((access, by_key));
+        lines[at]
+            .1
+            .entry(row.settings_key.clone())
+            .or_insert_with(Vec::new)
+            .push(row);
     }
     let stored = stored_of(store, &lines).await?;
     // Sections by results counted, largest first, then by key; the
