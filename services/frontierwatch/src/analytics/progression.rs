@@ -74,7 +74,7 @@ pub async fn progression(
         lines[at]
             .1
             .entry(row.settings_key.clone())
-            .or_insert_with(Vec::new)
+            .or_default()
             .push(row);
     }
     let stored = stored_of(store, &lines).await?;
