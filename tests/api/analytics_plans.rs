@@ -116,32 +116,27 @@ async fn every_leaderboard_option_reads_its_benchmark_through_the_index_unsorted
             );
 
             // A record progression reads them in date order from its own
-            // index, and sorts only the days (storage::progress); split by
-            // access too, in one read joined to the releases' weights.
+            // index, and sorts only the days (storage::progress).
             let mut args = vec!["'benchmarks/b1'"];
             args.extend(filter_args.iter().copied());
             let args = args.repeat(2);
-            for split in [false, true] {
-                let records = records_query(&Records {
-                    benchmark: "benchmarks/b1",
-                    filter,
-                    lower_is_better,
-                    settings_key: None,
-                    split,
-                });
-                let records = self::plan(&mut conn, records.sql().as_str(), &args).await;
-                let context = format!(
-                    "records, {option}, split {split}, lower is better: {lower_is_better}:\n{records}"
-                );
-                assert!(
-                    records.contains("Index Only Scan using resources_records"),
-                    "not an index-only scan of the records index: {context}"
-                );
-                assert!(
-                    !sorts_a_scan(&records),
-                    "the benchmark's results are sorted: {context}"
-                );
-            }
+            let records = records_query(&Records {
+                benchmark: "benchmarks/b1",
+                filter,
+                lower_is_better,
+                settings_key: None,
+            });
+            let records = self::plan(&mut conn, records.sql().as_str(), &args).await;
+            let context =
+                format!("records, {option}, lower is better: {lower_is_better}:\n{records}");
+            assert!(
+                records.contains("Index Only Scan using resources_records"),
+                "not an index-only scan of the records index: {context}"
+            );
+            assert!(
+                !sorts_a_scan(&records),
+                "the benchmark's results are sorted: {context}"
+            );
         }
     }
 }

@@ -49,34 +49,42 @@ pub async fn progression(
             None => AccessFilter::Unspecified,
         }]
     };
-    let filter = ResultFilter {
-        weights: if q.split { None } else { q.filter.weights },
-        ..q.filter.clone()
-    };
-    let rows = records(
-        store.pool(),
-        &Records {
+    // Each line is one read of the benchmark's days; the two lines of a
+    // split are read at once, on two connections (one read joined to the
+    // releases' weights had to sort every result by line: slower than two).
+    let read_line = async |access: AccessFilter| {
+        let filter = ResultFilter {
+            weights: match access {
+                AccessFilter::OpenWeights => Some("open"),
+                AccessFilter::Proprietary => Some("closed"),
+                AccessFilter::Unspecified => None,
+            },
+            ..q.filter.clone()
+        };
+        let question = Records {
             benchmark: &q.benchmark,
             filter: &filter,
             lower_is_better: direction == ScoreDirection::LowerIsBetter,
             settings_key: q.settings_key.as_deref(),
-            split: q.split,
-        },
-    )
-    .await?;
-    // Rows come by line, then key, then date: each line's own records.
-    let mut lines: Lines = asked.iter().map(|a| (*a, BTreeMap::new())).collect();
-    for row in rows {
-        let at = match row.line.as_deref() {
-            Some("closed") => lines.len() - 1,
-            _ => 0,
         };
-        lines[at]
-            .1
-            .entry(row.settings_key.clone())
-            .or_default()
-            .push(row);
-    }
+        let rows = records(store.pool(), &question).await?;
+        let mut by_key: BTreeMap<String, Vec<RecordRow>> = BTreeMap::new();
+        for row in rows {
+            by_key
+                .entry(row.settings_key.clone())
+                .or_default()
+                .push(row);
+        }
+        Ok::<_, ApiError>((access, by_key))
+    };
+    let lines: Lines = match asked[..] {
+        [one] => vec![read_line(one).await?],
+        [open, proprietary] => {
+            let (open, proprietary) = tokio::try_join!(read_line(open), read_line(proprietary))?;
+            vec![open, proprietary]
+        }
+        _ => unreachable!("one line, or the two of a split"),
+    };
     let stored = stored_of(store, &lines).await?;
     // Sections by results counted, largest first, then by key; the
     // canonical settings before all.

@@ -21,10 +21,7 @@ pub struct RecordRow {
     pub score: f64,
     pub settings_key: String,
     pub publish_date: NaiveDate,
-    /// With [`Records::split`], the release's weights (`open` or
-    /// `closed`): which line the record is on.
-    pub line: Option<String>,
-    /// Results counted in the section (of the line).
+    /// Results counted in the section.
     pub size: i64,
     /// Of those, the ones with no publish date.
     pub undated: i64,
@@ -37,13 +34,9 @@ pub struct Records<'a> {
     pub lower_is_better: bool,
     /// Only this section.
     pub settings_key: Option<&'a str>,
-    /// Two lines: releases with open weights and those without (stated),
-    /// in one read of the results; each row says its line.
-    pub split: bool,
 }
 
-/// The records of a benchmark per comparability key (and line), oldest
-/// first: each a dated result strictly better than every result dated
+/// The records of a benchmark per comparability key, oldest first: each a dated result strictly better than every result dated
 /// before it (on one day, the day's best; then by name, so a day sets one
 /// record).
 ///
@@ -53,9 +46,7 @@ pub struct Records<'a> {
 /// over those days (a few hundred rows, not the results); and, for each
 /// day that beats it, the result that scored it, one index lookup each.
 /// At 20,000 results a benchmark that is 12 ms, against 40 for a running
-/// best over every result sorted by date; split, one read of the results
-/// joined to the releases' weights rather than one read per line
-/// (benches/report/analytics.md).
+/// best over every result sorted by date (benches/report/analytics.md).
 pub async fn records(pool: &PgPool, question: &Records<'_>) -> Result<Vec<RecordRow>, ApiError> {
     records_query(question)
         .build_query_as()
@@ -73,7 +64,6 @@ pub fn records_query(question: &Records<'_>) -> QueryBuilder<Postgres> {
         filter,
         lower_is_better,
         settings_key,
-        split,
     } = *question;
     let (best, beats) = if lower_is_better {
         ("min", "<")
@@ -92,42 +82,29 @@ pub fn records_query(question: &Records<'_>) -> QueryBuilder<Postgres> {
         filter.push(q);
     };
     let mut q = QueryBuilder::new(format!(
-        "WITH days AS (SELECT settings_key, {line}, publish_date, {best}(score) AS best, \
-         count(*) AS n FROM (SELECT settings_key, publish_date, score, release ",
-        line = if split { "line" } else { "NULL::text AS line" }
+        "WITH days AS (SELECT settings_key, publish_date, {best}(score) AS best, count(*) AS n "
     ));
     results(&mut q);
-    q.push(") counted ");
-    if split {
-        // Only releases have weights (migration 17).
-        q.push(
-            "JOIN (SELECT name AS of, weights AS line FROM resources \
-             WHERE weights IN ('open', 'closed')) lines ON lines.of = counted.release ",
-        );
-    }
     q.push(format!(
-        "GROUP BY settings_key, line, publish_date), \
-         running AS (SELECT settings_key, line, publish_date, best, \
-         {best}(best) OVER (PARTITION BY line, settings_key ORDER BY publish_date ASC NULLS LAST \
+        " GROUP BY settings_key, publish_date), \
+         running AS (SELECT settings_key, publish_date, best, \
+         {best}(best) OVER (PARTITION BY settings_key ORDER BY publish_date ASC NULLS LAST \
          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before, \
-         sum(n) OVER (PARTITION BY line, settings_key) AS size, \
-         sum(n) FILTER (WHERE publish_date IS NULL) OVER (PARTITION BY line, settings_key) \
-         AS undated FROM days) \
+         sum(n) OVER (PARTITION BY settings_key) AS size, \
+         sum(n) FILTER (WHERE publish_date IS NULL) OVER (PARTITION BY settings_key) AS undated \
+         FROM days) \
          SELECT r.name, r.release, r.model, running.best AS score, running.settings_key, \
-         running.publish_date, running.line, running.size::int8 AS size, \
+         running.publish_date, running.size::int8 AS size, \
          coalesce(running.undated, 0)::int8 AS undated \
          FROM running CROSS JOIN LATERAL (SELECT name, release, model "
     ));
     results(&mut q);
-    if split {
-        q.push(" AND release IN (SELECT name FROM resources WHERE weights = running.line)");
-    }
     q.push(format!(
         " AND settings_key = running.settings_key AND publish_date = running.publish_date \
          AND score = running.best ORDER BY name LIMIT 1) r \
          WHERE running.publish_date IS NOT NULL \
          AND (running.before IS NULL OR running.best {beats} running.before) \
-         ORDER BY running.line, running.settings_key, running.publish_date"
+         ORDER BY running.settings_key, running.publish_date"
     ));
     q
 }
