@@ -98,6 +98,7 @@ pub fn records(
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(20)
+        .margin_right(40)
         .x_label_area_size(48)
         .y_label_area_size(72)
         .build_cartesian_2d(x0..x1, low..high)
@@ -122,19 +123,18 @@ pub fn records(
             .map_err(draw)?
             .label(line.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
-        for (date, score, holder) in &line.records {
-            let at = (days(*date), *score);
-            chart
-                .draw_series([Circle::new(at, 4, colour.filled())])
-                .map_err(draw)?;
-            chart
-                .draw_series([Text::new(
-                    holder.clone(),
-                    at,
-                    ("sans-serif", 13).into_font().color(&BLACK),
-                )])
-                .map_err(draw)?;
-        }
+        // Each record holder named just above where its step begins.
+        chart
+            .draw_series(line.records.iter().map(|(date, score, holder)| {
+                EmptyElement::at((days(*date), *score))
+                    + Circle::new((0, 0), 4, colour.filled())
+                    + Text::new(
+                        holder.clone(),
+                        (4, -17),
+                        ("sans-serif", 13).into_font().color(&BLACK),
+                    )
+            }))
+            .map_err(draw)?;
     }
     legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     root.present().map_err(draw)?;
