@@ -8,7 +8,6 @@ use frontierwatch_client::proto::*;
 
 use crate::dynamic::dynamic;
 use crate::output::{Format, print_message, table};
-use crate::status::fail;
 
 /// Who evaluated, for leaderboards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -202,13 +201,7 @@ pub async fn leaderboard(
         limit: args.limit.unwrap_or(0),
         known_as_of: args.known_as_of,
     };
-    let board = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.get_leaderboard(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let board = ask!(client, get_leaderboard, request);
     if structured(format, &board)? {
         return Ok(());
     }
@@ -248,13 +241,7 @@ pub async fn compare(client: &Client, format: Format, args: CompareArgs) -> anyh
         include_disputed: args.include_disputed,
         known_as_of: args.known_as_of,
     };
-    let response = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.compare_releases(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let response = ask!(client, compare_releases, request);
     if structured(format, &response)? {
         return Ok(());
     }
@@ -303,13 +290,7 @@ pub async fn cadence(client: &Client, format: Format, args: CadenceArgs) -> anyh
         commitment: named("commitments", &args.commitment),
         as_of: args.as_of,
     };
-    let report = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.get_cadence_report(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let report = ask!(client, get_cadence_report, request);
     if structured(format, &report)? {
         return Ok(());
     }
@@ -359,13 +340,7 @@ pub async fn timeline(client: &Client, format: Format, args: TimelineArgs) -> an
     let request = GetTimelineRequest {
         subject: args.subject,
     };
-    let timeline = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.get_timeline(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let timeline = ask!(client, get_timeline, request);
     if structured(format, &timeline)? {
         return Ok(());
     }

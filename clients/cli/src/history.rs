@@ -7,7 +7,6 @@ use frontierwatch_client::proto::*;
 
 use crate::analytics::{named, parse_time, structured};
 use crate::output::{Format, table};
-use crate::status::fail;
 
 /// `fwatch audit`.
 #[derive(Debug, Args)]
@@ -54,13 +53,7 @@ async fn show(
         ..request
     };
     loop {
-        let page = client
-            .idempotent(|mut c| {
-                let request = request.clone();
-                async move { c.list_revisions(request).await }
-            })
-            .await
-            .map_err(fail)?;
+        let page = ask!(client, list_revisions, request);
         all.revisions.extend(page.revisions);
         if page.next_page_token.is_empty() {
             break;

@@ -4,6 +4,21 @@
 //! Epoch AI "Notable AI Models" (CC BY 4.0) and the Stanford CRFM Foundation
 //! Model Transparency Index (CC BY 4.0).
 
+/// Asks an idempotent RPC (retried as the client retries), its error
+/// shown the way the CLI shows a status: `ask!(client, method, request)`.
+macro_rules! ask {
+    ($client:expr, $method:ident, $request:expr) => {{
+        let request = &$request;
+        $client
+            .idempotent(|mut c| {
+                let request = request.clone();
+                async move { c.$method(request).await }
+            })
+            .await
+            .map_err($crate::status::fail)?
+    }};
+}
+
 mod analytics;
 mod commands;
 mod dynamic;

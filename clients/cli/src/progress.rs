@@ -15,7 +15,6 @@ use crate::analytics::{
 };
 use crate::output::{Format, table};
 use crate::plot;
-use crate::status::fail;
 
 /// Which releases count, by access.
 #[derive(Debug, Args)]
@@ -120,13 +119,7 @@ pub async fn records(client: &Client, format: Format, args: RecordsArgs) -> anyh
         settings_key: args.settings.unwrap_or_default(),
         known_as_of: args.known_as_of,
     };
-    let progression = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.get_record_progression(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let progression = ask!(client, get_record_progression, request);
     if let Some(path) = &args.plot {
         plot_records(path, &progression)?;
     }
@@ -266,13 +259,7 @@ pub async fn line_quality(
         regression_threshold: args.threshold,
         known_as_of: args.known_as_of,
     };
-    let quality = client
-        .idempotent(|mut c| {
-            let request = request.clone();
-            async move { c.get_model_line_quality(request).await }
-        })
-        .await
-        .map_err(fail)?;
+    let quality = ask!(client, get_model_line_quality, request);
     if let Some(path) = &args.plot {
         plot_quality(path, &quality)?;
     }
