@@ -8,7 +8,7 @@
 //! reported as ratios.
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench analytics`
-//! (environment: RESULTS, RELEASES, CALLS).
+//! (environment: RESULTS, RELEASES, CALLS, PROGRESS).
 
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
@@ -43,6 +43,9 @@ async fn main() {
     let results = env("RESULTS", 1_000_000) as i64;
     let releases = env("RELEASES", 10_000) as i64;
     let calls = env("CALLS", 200) as usize;
+    // PROGRESS=0 leaves out the progression and line-quality calls, to see
+    // the leaderboards alone on the same data.
+    let progress_calls = env("PROGRESS", 1) == 1;
     let benchmarks = 50i64;
     let started = Instant::now();
     let server = TestServer::start().await;
@@ -301,6 +304,9 @@ async fn main() {
         }
 
         for k in 0..progressions.len() {
+            if !progress_calls {
+                break;
+            }
             let i = (call + k) % progressions.len();
             let (label, options) = &progressions[i];
             let b = if label.starts_with(LOWER) {
@@ -320,18 +326,20 @@ async fn main() {
             progression[i].push(t.elapsed());
             assert!(!answer.sections.is_empty());
         }
-        let model = format!("models/m{}", rng.u64(..) % (releases as u64 / 10) + 1);
-        let t = Instant::now();
-        let answer = c
-            .get_model_line_quality(GetModelLineQualityRequest {
-                model,
-                ..Default::default()
-            })
-            .await
-            .expect("line quality")
-            .into_inner();
-        quality.push(t.elapsed());
-        assert!(answer.releases.iter().any(|r| !r.deltas.is_empty()));
+        if progress_calls {
+            let model = format!("models/m{}", rng.u64(..) % (releases as u64 / 10) + 1);
+            let t = Instant::now();
+            let answer = c
+                .get_model_line_quality(GetModelLineQualityRequest {
+                    model,
+                    ..Default::default()
+                })
+                .await
+                .expect("line quality")
+                .into_inner();
+            quality.push(t.elapsed());
+            assert!(answer.releases.iter().any(|r| !r.deltas.is_empty()));
+        }
 
         let pick = |r: u64| {
             let i = r % releases as u64 + 1;
@@ -371,12 +379,19 @@ async fn main() {
         c99 / b99
     );
     for ((label, _), samples) in progressions.iter().zip(progression) {
+        if samples.is_empty() {
+            continue;
+        }
         let (l50, l99) = percentiles(samples);
         println!(
             "{label:<24}: p50 {l50:.2} ms  p99 {l99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
             l50 / b50,
             l99 / b99
         );
+    }
+    if quality.is_empty() {
+        println!("total time {:.1} s", started.elapsed().as_secs_f64());
+        return;
     }
     let (q50, q99) = percentiles(quality);
     println!(
