@@ -158,13 +158,7 @@ async fn finish_leaderboard(
     benchmark: &Benchmark,
     mut sections: Vec<LeaderboardSection>,
 ) -> Result<Leaderboard, ApiError> {
-    if let Some(canonical) = &benchmark.canonical_settings {
-        let key = crate::domain::analytics::settings_key(Some(canonical));
-        if let Some(at) = sections.iter().position(|s| s.settings_key == key) {
-            let section = sections.remove(at);
-            sections.insert(0, section);
-        }
-    }
+    canonical_first(benchmark, &mut sections, |s| &s.settings_key);
     let mut names: Vec<String> = sections
         .iter()
         .flat_map(|s| &s.rows)
@@ -195,6 +189,23 @@ async fn finish_leaderboard(
         direction: direction_of(benchmark) as i32,
         sections,
     })
+}
+
+/// Moves the section of the benchmark's canonical settings, when it names
+/// them and the section is there, before the others.
+pub(super) fn canonical_first<T>(
+    benchmark: &Benchmark,
+    sections: &mut Vec<T>,
+    key_of: impl Fn(&T) -> &str,
+) {
+    let Some(canonical) = &benchmark.canonical_settings else {
+        return;
+    };
+    let key = crate::domain::analytics::settings_key(Some(canonical));
+    if let Some(at) = sections.iter().position(|s| key_of(s) == key) {
+        let section = sections.remove(at);
+        sections.insert(0, section);
+    }
 }
 
 /// The stored result of a row, from data read for the rows shown.

@@ -8,8 +8,9 @@ use chrono::NaiveDate;
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
-use super::leaderboard::direction_of;
-use crate::domain::analytics::{settings_key, to_date};
+use super::leaderboard::{canonical_first, direction_of};
+use crate::domain::analytics::to_date;
+use crate::domain::kinds::weights_of;
 use crate::domain::progress::{self, Point, SATURATION_DEFINITION};
 use crate::error::ApiError;
 use crate::storage::Store;
@@ -20,11 +21,11 @@ use crate::storage::progress::{RecordRow, Records, records};
 #[derive(Debug, Clone)]
 pub struct ProgressionQuery {
     pub benchmark: String,
-    /// Which results count; its `weights` is the access filter (ignored
-    /// when `split`).
+    /// Which results count, but for access (each line's own).
     pub filter: ResultFilter,
-    /// Two lines, open weights and proprietary, and the gap.
-    pub split: bool,
+    /// The lines asked for: one access filter's, or the two of a split
+    /// (open weights, then proprietary), which adds the gap.
+    pub lines: Vec<AccessFilter>,
     /// Only this section.
     pub settings_key: Option<String>,
 }
@@ -40,25 +41,12 @@ pub async fn progression(
     let direction = direction_of(&benchmark);
     let scale = ScoreScale::try_from(benchmark.scale).unwrap_or(ScoreScale::Unspecified);
     let as_of = super::today_or(q.filter.as_of);
-    let asked: Vec<AccessFilter> = if q.split {
-        vec![AccessFilter::OpenWeights, AccessFilter::Proprietary]
-    } else {
-        vec![match q.filter.weights {
-            Some("open") => AccessFilter::OpenWeights,
-            Some(_) => AccessFilter::Proprietary,
-            None => AccessFilter::Unspecified,
-        }]
-    };
     // Each line is one read of the benchmark's days; the two lines of a
     // split are read at once, on two connections (one read joined to the
     // releases' weights had to sort every result by line: slower than two).
     let read_line = async |access: AccessFilter| {
         let filter = ResultFilter {
-            weights: match access {
-                AccessFilter::OpenWeights => Some("open"),
-                AccessFilter::Proprietary => Some("closed"),
-                AccessFilter::Unspecified => None,
-            },
+            weights: weights_of(access),
             ..q.filter.clone()
         };
         let question = Records {
@@ -77,7 +65,7 @@ pub async fn progression(
         }
         Ok::<_, ApiError>((access, by_key))
     };
-    let lines: Lines = match asked[..] {
+    let lines: Lines = match q.lines[..] {
         [one] => vec![read_line(one).await?],
         [open, proprietary] => {
             let (open, proprietary) = tokio::try_join!(read_line(open), read_line(proprietary))?;
@@ -96,17 +84,7 @@ pub async fn progression(
     }
     let mut keys: Vec<(&str, i64)> = sizes.into_iter().collect();
     keys.sort_by(|(ka, a), (kb, b)| b.cmp(a).then_with(|| ka.cmp(kb)));
-    let canonical = benchmark
-        .canonical_settings
-        .as_ref()
-        .map(|s| settings_key(Some(s)));
-    if let Some(at) = keys
-        .iter()
-        .position(|(k, _)| Some(*k) == canonical.as_deref())
-    {
-        let first = keys.remove(at);
-        keys.insert(0, first);
-    }
+    canonical_first(&benchmark, &mut keys, |(key, _)| key);
     let mut sections = Vec::new();
     for (key, _) in keys {
         let mut section = ProgressionSection {
@@ -126,7 +104,7 @@ pub async fn progression(
             points.push(rows.iter().map(point).collect());
             section.lines.push(line);
         }
-        if q.split {
+        if lines.len() == 2 {
             section.gaps = access_gaps(&section.lines, &points, direction);
         }
         sections.push(section);

@@ -7,6 +7,7 @@ use frontierwatch_proto::v1::*;
 
 use super::history::answer;
 use crate::analytics::{self, LeaderboardQuery};
+use crate::domain::kinds::weights_of;
 use crate::domain::violations::{check_date, to_naive_date};
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
@@ -99,22 +100,17 @@ impl Counted<'_> {
             as_of: as_of("as_of", self.as_of, v),
             include_disputed: self.include_disputed,
             relation,
-            weights: access_weights(self.access, v),
+            weights: weights_of(access_filter(self.access, v)),
         }
     }
 }
 
-/// The `weights` an access filter counts.
-fn access_weights(access: i32, v: &mut Violations) -> Option<&'static str> {
-    match AccessFilter::try_from(access) {
-        Ok(AccessFilter::Unspecified) => None,
-        Ok(AccessFilter::OpenWeights) => Some("open"),
-        Ok(AccessFilter::Proprietary) => Some("closed"),
-        Err(_) => {
-            v.add("access", format!("{access} is not a known value"));
-            None
-        }
-    }
+/// An access filter's value, checked.
+pub(super) fn access_filter(access: i32, v: &mut Violations) -> AccessFilter {
+    AccessFilter::try_from(access).unwrap_or_else(|_| {
+        v.add("access", format!("{access} is not a known value"));
+        AccessFilter::Unspecified
+    })
 }
 
 pub async fn compare(
@@ -166,10 +162,7 @@ pub async fn cadence_report(
     r: GetCadenceReportRequest,
 ) -> Result<CadenceReport, ApiError> {
     let mut v = Violations::default();
-    if r.commitment.is_empty() {
-        v.add("commitment", "is required");
-    }
-    v.name_of("commitment", &r.commitment, Kind::Commitment);
+    required_name(&mut v, "commitment", &r.commitment, Kind::Commitment);
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
     analytics::cadence_report(store, &r.commitment, as_of).await

@@ -4,7 +4,7 @@
 
 use frontierwatch_proto::v1::*;
 
-use super::analytics::{Counted, required_name};
+use super::analytics::{Counted, access_filter, required_name};
 use super::history::answer;
 use crate::analytics::{self, LineQualityQuery, ProgressionQuery};
 use crate::domain::{Kind, Violations};
@@ -18,13 +18,15 @@ pub async fn progression(
 ) -> Result<RecordProgression, ApiError> {
     let mut v = Violations::default();
     required_name(&mut v, "benchmark", &r.benchmark, Kind::Benchmark);
+    // Each line sets the filter's access itself.
     let filter = Counted {
         as_of: r.as_of.as_ref(),
         evaluators: r.evaluators,
         include_disputed: r.include_disputed,
-        access: r.access,
+        access: AccessFilter::Unspecified as i32,
     }
     .filter(&mut v);
+    let access = access_filter(r.access, &mut v);
     if r.settings_key.len() > 1024 {
         v.add("settings_key", "must be at most 1024 characters");
     }
@@ -32,7 +34,11 @@ pub async fn progression(
     let query = ProgressionQuery {
         benchmark: r.benchmark,
         filter,
-        split: r.split_access,
+        lines: if r.split_access {
+            vec![AccessFilter::OpenWeights, AccessFilter::Proprietary]
+        } else {
+            vec![access]
+        },
         settings_key: (!r.settings_key.is_empty()).then_some(r.settings_key),
     };
     let results = Results::OfBenchmark(query.benchmark.clone());

@@ -3,7 +3,7 @@
 
 use frontierwatch_proto::v1::*;
 
-use super::analytics::as_of;
+use super::analytics::{as_of, required_name};
 use super::history::answer;
 use crate::analytics;
 use crate::domain::{Kind, Violations};
@@ -16,10 +16,7 @@ pub async fn transparency(
     r: GetTransparencyReportRequest,
 ) -> Result<TransparencyReport, ApiError> {
     let mut v = Violations::default();
-    if r.organization.is_empty() {
-        v.add("organization", "is required");
-    }
-    v.name_of("organization", &r.organization, Kind::Organization);
+    required_name(&mut v, "organization", &r.organization, Kind::Organization);
     let as_of = as_of("as_of", r.as_of.as_ref(), &mut v);
     v.into_result()?;
     answer(

@@ -1,9 +1,9 @@
 //! The rules, references and filter columns of each kind of resource.
 
 use frontierwatch_proto::v1::{
-    AccessKind, Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date, Disclosure,
-    DisclosureCategory, DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage, Model,
-    Organization, OrganizationKind, Release, TransparencyIndex, VerificationStatus,
+    AccessFilter, AccessKind, Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date,
+    Disclosure, DisclosureCategory, DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage,
+    Model, Organization, OrganizationKind, Release, TransparencyIndex, VerificationStatus,
 };
 
 use super::names::model_of_release;
@@ -169,6 +169,16 @@ impl Resource for Release {
             weights: Some(weights(&self.access).to_owned()),
             ..Index::default()
         }
+    }
+}
+
+/// The releases an access filter counts: those with these `weights` (see
+/// [`weights`]); every release when none.
+pub fn weights_of(access: AccessFilter) -> Option<&'static str> {
+    match access {
+        AccessFilter::Unspecified => None,
+        AccessFilter::OpenWeights => Some("open"),
+        AccessFilter::Proprietary => Some("closed"),
     }
 }
 

@@ -63,7 +63,7 @@ impl ResultFilter {
     }
 }
 
-const RESULT_COLUMNS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
+pub(super) const RESULT_COLUMNS: &str = "name, release, model, benchmark, score, coalesce(settings_key, 'default') AS settings_key, data";
 
 /// The stored resources of some results, by name.
 pub async fn result_data(

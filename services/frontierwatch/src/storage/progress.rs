@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::analytics::{ResultFilter, ResultRow};
+use super::analytics::{RESULT_COLUMNS, ResultFilter, ResultRow};
 use super::error::{Operation, map_db_error};
 use crate::error::ApiError;
 
@@ -116,11 +116,9 @@ pub async fn results_of_model(
     model: &str,
     filter: &ResultFilter,
 ) -> Result<Vec<ResultRow>, ApiError> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT name, release, model, benchmark, score, \
-         coalesce(settings_key, 'default') AS settings_key, data FROM resources \
-         WHERE kind = 'benchmark_result' AND model = ",
-    );
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {RESULT_COLUMNS} FROM resources WHERE kind = 'benchmark_result' AND model = "
+    ));
     q.push_bind(model.to_owned());
     filter.push(&mut q);
     q.push(" ORDER BY release, benchmark, name");

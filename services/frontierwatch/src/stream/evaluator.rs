@@ -278,6 +278,10 @@ async fn regressions(store: &Store, models: &[String]) -> Result<u64, ApiError> 
         let Some(newest) = quality.releases.last() else {
             continue;
         };
+        if !newest.deltas.iter().any(|d| d.regressed) {
+            continue;
+        }
+        // Read only for a line with something to announce.
         let organization = match store.get::<frontierwatch_proto::v1::Model>(model).await {
             Ok(line) => line.developers.into_iter().next().unwrap_or_default(),
             Err(ApiError::NotFound { .. }) => continue,
