@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/organization.proto",
     "frontierwatch/v1/model.proto",
     "frontierwatch/v1/release.proto",
+    "frontierwatch/v1/offering.proto",
+    "frontierwatch/v1/measurement.proto",
     "frontierwatch/v1/benchmark.proto",
     "frontierwatch/v1/benchmark_result.proto",
     "frontierwatch/v1/disclosure.proto",
@@ -23,6 +25,7 @@ const PROTOS: &[&str] = &[
     "frontierwatch/v1/token.proto",
     "frontierwatch/v1/revision.proto",
     "frontierwatch/v1/progress.proto",
+    "frontierwatch/v1/market.proto",
     "frontierwatch/v1/frontierwatch_service.proto",
 ];
 

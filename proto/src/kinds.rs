@@ -129,6 +129,24 @@ pub const KINDS: &[KindInfo] = &[
         "commitments",
         None
     ),
+    kind!(
+        Offering,
+        "Offering",
+        "Offerings",
+        "offering",
+        "offerings",
+        "offerings",
+        None
+    ),
+    kind!(
+        Measurement,
+        "Measurement",
+        "Measurements",
+        "measurement",
+        "measurements",
+        "measurements",
+        None
+    ),
 ];
 
 /// Events of the stream that are derived, not stored: alerts.

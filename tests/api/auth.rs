@@ -46,6 +46,13 @@ const READS: &[&str] = &[
     "ListTransparencyIndexes",
     "GetCommitment",
     "ListCommitments",
+    "GetOffering",
+    "ListOfferings",
+    "GetMeasurement",
+    "ListMeasurements",
+    "GetOfferingTerms",
+    "GetPriceFrontier",
+    "GetOfferingReport",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]

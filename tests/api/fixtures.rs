@@ -230,3 +230,40 @@ pub async fn store_large_organizations(pool: &sqlx::PgPool, n: i64) {
     .await
     .expect("resources are stored");
 }
+
+/// USD `amount`.
+pub fn usd(amount: &str) -> Price {
+    Price {
+        amount: amount.to_owned(),
+        currency_code: "USD".to_owned(),
+    }
+}
+
+/// Terms from `effective` on at these USD prices per million tokens.
+pub fn terms(effective: Date, input: &str, output: &str) -> OfferingTerms {
+    OfferingTerms {
+        effective_date: Some(effective),
+        input_price: Some(usd(input)),
+        output_price: Some(usd(output)),
+        context_window: 200_000,
+        max_output_tokens: 8192,
+        input_modalities: vec![Modality::Text as i32],
+        output_modalities: vec![Modality::Text as i32],
+        features: vec![OfferingFeature::FunctionCalling as i32],
+        ..Default::default()
+    }
+}
+
+/// An offering `name` of `release` by `provider` at $3/$15 from 2025-01-01.
+pub fn offering(name: &str, release: &str, provider: &str) -> Offering {
+    Offering {
+        name: name.to_owned(),
+        release: release.to_owned(),
+        provider: provider.to_owned(),
+        provider_model_id: "model-2025".to_owned(),
+        terms: vec![terms(date(2025, 1, 1), "3", "15")],
+        deployment_target: DeploymentTarget::Cloud as i32,
+        provenance: Some(source("https://example.com/pricing")),
+        ..Default::default()
+    }
+}

@@ -111,6 +111,29 @@ fn sample(kind: &KindInfo, id: &str) -> import_item::Resource {
             start_date: Some(date(2026, 1, 1)),
             ..Default::default()
         }),
+        ResourceType::Offering => R::Offering(crate::fixtures::offering(
+            &name,
+            "models/line/releases/base",
+            "organizations/lab",
+        )),
+        ResourceType::Measurement => R::Measurement(Measurement {
+            name,
+            offering: "offerings/served".into(),
+            metric: MeasurementMetric::TimeToFirstToken as i32,
+            value: 420.0,
+            unit: MeasurementUnit::Milliseconds as i32,
+            window_start: Some(prost_types::Timestamp {
+                seconds: 1_764_000_000,
+                nanos: 0,
+            }),
+            window_end: Some(prost_types::Timestamp {
+                seconds: 1_764_003_600,
+                nanos: 0,
+            }),
+            sample_count: Some(60),
+            provenance: Some(source("https://example.com/probe")),
+            ..Default::default()
+        }),
         ResourceType::Unspecified | ResourceType::Alert => unreachable!("not stored kinds"),
     }
 }
@@ -251,6 +274,30 @@ async fn through_client_crate(
             )
             .await
         }
+        R::Offering(r) => {
+            create_and_get(
+                client,
+                kind,
+                id,
+                Offering {
+                    name: String::new(),
+                    ..r
+                },
+            )
+            .await
+        }
+        R::Measurement(r) => {
+            create_and_get(
+                client,
+                kind,
+                id,
+                Measurement {
+                    name: String::new(),
+                    ..r
+                },
+            )
+            .await
+        }
     }
 }
 
@@ -300,6 +347,17 @@ async fn every_kind_streams_snapshots_filters_imports_and_is_served_to_both_clie
     create_model(&mut raw, "line", &["lab"]).await;
     create_release(&mut raw, "line", "base", crate::fixtures::release("Base")).await;
     create_benchmark(&mut raw, "bench", ScoreScale::Percent, "coding").await;
+    raw.create_offering(CreateOfferingRequest {
+        offering_id: "served".into(),
+        offering: Some(crate::fixtures::offering(
+            "",
+            "models/line/releases/base",
+            "organizations/lab",
+        )),
+        ..Default::default()
+    })
+    .await
+    .expect("the measured offering is created");
     let db = server.pool().await;
 
     for kind in kinds_of_the_contract(&pool) {

@@ -458,4 +458,10 @@ creates! {
     /// Creates `commitments/{id}`.
     create_commitment(id: &str, commitment: Commitment) -> Commitment =
         create_commitment(CreateCommitmentRequest { commitment_id: id.to_owned(), commitment: Some(commitment) });
+    /// Creates an offering; an empty id lets the server choose one.
+    create_offering(id: &str, offering: Offering) -> Offering =
+        create_offering(CreateOfferingRequest { offering_id: id.to_owned(), offering: Some(offering) });
+    /// Creates a measurement; an empty id lets the server choose one.
+    create_measurement(id: &str, measurement: Measurement) -> Measurement =
+        create_measurement(CreateMeasurementRequest { measurement_id: id.to_owned(), measurement: Some(measurement) });
 }

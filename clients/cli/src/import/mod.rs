@@ -139,6 +139,8 @@ pub fn kind_of(resource: &import_item::Resource) -> &'static str {
         import_item::Resource::Indicator(_) => T::Indicator,
         import_item::Resource::Commitment(_) => T::Commitment,
         import_item::Resource::TransparencyIndex(_) => T::TransparencyIndex,
+        import_item::Resource::Offering(_) => T::Offering,
+        import_item::Resource::Measurement(_) => T::Measurement,
     };
     crate::kinds::label(resource_type)
 }
@@ -155,6 +157,8 @@ pub fn name_of(resource: &import_item::Resource) -> String {
         import_item::Resource::Indicator(r) => r.name.clone(),
         import_item::Resource::Commitment(r) => r.name.clone(),
         import_item::Resource::TransparencyIndex(r) => r.name.clone(),
+        import_item::Resource::Offering(r) => r.name.clone(),
+        import_item::Resource::Measurement(r) => r.name.clone(),
     }
 }
 

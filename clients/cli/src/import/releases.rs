@@ -381,12 +381,14 @@ fn references(resource: &mut Resource) -> Vec<&mut String> {
         Resource::Release(r) => vec![&mut r.base_release],
         Resource::BenchmarkResult(r) => vec![&mut r.release],
         Resource::Disclosure(d) => vec![&mut d.subject],
+        Resource::Offering(o) => vec![&mut o.release],
         Resource::Organization(_)
         | Resource::Model(_)
         | Resource::Benchmark(_)
         | Resource::Indicator(_)
         | Resource::Commitment(_)
-        | Resource::TransparencyIndex(_) => Vec::new(),
+        | Resource::TransparencyIndex(_)
+        | Resource::Measurement(_) => Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@ use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
 use crate::domain::analytics::{better, competition_ranks};
+use crate::domain::kinds::weights;
 use crate::domain::names::model_of_release;
 use crate::error::ApiError;
 use crate::storage::Store;
@@ -147,7 +148,8 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
     sections
         .sort_by(|(a, sa), (b, sb)| b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key)));
     let sections = sections.into_iter().map(|(_, s)| s).collect();
-    finish_leaderboard(store, name, &benchmark, sections).await
+    let day = super::cadence::today_or(filter.as_of);
+    finish_leaderboard(store, name, &benchmark, sections, day).await
 }
 
 /// The benchmark's canonical section first, when it names one and has
@@ -157,6 +159,7 @@ async fn finish_leaderboard(
     name: String,
     benchmark: &Benchmark,
     mut sections: Vec<LeaderboardSection>,
+    day: chrono::NaiveDate,
 ) -> Result<Leaderboard, ApiError> {
     canonical_first(benchmark, &mut sections, |s| &s.settings_key);
     let mut names: Vec<String> = sections
@@ -168,21 +171,31 @@ async fn finish_leaderboard(
     names.sort();
     names.dedup();
     let stored = queries::result_data(store.pool(), &names).await?;
-    let display_name = |name: &str, release: bool| -> String {
-        use prost::Message as _;
-        let Some(bytes) = stored.get(name) else {
-            return String::new();
-        };
-        if release {
-            Release::decode(bytes.as_slice()).map(|r| r.display_name)
-        } else {
-            Model::decode(bytes.as_slice()).map(|m| m.display_name)
-        }
-        .unwrap_or_default()
+    let release = |name: &str| -> Release {
+        let bytes = stored.get(name).map_or(&[][..], Vec::as_slice);
+        Release::decode(bytes).unwrap_or_default()
     };
+    let model_name = |name: &str| -> String {
+        let bytes = stored.get(name).map_or(&[][..], Vec::as_slice);
+        Model::decode(bytes)
+            .map(|m| m.display_name)
+            .unwrap_or_default()
+    };
+    let releases: Vec<String> = names
+        .iter()
+        .filter(|n| n.contains("/releases/"))
+        .cloned()
+        .collect();
+    let prices =
+        super::prices::cheapest(store, &releases, day, &super::prices::Blend::default()).await?;
     for row in sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
-        row.release_display_name = display_name(&row.release, true);
-        row.model_display_name = display_name(&row.model, false);
+        let stored_release = release(&row.release);
+        row.release_display_name = stored_release.display_name;
+        row.open_weights = weights(&stored_release.access) == "open";
+        row.model_display_name = model_name(&row.model);
+        row.cheapest_price = prices
+            .get(&row.release)
+            .map(|c| crate::domain::market::price(c.blended, "USD"));
     }
     Ok(Leaderboard {
         benchmark: name,
@@ -242,5 +255,7 @@ fn leaderboard_row(
         // Filled for the rows shown, in one read: see finish_leaderboard.
         release_display_name: String::new(),
         model_display_name: String::new(),
+        cheapest_price: None,
+        open_weights: false,
     })
 }

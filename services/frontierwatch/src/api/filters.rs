@@ -3,8 +3,9 @@
 use frontierwatch_proto::v1::{
     DateRange, DisclosureCategory, DisclosureStatus, LifecycleStage, ListBenchmarkResultsRequest,
     ListBenchmarksRequest, ListCommitmentsRequest, ListDisclosuresRequest, ListIndicatorsRequest,
-    ListModelsRequest, ListOrganizationsRequest, ListReleasesRequest,
-    ListTransparencyIndexesRequest, OrganizationKind, VerificationStatus,
+    ListMeasurementsRequest, ListModelsRequest, ListOfferingsRequest, ListOrganizationsRequest,
+    ListReleasesRequest, ListTransparencyIndexesRequest, MeasurementMetric, OrganizationKind,
+    VerificationStatus,
 };
 
 use crate::domain::violations::{check_date, to_naive_date};
@@ -245,5 +246,30 @@ pub fn commitments(r: &ListCommitmentsRequest) -> Result<ListQuery, ApiError> {
     b.name("model", &r.model, Kind::Model, |n| {
         Condition::Equals(Column::Model, n)
     });
+    b.finish()
+}
+
+pub fn offerings(r: &ListOfferingsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.name("release", &r.release, Kind::Release, |n| {
+        Condition::Equals(Column::Release, n)
+    });
+    b.name("provider", &r.provider, Kind::Organization, |o| {
+        Condition::Equals(Column::Provider, o)
+    });
+    b.finish()
+}
+
+pub fn measurements(r: &ListMeasurementsRequest) -> Result<ListQuery, ApiError> {
+    let mut b = Builder::default();
+    b.name("offering", &r.offering, Kind::Offering, |n| {
+        Condition::Equals(Column::Offering, n)
+    });
+    b.enumeration(
+        "metric",
+        r.metric,
+        Column::Metric,
+        MeasurementMetric::as_str_name,
+    );
     b.finish()
 }

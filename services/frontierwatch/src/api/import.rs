@@ -35,6 +35,8 @@ macro_rules! each_resource {
             import_item::Resource::Indicator($r) => $body,
             import_item::Resource::TransparencyIndex($r) => $body,
             import_item::Resource::Commitment($r) => $body,
+            import_item::Resource::Offering($r) => $body,
+            import_item::Resource::Measurement($r) => $body,
         }
     };
 }

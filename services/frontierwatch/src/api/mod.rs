@@ -6,6 +6,7 @@ mod filters;
 pub mod guard;
 mod history;
 mod import;
+mod market;
 pub mod observe;
 pub mod progress;
 pub mod standard;
@@ -191,6 +192,24 @@ standard_service! {
         update: update_commitment(UpdateCommitmentRequest),
         delete: delete_commitment(DeleteCommitmentRequest),
     }
+
+    {
+        Offering, field: offering, plural: offerings,
+        get: get_offering(GetOfferingRequest),
+        list: list_offerings(ListOfferingsRequest) -> ListOfferingsResponse via filters::offerings,
+        create: create_offering(CreateOfferingRequest) id offering_id generate true,
+        update: update_offering(UpdateOfferingRequest),
+        delete: delete_offering(DeleteOfferingRequest),
+    }
+
+    {
+        Measurement, field: measurement, plural: measurements,
+        get: get_measurement(GetMeasurementRequest),
+        list: list_measurements(ListMeasurementsRequest) -> ListMeasurementsResponse via filters::measurements,
+        create: create_measurement(CreateMeasurementRequest) id measurement_id generate true,
+        update: update_measurement(UpdateMeasurementRequest),
+        delete: delete_measurement(DeleteMeasurementRequest),
+    }
     ;
     type WatchStream = crate::stream::watcher::WatchStream;
 
@@ -266,6 +285,27 @@ standard_service! {
         request: Request<GetRecordProgressionRequest>,
     ) -> Reply<RecordProgression> {
         reply(progress::progression(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_offering_terms(
+        &self,
+        request: Request<GetOfferingTermsRequest>,
+    ) -> Reply<OfferingTerms> {
+        reply(market::terms(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_price_frontier(
+        &self,
+        request: Request<GetPriceFrontierRequest>,
+    ) -> Reply<PriceFrontier> {
+        reply(market::price_frontier(&self.store, request.into_inner()).await)
+    }
+
+    async fn get_offering_report(
+        &self,
+        request: Request<GetOfferingReportRequest>,
+    ) -> Reply<OfferingReport> {
+        reply(market::offering_report(&self.store, request.into_inner()).await)
     }
 
     async fn get_model_line_quality(

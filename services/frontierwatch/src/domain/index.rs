@@ -70,6 +70,10 @@ pub struct Index {
     /// `closed` when its access is stated without them, `unstated`
     /// (migration 17).
     pub weights: Option<String>,
+    pub provider: Option<String>,
+    pub offering: Option<String>,
+    pub metric: Option<String>,
+    pub window_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How a column is read from an [`Index`], by its SQL type.
@@ -80,6 +84,7 @@ pub enum Value {
     Texts(fn(&Index) -> &[String]),
     Date(fn(&Index) -> Option<NaiveDate>),
     Float(fn(&Index) -> Option<f64>),
+    Time(fn(&Index) -> Option<chrono::DateTime<chrono::Utc>>),
 }
 
 impl Value {
@@ -89,6 +94,7 @@ impl Value {
             Value::Text(_) | Value::Texts(_) => "text",
             Value::Date(_) => "date",
             Value::Float(_) => "float8",
+            Value::Time(_) => "timestamptz",
         }
     }
 }
@@ -112,6 +118,7 @@ macro_rules! columns {
     (@ texts $field:ident) => { Value::Texts(|i| &i.$field) };
     (@ date $field:ident) => { Value::Date(|i| i.$field) };
     (@ float $field:ident) => { Value::Float(|i| i.$field) };
+    (@ time $field:ident) => { Value::Time(|i| i.$field) };
 }
 
 columns! {
@@ -141,6 +148,10 @@ columns! {
     edition_date: date,
     committed_by: text,
     weights: text,
+    provider: text,
+    offering: text,
+    metric: text,
+    window_end: time,
 }
 
 impl Index {

@@ -11,7 +11,7 @@ use super::violations::to_naive_date;
 use super::{Index, Kind, Meta, Ref, Resource, Scale, ScoreClaim, Violations};
 
 /// Implements the metadata accessors every resource message shares.
-macro_rules! meta_accessors {
+macro_rules! meta_accessors_impl {
     () => {
         fn name(&self) -> &str {
             &self.name
@@ -33,12 +33,16 @@ macro_rules! meta_accessors {
         }
     };
 }
+pub(super) use meta_accessors_impl as meta_accessors;
 
-fn some(value: &str) -> Option<String> {
+pub(super) fn some(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
-fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str) -> Option<String> {
+pub(super) fn enum_name<E: TryFrom<i32>>(
+    value: i32,
+    name: fn(&E) -> &'static str,
+) -> Option<String> {
     E::try_from(value).ok().map(|e| name(&e).to_owned())
 }
 
@@ -46,7 +50,7 @@ fn date(d: Option<&Date>) -> Option<chrono::NaiveDate> {
     d.and_then(to_naive_date)
 }
 
-fn refs_of(field: &'static str, names: &[String]) -> Vec<Ref> {
+pub(super) fn refs_of(field: &'static str, names: &[String]) -> Vec<Ref> {
     names
         .iter()
         .filter(|name| !name.is_empty())
@@ -146,6 +150,15 @@ impl Resource for Release {
         }
         v.estimate("parameter_count", self.parameter_count.as_ref());
         v.estimate("training_compute_flop", self.training_compute_flop.as_ref());
+        v.estimate(
+            "active_parameter_count",
+            self.active_parameter_count.as_ref(),
+        );
+        v.estimate("training_tokens", self.training_tokens.as_ref());
+        v.approximate_date("knowledge_cutoff", self.knowledge_cutoff.as_ref());
+        if let Some(licence) = &self.licence {
+            v.require("licence.name", &licence.name);
+        }
         v.provenance("provenance", self.provenance.as_ref());
     }
 

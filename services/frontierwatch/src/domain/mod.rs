@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod claims;
 pub mod index;
 pub mod kinds;
+pub mod market;
 pub mod mask;
 pub mod names;
 pub mod progress;

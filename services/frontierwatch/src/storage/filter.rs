@@ -36,11 +36,14 @@ pub enum Column {
     IndicatorDomain,
     Publisher,
     CommittedBy,
+    Provider,
+    Offering,
+    Metric,
 }
 
 impl Column {
     /// Every column, for tests that walk them.
-    pub const ALL: [Column; 16] = [
+    pub const ALL: [Column; 19] = [
         Column::Model,
         Column::Release,
         Column::Benchmark,
@@ -57,6 +60,9 @@ impl Column {
         Column::IndicatorDomain,
         Column::Publisher,
         Column::CommittedBy,
+        Column::Provider,
+        Column::Offering,
+        Column::Metric,
     ];
 
     /// The column's name in `resources`.
@@ -78,6 +84,9 @@ impl Column {
             Column::IndicatorDomain => "indicator_domain",
             Column::Publisher => "publisher",
             Column::CommittedBy => "committed_by",
+            Column::Provider => "provider",
+            Column::Offering => "offering",
+            Column::Metric => "metric",
         }
     }
 }

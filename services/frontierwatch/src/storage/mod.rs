@@ -44,6 +44,14 @@ macro_rules! with_kind {
                 type $T = kinds::Commitment;
                 $body
             }
+            crate::domain::Kind::Offering => {
+                type $T = kinds::Offering;
+                $body
+            }
+            crate::domain::Kind::Measurement => {
+                type $T = kinds::Measurement;
+                $body
+            }
             crate::domain::Kind::Unspecified | crate::domain::Kind::Alert => $otherwise,
         }
     }};
@@ -65,6 +73,7 @@ mod group;
 mod items;
 pub mod known;
 pub mod lookups;
+pub mod market;
 mod merge;
 pub mod migrate;
 mod moves;

@@ -193,6 +193,7 @@ where
             Value::Texts(get) => query.bind(column!(|r| get(&r.index).join(","))),
             Value::Date(get) => query.bind(column!(|r| get(&r.index))),
             Value::Float(get) => query.bind(column!(|r| get(&r.index))),
+            Value::Time(get) => query.bind(column!(|r| get(&r.index))),
         };
     }
     query
