@@ -130,7 +130,8 @@ fn temp_copy(dir: &Path) -> PathBuf {
 
 /// LLM-Stats, from its four files:
 /// - organizations: the 17 rows of organizations.csv less `unknown`, a
-///   placeholder for missing data (reported) = 16;
+///   placeholder for missing data (reported) = 16; and 14 of providers.csv
+///   (`market::llm_stats_offers_...` says which) = 30;
 /// - models: 37 model lines by the rule of `fwatch`'s `import::lines` (25
 ///   by the leading letters of the model ids before it, `llama` joining
 ///   Meta's and NVIDIA's releases);
@@ -144,7 +145,7 @@ fn temp_copy(dir: &Path) -> PathBuf {
 ///   models) = 2,180; the 8 rows that repeat a (model, benchmark) pair do
 ///   so with another score, and are results of their own.
 const LLM_STATS: &[(&str, u64, u64)] = &[
-    ("organizations", 16, 1),
+    ("organizations", 30, 1),
     ("models", 37, 0),
     ("releases", 164, 0),
     ("benchmarks", 337, 0),
@@ -172,7 +173,7 @@ async fn llm_stats_imports_completely_once() {
     assert_eq!(stored(&server, "benchmark_result").await, 2180);
     assert_eq!(
         stored(&server, "organization").await,
-        16,
+        30,
         "no \"Unknown\" organization"
     );
     // A pair repeated with two scores: both results, each with its source.

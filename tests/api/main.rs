@@ -24,6 +24,7 @@ mod limits;
 mod list_plans;
 mod lists;
 mod lookup_plans;
+mod market;
 mod metrics;
 mod moves;
 mod platform;

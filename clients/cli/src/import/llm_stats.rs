@@ -99,6 +99,7 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
     }
 
     // Releases and their model lines.
+    let licences = super::llm_stats_offers::licences(dir)?;
     let models_file = "models.csv";
     let models = read_csv(&dir.join(models_file))?;
     let mut bases: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -149,21 +150,26 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
             }
         }
         sources.push(dataset(get(row, "source_path")));
-        let parameter_count = get(row, "param_count")
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .map(|value| Estimate {
-                value,
-                confidence: Confidence::Confident as i32,
-                method: "reported (LLM-Stats)".to_owned(),
-                ..Default::default()
-            });
+        let reported = |column: &str| {
+            get(row, column)
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(|value| Estimate {
+                    value,
+                    confidence: Confidence::Confident as i32,
+                    method: "reported (LLM-Stats)".to_owned(),
+                    ..Default::default()
+                })
+        };
         let release = Release {
             display_name: display.to_owned(),
             release_date: day(get(row, "release_date")),
             announce_date: day(get(row, "announcement_date")),
-            parameter_count,
+            parameter_count: reported("param_count"),
+            training_tokens: reported("training_tokens"),
+            knowledge_cutoff: day(get(row, "knowledge_cutoff")),
+            licence: super::llm_stats_offers::licence_of(row, &licences),
             access: access(row),
             provenance: provenance(sources),
             ..Default::default()
@@ -425,6 +431,14 @@ pub fn plan(dir: &Path, resolver: &mut Resolver) -> anyhow::Result<Plan> {
         };
         plan.push(results_file, *line, Resource::BenchmarkResult(result));
     }
+    super::llm_stats_offers::plan(
+        dir,
+        &mut plan,
+        resolver,
+        &org_names,
+        &release_of_model,
+        &dataset,
+    )?;
     Ok(plan)
 }
 

@@ -14,6 +14,7 @@ mod fuzz;
 mod jsonl;
 mod lines;
 mod llm_stats;
+mod llm_stats_offers;
 mod releases;
 mod report;
 mod resolve;
