@@ -461,8 +461,21 @@ pub fn run_fwatch_status(
     args: &[&str],
     stdin: Option<&str>,
 ) -> (Option<i32>, String, String) {
+    run_fwatch_with(server, args, stdin, &[])
+}
+
+/// Runs `fwatch` against a server with these environment variables set;
+/// returns (exit code, stdout, stderr).
+#[allow(dead_code)]
+pub fn run_fwatch_with(
+    server: &TestServer,
+    args: &[&str],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
     use std::io::Write as _;
     let mut child = Command::new(fwatch())
+        .envs(envs.iter().copied())
         .arg("--server")
         .arg(format!("http://{}", server.addr))
         .arg("--token")

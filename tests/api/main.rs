@@ -28,6 +28,7 @@ mod market;
 mod metrics;
 mod moves;
 mod platform;
+mod probe;
 mod progress;
 mod progress_properties;
 mod read_cache;

@@ -25,8 +25,10 @@ mod dynamic;
 mod history;
 mod import;
 mod kinds;
+mod market;
 mod output;
 mod plot;
+mod probe;
 mod progress;
 mod status;
 mod tokens;
@@ -183,6 +185,17 @@ enum Command {
     /// A model line's releases against each other on shared benchmarks,
     /// regressions flagged.
     LineQuality(progress::LineQualityArgs),
+    /// Each release on a benchmark's board with its cheapest offering's
+    /// blended price, and whether it is on the price–score frontier.
+    Frontier(market::FrontierArgs),
+    /// An offering's (or a release's offerings') measurements over a
+    /// window: medians, p90, means, availability, by week and condition.
+    OfferingReport(market::ReportArgs),
+    /// The terms (prices, limits) an offering had on a day.
+    Terms(market::TermsArgs),
+    /// Measures an OpenAI-compatible streaming endpoint (time to first
+    /// token, tokens per second, success) and records it for an offering.
+    Probe(probe::ProbeArgs),
     /// Every revision of one resource, newest first: what changed, when,
     /// who changed it and why (kept past the change log's retention).
     History {
@@ -384,6 +397,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Timeline(args) => analytics::timeline(&client, cli.output, args).await,
         Command::Records(args) => progress::records(&client, cli.output, args).await,
         Command::LineQuality(args) => progress::line_quality(&client, cli.output, args).await,
+        Command::Frontier(args) => market::frontier(&client, cli.output, args).await,
+        Command::OfferingReport(args) => market::report(&client, cli.output, args).await,
+        Command::Terms(args) => market::terms(&client, cli.output, args).await,
+        Command::Probe(args) => probe::probe(&client, cli.output, args).await,
         Command::History { name } => history::history(&client, cli.output, &name).await,
         Command::Audit(args) => history::audit(&client, cli.output, args).await,
         Command::Token { action } => match action {

@@ -230,3 +230,84 @@ fn legend<'a, X: Ranged, Y: Ranged>(
 fn draw<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
     anyhow!("cannot draw the chart: {e}")
 }
+
+/// One release on the price–score chart.
+pub struct PricePoint {
+    pub price: f64,
+    pub score: f64,
+    pub label: String,
+    pub on_frontier: bool,
+    pub open_weights: bool,
+}
+
+/// Price (log scale) against score, each release labelled, open weights
+/// in their own colour, the frontier joined.
+pub fn price_score(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    points: &[PricePoint],
+) -> anyhow::Result<()> {
+    register_font()?;
+    if points.is_empty() {
+        return Err(anyhow!(
+            "no release on the board has a price: nothing to plot"
+        ));
+    }
+    let (low, high) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.score), hi.max(p.score))
+    });
+    let (low, high) = padded(low, high);
+    let positive = |p: &PricePoint| p.price.max(1e-3);
+    let (cheap, dear) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(positive(p)), hi.max(positive(p)))
+    });
+    let root = BitMapBackend::new(path, (1100, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .margin_right(60)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d((cheap / 1.5..dear * 1.5).log_scale(), low..high)
+        .map_err(draw)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc("score")
+        .draw()
+        .map_err(draw)?;
+    let mut frontier: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.on_frontier)
+        .map(|p| (positive(p), p.score))
+        .collect();
+    frontier.sort_by(|a, b| a.0.total_cmp(&b.0));
+    chart
+        .draw_series(LineSeries::new(frontier, REGRESSION.stroke_width(2)))
+        .map_err(draw)?
+        .label("price–score frontier")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], REGRESSION));
+    for (open, colour, label) in [
+        (false, COLOURS[0], "proprietary or not stated"),
+        (true, COLOURS[2], "open weights"),
+    ] {
+        chart
+            .draw_series(points.iter().filter(|p| p.open_weights == open).map(|p| {
+                EmptyElement::at((positive(p), p.score))
+                    + Circle::new((0, 0), 5, colour.filled())
+                    + Text::new(
+                        p.label.clone(),
+                        (6, -6),
+                        ("sans-serif", 12).into_font().color(&BLACK),
+                    )
+            }))
+            .map_err(draw)?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    root.present().map_err(draw)?;
+    Ok(())
+}
