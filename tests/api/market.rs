@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use frontierwatch_proto::v1::*;
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -888,4 +890,168 @@ async fn llm_stats_offers_import_once_and_price_a_frontier_computed_from_the_row
         assert_eq!(licence.open_weights, open, "{}", row["name"]);
     }
     assert_eq!(licensed, expected);
+}
+
+fn stored_alerts(rows: &[(Vec<u8>,)], kind: AlertKind) -> Vec<Alert> {
+    rows.iter()
+        .map(|(d,)| <Alert as prost::Message>::decode(d.as_slice()).unwrap())
+        .filter(|a| a.kind == kind as i32)
+        .collect()
+}
+
+/// Two replicas evaluate every 0.2 s: a price change is announced once
+/// when its terms take effect (not for terms dated ahead), a drop in
+/// availability below the operator's threshold once, and again only
+/// after a recovery; a watch on the release's model line sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn price_changes_and_availability_drops_are_announced_once_each() {
+    let database = crate::harness::fresh_database().await;
+    let env = vec![
+        ("FRONTIERWATCH_ALERT_SECONDS".to_owned(), "0.2".to_owned()),
+        (
+            "FRONTIERWATCH_AVAILABILITY_ALERT_THRESHOLD".to_owned(),
+            "0.9".to_owned(),
+        ),
+        (
+            "FRONTIERWATCH_AVAILABILITY_ALERT_WINDOW_SECONDS".to_owned(),
+            "3600".to_owned(),
+        ),
+    ];
+    let a = crate::watch::server_with(&database, env.clone()).await;
+    let b = crate::watch::server_with(&database, env).await;
+    let mut c = a.client().await;
+    market_world(&mut c).await;
+    let mut watch_client = b.client().await;
+    let recorder = crate::watch_support::Recorder::start(
+        &mut watch_client,
+        WatchRequest {
+            resource_types: vec![ResourceType::Alert as i32],
+            model: "models/line".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let created = create_offering(
+        &mut c,
+        "a-big",
+        offering("", "models/line/releases/big", "organizations/cloud-a"),
+    )
+    .await;
+    // A cut in effect, and a rise dated a year ahead: one alert.
+    let mut changed = created.clone();
+    changed.terms.push(terms(date(2025, 6, 1), "2", "10"));
+    let ahead = chrono::Utc::now().date_naive() + chrono::Days::new(365);
+    use chrono::Datelike as _;
+    changed.terms.push(terms(
+        date(ahead.year(), ahead.month() as i32, ahead.day() as i32),
+        "4",
+        "20",
+    ));
+    let update = |o: Offering| UpdateOfferingRequest {
+        offering: Some(o),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["terms".into()],
+        }),
+    };
+    let changed = c
+        .update_offering(update(changed))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A change of something else announces nothing more.
+    let mut other = changed.clone();
+    other.regions = vec!["us-east-1".into()];
+    c.update_offering(UpdateOfferingRequest {
+        offering: Some(other),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["regions".into()],
+        }),
+    })
+    .await
+    .unwrap();
+
+    // Availability: 0.95 (above), then failures bring it to 0.5 (below:
+    // one alert), more failures keep it below (no second), successes
+    // bring it back over, and failures below again (a second).
+    let now = chrono::Utc::now().timestamp();
+    let success = |value: f64, samples: i64| {
+        let mut m = measurement(
+            "offerings/a-big",
+            MeasurementMetric::SuccessRate,
+            value,
+            MeasurementUnit::Fraction,
+            now - 60,
+            Some(samples),
+            Network::Terrestrial,
+        );
+        m.window_start = at(now - 120);
+        CreateMeasurementRequest {
+            measurement: Some(m),
+            ..Default::default()
+        }
+    };
+    let steps = [
+        (0.95, 100),
+        (0.05, 100),
+        (0.0, 50),
+        (1.0, 3000),
+        (0.0, 5000),
+    ];
+    for (value, samples) in steps {
+        c.create_measurement(success(value, samples)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let messages = recorder.stop();
+    let pool = a.pool().await;
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT resource FROM changes WHERE resource_type = 'frontierwatch.v1.Alert' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let prices = stored_alerts(&rows, AlertKind::PriceChange);
+    assert_eq!(prices.len(), 1, "{prices:#?}");
+    let p = &prices[0];
+    assert_eq!(
+        (
+            p.subject.as_str(),
+            p.organization.as_str(),
+            p.release.as_str()
+        ),
+        (
+            "offerings/a-big",
+            "organizations/cloud-a",
+            "models/line/releases/big"
+        )
+    );
+    assert!(
+        p.message.contains("from 2025-06-01")
+            && p.message.contains("2 USD")
+            && p.message.contains("was 3 USD"),
+        "{}",
+        p.message
+    );
+    let drops = stored_alerts(&rows, AlertKind::AvailabilityDrop);
+    assert_eq!(drops.len(), 2, "{drops:#?}");
+    // (0.95·100 + 0.05·100) / 200 = 0.5; 100 / 250 (still below); 3100 /
+    // 3250 = 0.95 (recovered); then 3100 / 8250.
+    assert!((drops[0].score - 0.5).abs() < 1e-9, "{}", drops[0].score);
+    assert!(
+        (drops[1].score - 3100.0 / 8250.0).abs() < 1e-9,
+        "{}",
+        drops[1].score
+    );
+    let watched: usize = messages
+        .iter()
+        .map(|m| match m {
+            crate::watch_support::Msg::Transaction { events, .. } => events.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(
+        watched, 3,
+        "the watch on models/line sees the three: {messages:?}"
+    );
 }

@@ -164,6 +164,19 @@ pub struct Config {
           value_parser = parse_positive_seconds)]
     pub alert_seconds: f64,
 
+    /// Raise an alert when an offering's availability (its measured
+    /// success rate) over the window below falls under this fraction, e.g.
+    /// 0.99; unset: no availability alerts.
+    #[arg(long, env = "FRONTIERWATCH_AVAILABILITY_ALERT_THRESHOLD",
+          value_parser = parse_fraction)]
+    pub availability_alert_threshold: Option<f64>,
+
+    /// The window, ending at each evaluation, over which availability is
+    /// computed for its alert.
+    #[arg(long, env = "FRONTIERWATCH_AVAILABILITY_ALERT_WINDOW_SECONDS", default_value_t = 86400.0,
+          value_parser = parse_positive_seconds)]
+    pub availability_alert_window_seconds: f64,
+
     /// Log format.
     #[arg(long, env = "FRONTIERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -249,6 +262,13 @@ fn parse_seconds(value: &str) -> Result<f64, String> {
 }
 
 /// A duration in seconds, above 0 and at most one year.
+fn parse_fraction(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{value:?} is not a fraction between 0 and 1")),
+    }
+}
+
 fn parse_positive_seconds(value: &str) -> Result<f64, String> {
     match parse_seconds(value)? {
         0.0 => Err("must be more than 0 seconds".to_owned()),
@@ -346,6 +366,14 @@ impl fmt::Debug for Config {
             .field("change_retention_seconds", &self.change_retention_seconds)
             .field("change_prune_seconds", &self.change_prune_seconds)
             .field("alert_seconds", &self.alert_seconds)
+            .field(
+                "availability_alert_threshold",
+                &self.availability_alert_threshold,
+            )
+            .field(
+                "availability_alert_window_seconds",
+                &self.availability_alert_window_seconds,
+            )
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -240,6 +240,12 @@ impl Application {
         evaluator::spawn(
             store.clone(),
             seconds(config.alert_seconds),
+            config.availability_alert_threshold.map(|threshold| {
+                crate::stream::market_alerts::AvailabilityRule {
+                    threshold,
+                    window: seconds(config.availability_alert_window_seconds),
+                }
+            }),
             draining.clone(),
         );
         let grace = seconds(config.shutdown_grace_seconds);

@@ -358,7 +358,7 @@ pub async fn raise_alert(pool: &PgPool, key: &str, alert: &Alert) -> Result<bool
 }
 
 /// `raise_alert` inside the caller's transaction, which commits it.
-async fn raise_in(
+pub(super) async fn raise_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     key: &str,
     alert: &Alert,
@@ -384,7 +384,16 @@ async fn raise_in(
             .collect(),
         // A regression is about a model line, on a benchmark; a new
         // leader about a benchmark.
-        (alert.kind == AlertKind::QualityRegression as i32).then(|| alert.subject.clone()),
+        if alert.kind == AlertKind::QualityRegression as i32 {
+            Some(alert.subject.clone())
+        } else if alert.kind == AlertKind::PriceChange as i32
+            || alert.kind == AlertKind::AvailabilityDrop as i32
+        {
+            // About an offering: of its release's model line.
+            crate::domain::names::model_of_release(&alert.release)
+        } else {
+            None
+        },
         if alert.kind == AlertKind::NewLeader as i32 {
             Some(alert.subject.clone())
         } else {

@@ -1,6 +1,7 @@
 //! The alert evaluator: derives events (a missed cadence window, a new
 //! leader on a benchmark, a release that regresses against its model
-//! line's previous one) and appends them to the change stream, where
+//! line's previous one, an offering's price change or availability drop,
+//! see `market_alerts`) and appends them to the change stream, where
 //! watchers filter on them like any other change.
 //!
 //! Every replica runs it; a transaction-scoped advisory lock lets one at a
@@ -26,18 +27,28 @@ use crate::error::ApiError;
 use crate::storage::Store;
 use crate::storage::analytics as queries;
 use crate::storage::changes;
+use crate::storage::market;
 use crate::stream::hub::PAGE;
+use crate::stream::market_alerts::{self, AvailabilityRule};
 use prost::Name as _;
 
 /// 0x4657_0002: the advisory lock key of the evaluator.
 const LOCK: i64 = 1_180_106_754;
 
 /// Evaluates every `interval` until shutdown.
-pub fn spawn(store: Store, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub fn spawn(
+    store: Store,
+    interval: Duration,
+    availability: Option<AvailabilityRule>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut cursor = None;
+        let mut cursor = Cursor {
+            availability,
+            ..Cursor::default()
+        };
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
@@ -77,10 +88,22 @@ pub enum Evaluation {
     Done { raised: u64, boards: u64 },
 }
 
-/// One evaluation, if this replica gets the lock. `cursor` is the change
-/// log's head at this replica's previous evaluation (none before the
-/// first); it advances to the head read now.
-pub async fn evaluate(store: &Store, cursor: &mut Option<i64>) -> Result<Evaluation, ApiError> {
+/// Where a replica's evaluations stand.
+#[derive(Debug, Clone, Default)]
+pub struct Cursor {
+    /// The change log's head at the previous evaluation (none before the
+    /// first).
+    pub head: Option<i64>,
+    /// The day every offering was last looked at: terms dated ahead take
+    /// effect with the day, not with a change.
+    pub day: Option<chrono::NaiveDate>,
+    /// The operator's availability rule, if any.
+    pub availability: Option<AvailabilityRule>,
+}
+
+/// One evaluation, if this replica gets the lock. The cursor's head
+/// advances to the head read now.
+pub async fn evaluate(store: &Store, cursor: &mut Cursor) -> Result<Evaluation, ApiError> {
     let pool = store.pool();
     let Some(lock) = crate::storage::admin::try_lock(pool, LOCK).await? else {
         return Ok(Evaluation::Skipped);
@@ -88,22 +111,44 @@ pub async fn evaluate(store: &Store, cursor: &mut Option<i64>) -> Result<Evaluat
     // The head first: a change committed while this pass runs is read by
     // the next one (at worst a board is evaluated twice).
     let head = changes::head(pool).await?;
-    let changed = match *cursor {
+    let today = Utc::now().date_naive();
+    let changed = match cursor.head {
         Some(after) => changed_since(store, after, head).await?,
         None => None,
     };
-    let Changed { benchmarks, models } = match changed {
-        Some(changed) => changed,
-        None => Changed {
-            benchmarks: queries::benchmarks_with_results(pool).await?,
-            models: queries::models_with_results(pool).await?,
-        },
+    // Every offering once a day, and whenever what changed is not known.
+    let everything = cursor.day != Some(today) || changed.is_none();
+    let (benchmarks, models, mut offerings, measurements) = match changed {
+        Some(c) => (c.benchmarks, c.models, c.offerings, c.measurements),
+        None => (
+            queries::benchmarks_with_results(pool).await?,
+            queries::models_with_results(pool).await?,
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     let mut raised = missed_windows(store).await?;
     raised += new_leaders(store, &benchmarks).await?;
     raised += regressions(store, &models).await?;
+    let offerings = if everything {
+        market::all_offerings(pool).await?
+    } else {
+        offerings.sort();
+        market::offerings_named(pool, &offerings).await?
+    };
+    raised += market_alerts::price_changes(store, &offerings, today).await?;
+    if let Some(rule) = cursor.availability {
+        let measured = if everything {
+            let since = Utc::now() - chrono::Duration::from_std(rule.window).unwrap_or_default();
+            market::offerings_measured_since(pool, since).await?
+        } else {
+            market::offerings_measured(pool, &measurements).await?
+        };
+        raised += market_alerts::availability_drops(store, &measured, rule).await?;
+    }
     lock.commit().await.map_err(ApiError::Unavailable)?;
-    *cursor = Some(head);
+    cursor.head = Some(head);
+    cursor.day = Some(today);
     Ok(Evaluation::Done {
         raised,
         boards: benchmarks.len() as u64,
@@ -116,6 +161,10 @@ struct Changed {
     benchmarks: Vec<String>,
     /// Model lines, for regressions.
     models: Vec<String>,
+    /// Offerings, for their prices.
+    offerings: Vec<String>,
+    /// Measurements, for their offerings' availability.
+    measurements: Vec<String>,
 }
 
 /// The benchmarks with a change to one of their results, or to their own
@@ -130,8 +179,12 @@ async fn changed_since(
     let result_type = frontierwatch_proto::v1::BenchmarkResult::full_name();
     let benchmark_type = frontierwatch_proto::v1::Benchmark::full_name();
     let release_type = frontierwatch_proto::v1::Release::full_name();
+    let offering_type = frontierwatch_proto::v1::Offering::full_name();
+    let measurement_type = frontierwatch_proto::v1::Measurement::full_name();
     let mut changed = std::collections::BTreeSet::new();
     let mut models = std::collections::BTreeSet::new();
+    let mut offerings = std::collections::BTreeSet::new();
+    let mut measurements = std::collections::BTreeSet::new();
     while after < head {
         let records = match changes::read_after(store.pool(), after, PAGE).await {
             Ok(records) => records,
@@ -148,17 +201,23 @@ async fn changed_since(
                 changed.insert(record.resource_name);
             } else if record.resource_type == release_type {
                 models.extend(record.model);
+            } else if record.resource_type == offering_type {
+                offerings.insert(record.resource_name);
+            } else if record.resource_type == measurement_type {
+                measurements.insert(record.resource_name);
             }
         }
     }
     Ok(Some(Changed {
         benchmarks: changed.into_iter().collect(),
         models: models.into_iter().collect(),
+        offerings: offerings.into_iter().collect(),
+        measurements: measurements.into_iter().collect(),
     }))
 }
 
 /// Counts an alert raised, by its kind.
-fn count_raised(kind: AlertKind) {
+pub(super) fn count_raised(kind: AlertKind) {
     metrics::counter!(crate::metrics::ALERTS_RAISED, "kind" => kind.as_str_name()).increment(1);
 }
 

@@ -11,6 +11,7 @@ pub mod evaluator;
 pub mod filter;
 pub mod frames;
 pub mod hub;
+pub mod market_alerts;
 pub mod pruner;
 pub mod watcher;
 
