@@ -182,12 +182,12 @@ fn points(frontier: &PriceFrontier) -> Vec<(String, Option<String>, bool)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_price_frontier_keeps_the_releases_nothing_cheaper_beats() {
-    let server = TestServer::start().await;
-    let mut c = server.client().await;
-    market_world(&mut c).await;
-    create_release(&mut c, "line", "unpriced", release("Unpriced")).await;
+/// The priced world: big (80) at $6 from cloud-a and $5 from cloud-b until
+/// September; mid (70, open) at $2; small (50, open) at $3; unpriced
+/// (90) priced only in euros.
+async fn priced_world(c: &mut Client) {
+    market_world(c).await;
+    create_release(c, "line", "unpriced", release("Unpriced")).await;
     for (id, score) in [
         ("big", 80.0),
         ("mid", 70.0),
@@ -195,7 +195,7 @@ async fn the_price_frontier_keeps_the_releases_nothing_cheaper_beats() {
         ("unpriced", 90.0),
     ] {
         create_result(
-            &mut c,
+            c,
             &format!("r-{id}"),
             result(
                 &format!("models/line/releases/{id}"),
@@ -207,7 +207,7 @@ async fn the_price_frontier_keeps_the_releases_nothing_cheaper_beats() {
     }
     let line = |id: &str| format!("models/line/releases/{id}");
     create_offering(
-        &mut c,
+        c,
         "a-big",
         offering("", &line("big"), "organizations/cloud-a"),
     )
@@ -215,13 +215,13 @@ async fn the_price_frontier_keeps_the_releases_nothing_cheaper_beats() {
     let mut b_big = offering("", &line("big"), "organizations/cloud-b");
     b_big.terms = vec![terms(date(2025, 1, 1), "2", "14")];
     b_big.deprecated_date = Some(date(2025, 9, 1));
-    create_offering(&mut c, "b-big", b_big).await;
+    create_offering(c, "b-big", b_big).await;
     let mut mid = offering("", &line("mid"), "organizations/cloud-a");
     mid.terms = vec![terms(date(2025, 1, 1), "1", "5")];
-    create_offering(&mut c, "a-mid", mid).await;
+    create_offering(c, "a-mid", mid).await;
     let mut small = offering("", &line("small"), "organizations/cloud-b");
     small.terms = vec![terms(date(2025, 1, 1), "2.5", "4.5")];
-    create_offering(&mut c, "b-small", small).await;
+    create_offering(c, "b-small", small).await;
     // In euros: not a dollar price, never converted.
     let mut euro = offering("", &line("unpriced"), "organizations/cloud-a");
     euro.terms[0].input_price = Some(Price {
@@ -232,8 +232,14 @@ async fn the_price_frontier_keeps_the_releases_nothing_cheaper_beats() {
         amount: "1".into(),
         currency_code: "EUR".into(),
     });
-    create_offering(&mut c, "a-euro", euro).await;
+    create_offering(c, "a-euro", euro).await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_price_frontier_keeps_the_releases_nothing_cheaper_beats() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    priced_world(&mut c).await;
     // August: big's cheapest is b-big (3:1 of 2 and 14 = 5); mid 2; small 3.
     let august = c
         .get_price_frontier(frontier_request(date(2025, 8, 1)))
@@ -1054,4 +1060,144 @@ async fn price_changes_and_availability_drops_are_announced_once_each() {
         watched, 3,
         "the watch on models/line sees the three: {messages:?}"
     );
+}
+
+/// `fwatch frontier`, `offering-report` and `terms` in every format, the
+/// frontier drawn as a PNG, and their bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fwatch_shows_the_frontier_a_report_and_terms_in_every_format_and_draws_them() {
+    use crate::harness::run_fwatch_status;
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    priced_world(&mut c).await;
+    let mut m = measurement(
+        "offerings/a-mid",
+        MeasurementMetric::TimeToFirstToken,
+        0.5,
+        MeasurementUnit::Seconds,
+        MONDAY + DAY,
+        Some(4),
+        Network::Satellite,
+    );
+    m.name = String::new();
+    c.create_measurement(CreateMeasurementRequest {
+        measurement: Some(m),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let run = |args: &[&str]| {
+        let (code, out, err) = run_fwatch_status(&server, args, None);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        out
+    };
+    let table = run(&["frontier", "bench", "--as-of", "2025-08-01"]);
+    assert!(
+        table.contains("PRICE") && table.contains("models/line/releases/mid"),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&[
+        "-o",
+        "json",
+        "frontier",
+        "bench",
+        "--as-of",
+        "2025-08-01",
+        "--blend",
+        "1:1",
+    ]))
+    .unwrap();
+    assert_eq!(json["blend"], "1:1 input:output, USD per million tokens");
+    assert_eq!(
+        json["sections"][0]["points"][1]["blendedPrice"]["amount"],
+        "8"
+    );
+    let yaml = run(&["-o", "yaml", "frontier", "bench", "--open-weights"]);
+    assert!(yaml.contains("onFrontier: true"), "{yaml}");
+    let csv_text = run(&["-o", "csv", "frontier", "bench", "--as-of", "2025-08-01"]);
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        (&rows[1][2], &rows[1][4], &rows[1][7]),
+        ("models/line/releases/big", "5", "yes")
+    );
+
+    let plot =
+        std::env::temp_dir().join(format!("fw-frontier-{}.png", uuid::Uuid::new_v4().simple()));
+    run(&[
+        "frontier",
+        "bench",
+        "--as-of",
+        "2025-08-01",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let png = std::fs::read(&plot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    let _ = std::fs::remove_file(&plot);
+
+    let window = [
+        "--from",
+        "2026-03-02T00:00:00Z",
+        "--to",
+        "2026-03-09T00:00:00Z",
+    ];
+    let mut args = vec!["offering-report", "a-mid"];
+    args.extend(window);
+    let report = run(&args);
+    assert!(
+        report.contains("NETWORK_SATELLITE") && report.contains("time_to_first_token"),
+        "{report}"
+    );
+    let mut args = vec![
+        "-o",
+        "json",
+        "offering-report",
+        "models/line/releases/mid",
+        "--by",
+        "offering",
+    ];
+    args.extend(window);
+    let json: serde_json::Value = serde_json::from_str(&run(&args)).unwrap();
+    assert_eq!(json["breakdown"][0]["group"], "offerings/a-mid");
+    let mut args = vec![
+        "-o",
+        "csv",
+        "offering-report",
+        "a-mid",
+        "--network",
+        "terrestrial",
+    ];
+    args.extend(window);
+    assert_eq!(
+        csv::Reader::from_reader(run(&args).as_bytes())
+            .records()
+            .count(),
+        0
+    );
+
+    let terms = run(&["terms", "a-big", "--on", "2025-03-01"]);
+    assert!(
+        terms.contains("2025-01-01") && terms.contains("15"),
+        "{terms}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["-o", "json", "terms", "a-big"])).unwrap();
+    assert_eq!(json["inputPrice"]["amount"], "3");
+
+    // Bad input: a clap error (exit 2), an unknown benchmark, no terms yet.
+    let (code, _, _) = run_fwatch_status(&server, &["frontier", "bench", "--blend", "three"], None);
+    assert_eq!(code, Some(2));
+    let (code, _, err) = run_fwatch_status(&server, &["frontier", "nope"], None);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("benchmarks/nope"), "{err}");
+    let (code, _, err) =
+        run_fwatch_status(&server, &["terms", "a-big", "--on", "2024-01-01"], None);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not found"), "{err}");
 }

@@ -300,6 +300,27 @@ async fn the_readme_grpcurl_session_works_as_written() {
         "{}",
         outputs[2]
     );
+
+    // Offerings, measurements and prices, after progress (docs/api.md).
+    let outputs = run_readme_block(&api_doc, "<!-- grpcurl-market -->", &server);
+    assert_eq!(outputs.len(), 5);
+    assert!(
+        outputs[0].contains("\"name\": \"offerings/xai-grok-4\""),
+        "{}",
+        outputs[0]
+    );
+    assert!(outputs[2].contains("\"amount\": \"15\""), "{}", outputs[2]);
+    assert!(
+        outputs[3].contains("\"offering\": \"offerings/xai-grok-4\"")
+            && outputs[3].contains("\"onFrontier\": true"),
+        "{}",
+        outputs[3]
+    );
+    assert!(
+        outputs[4].contains("NETWORK_SATELLITE") && outputs[4].contains("\"median\": 1.8"),
+        "{}",
+        outputs[4]
+    );
 }
 
 /// Runs the grpcurl commands of the README block after `marker` verbatim,
@@ -563,8 +584,8 @@ async fn the_readme_fwatch_session_works_as_written() {
             code.is_some_and(|c| allowed.contains(&c)),
             "`{command}` exited {code:?}:\n{out}\n{err}"
         );
-        if words.contains(&"get") {
-            assert!(out.contains("benchmarks/gpqa"), "`{command}`:\n{out}");
+        if let Some(at) = words.iter().position(|w| *w == "get") {
+            assert!(out.contains(words[at + 1]), "`{command}`:\n{out}");
         }
     }
 }

@@ -139,6 +139,21 @@ async fn state(server: &TestServer) -> Vec<String> {
                 r.etag.clear();
                 format!("{r:?}")
             }
+            "offering" => {
+                let mut r = Offering::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                of(&mut r.release);
+                of(&mut r.provider);
+                format!("{r:?}")
+            }
+            "measurement" => {
+                let mut r = Measurement::decode(data.as_slice()).unwrap();
+                (r.create_time, r.update_time) = (None, None);
+                r.etag.clear();
+                of(&mut r.measured_by);
+                format!("{r:?}")
+            }
             other => panic!("no dataset imports a {other}"),
         };
         out.push(format!("{kind} {text}"));

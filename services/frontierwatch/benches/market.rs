@@ -1,0 +1,449 @@
+//! Market benchmark, kept apart from the tests: beside the analytics
+//! bench's 1,000,000 results across 10,000 releases, loads 10,000
+//! offerings (one per release) and 1,000,000 measurements (100 per
+//! offering over eight weeks), and measures:
+//! - GetOfferingReport of an offering (a four-week window, by network) and
+//!   of a release, and GetPriceFrontier, latency p50 and p99, beside a
+//!   primary-key GetOffering through the same server in the same run,
+//!   reported as ratios;
+//! - measurement ingest through ImportResources (calls of 500, as `fwatch
+//!   import` makes them) against COPY of the same rows into a table with
+//!   the same indexes, interleaved, reported as a ratio of rates.
+//!
+//! Run: `cargo bench -p frontierwatch-server --bench market`
+//! (environment: RESULTS, RELEASES, MEASUREMENTS, CALLS, INGEST, ROUNDS).
+
+#[path = "../../../tests/api/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+#[path = "support/results.rs"]
+mod results;
+
+use std::time::{Duration, Instant};
+
+use frontierwatch_proto::v1::*;
+use prost::Message as _;
+
+use harness::TestServer;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at =
+        |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    (at(0.5), at(0.99))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// 2026-01-05T00:00:00Z, a Monday: the measurements span eight weeks from it.
+const START: i64 = 1_767_571_200;
+const WEEKS: i64 = 8;
+
+fn source() -> Option<Provenance> {
+    Some(Provenance {
+        sources: vec![Source {
+            uri: "https://example.com/probe".into(),
+            publisher: "Bench".into(),
+            kind: SourceKind::Dataset as i32,
+            ..Default::default()
+        }],
+    })
+}
+
+fn release_of(i: i64, releases: i64) -> String {
+    format!("models/m{}/releases/r{i}", i % (releases / 10) + 1)
+}
+
+fn offering(i: i64, releases: i64, rng: &mut fastrand::Rng) -> Offering {
+    let cents = |rng: &mut fastrand::Rng| {
+        let c = rng.u32(1..5000);
+        format!("{}.{:02}", c / 100, c % 100)
+    };
+    Offering {
+        name: format!("offerings/o{i}"),
+        release: release_of(i, releases),
+        provider: format!("organizations/o{}", i % 100 + 1),
+        provider_model_id: format!("model-{i}"),
+        terms: vec![OfferingTerms {
+            effective_date: Some(Date {
+                year: 2025,
+                month: 1,
+                day: 1,
+            }),
+            input_price: Some(Price {
+                amount: cents(rng),
+                currency_code: "USD".into(),
+            }),
+            output_price: Some(Price {
+                amount: cents(rng),
+                currency_code: "USD".into(),
+            }),
+            context_window: 128_000,
+            max_output_tokens: 8192,
+            ..Default::default()
+        }],
+        provenance: source(),
+        ..Default::default()
+    }
+}
+
+const METRICS: [(MeasurementMetric, MeasurementUnit); 4] = [
+    (
+        MeasurementMetric::TimeToFirstToken,
+        MeasurementUnit::Seconds,
+    ),
+    (
+        MeasurementMetric::OutputTokensPerSecond,
+        MeasurementUnit::TokensPerSecond,
+    ),
+    (MeasurementMetric::SuccessRate, MeasurementUnit::Fraction),
+    (
+        MeasurementMetric::EndToEndLatency,
+        MeasurementUnit::Milliseconds,
+    ),
+];
+
+/// The `k`th of `per` measurements of offering `o`, spread over the weeks.
+fn measurement(name: String, o: i64, k: i64, per: i64, rng: &mut fastrand::Rng) -> Measurement {
+    let (metric, unit) = METRICS[(k % 4) as usize];
+    let end = START + (WEEKS * 7 * 86_400) * k / per + rng.i64(0..3600);
+    let value = match metric {
+        MeasurementMetric::SuccessRate => 0.9 + rng.f64() * 0.1,
+        MeasurementMetric::OutputTokensPerSecond => 20.0 + rng.f64() * 200.0,
+        MeasurementMetric::EndToEndLatency => 500.0 + rng.f64() * 5000.0,
+        _ => 0.1 + rng.f64() * 2.0,
+    };
+    Measurement {
+        name,
+        offering: format!("offerings/o{o}"),
+        metric: metric as i32,
+        value,
+        unit: unit as i32,
+        window_start: Some(prost_types::Timestamp {
+            seconds: end - 3600,
+            nanos: 0,
+        }),
+        window_end: Some(prost_types::Timestamp {
+            seconds: end,
+            nanos: 0,
+        }),
+        sample_count: Some(60),
+        conditions: Some(MeasurementConditions {
+            region: ["us-east", "eu-west"][(k % 2) as usize].into(),
+            network: [Network::Terrestrial, Network::Cellular, Network::Satellite][(k % 3) as usize]
+                as i32,
+            prompt_size: PromptSize::Short as i32,
+            concurrency: 1,
+        }),
+        provenance: source(),
+        ..Default::default()
+    }
+}
+
+fn time(seconds: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(seconds, 0).expect("in range")
+}
+
+/// Stores rows straight into `table`, with the columns the server sets for
+/// them, in one statement per chunk.
+async fn store(
+    pool: &sqlx::PgPool,
+    table: &str,
+    kind: &str,
+    rows: &[(
+        String,
+        Vec<u8>,
+        String,
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )],
+) {
+    for chunk in rows.chunks(50_000) {
+        let column = |f: fn(
+            &(
+                String,
+                Vec<u8>,
+                String,
+                String,
+                Option<chrono::DateTime<chrono::Utc>>,
+            ),
+        ) -> String| { chunk.iter().map(f).collect::<Vec<String>>() };
+        let (first, second) = match kind {
+            "offering" => ("release", "provider"),
+            _ => ("offering", "metric"),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} (name, kind, data, etag, typed_etag, create_time, update_time, {first}, {second}, window_end) \
+             SELECT n, '{kind}', d, 'e', 'e', now(), now(), a, b, w \
+             FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::timestamptz[]) AS u(n, d, a, b, w)"
+        )))
+        .bind(column(|r| r.0.clone()))
+        .bind(chunk.iter().map(|r| r.1.clone()).collect::<Vec<Vec<u8>>>())
+        .bind(column(|r| r.2.clone()))
+        .bind(column(|r| r.3.clone()))
+        .bind(chunk.iter().map(|r| r.4).collect::<Vec<_>>())
+        .execute(pool)
+        .await
+        .expect("bulk load");
+    }
+}
+
+fn metric_name(m: &Measurement) -> String {
+    MeasurementMetric::try_from(m.metric)
+        .unwrap_or_default()
+        .as_str_name()
+        .to_owned()
+}
+
+fn end_of(m: &Measurement) -> Option<chrono::DateTime<chrono::Utc>> {
+    m.window_end.map(|t| time(t.seconds))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let result_count = env("RESULTS", 1_000_000) as i64;
+    let releases = env("RELEASES", 10_000) as i64;
+    let measurements = env("MEASUREMENTS", 1_000_000) as i64;
+    let calls = env("CALLS", 200) as usize;
+    let ingest = env("INGEST", 20_000) as i64;
+    let rounds = env("ROUNDS", 3) as usize;
+    let benchmarks = 50;
+    let started = Instant::now();
+    let server = TestServer::start().await;
+    let pool = server.pool().await;
+    let mut rng = fastrand::Rng::with_seed(7);
+
+    let load = Instant::now();
+    results::load(&pool, result_count, releases, benchmarks).await;
+    let offerings: Vec<_> = (1..=releases)
+        .map(|i| {
+            let o = offering(i, releases, &mut rng);
+            (
+                o.name.clone(),
+                o.encode_to_vec(),
+                o.release.clone(),
+                o.provider.clone(),
+                None,
+            )
+        })
+        .collect();
+    store(&pool, "resources", "offering", &offerings).await;
+    let per = (measurements / releases).max(1);
+    let mut rows = Vec::with_capacity(50_000);
+    for o in 1..=releases {
+        for k in 0..per {
+            let m = measurement(format!("measurements/m{o}-{k}"), o, k, per, &mut rng);
+            rows.push((
+                m.name.clone(),
+                m.encode_to_vec(),
+                m.offering.clone(),
+                metric_name(&m),
+                end_of(&m),
+            ));
+        }
+        if rows.len() >= 50_000 {
+            store(&pool, "resources", "measurement", &rows).await;
+            rows.clear();
+        }
+    }
+    store(&pool, "resources", "measurement", &rows).await;
+    sqlx::query("VACUUM ANALYZE resources")
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    println!(
+        "market: loaded {result_count} results, {releases} offerings and {} measurements in {:.1} s",
+        per * releases,
+        load.elapsed().as_secs_f64()
+    );
+
+    let c = frontierwatch_client::Client::connect(server.connect_options())
+        .await
+        .expect("the client connects");
+    let mut raw = server.client().await;
+    let (mut baseline, mut offering_reports, mut release_reports, mut frontiers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let window = |weeks: i64| {
+        let end = START + weeks * 7 * 86_400;
+        (
+            Some(prost_types::Timestamp {
+                seconds: end - 28 * 86_400,
+                nanos: 0,
+            }),
+            Some(prost_types::Timestamp {
+                seconds: end,
+                nanos: 0,
+            }),
+        )
+    };
+    for call in 0..calls {
+        let i = rng.i64(1..=releases);
+        let t = Instant::now();
+        raw.get_offering(GetOfferingRequest {
+            name: format!("offerings/o{i}"),
+        })
+        .await
+        .expect("get");
+        baseline.push(t.elapsed());
+
+        let (window_start, window_end) = window(4 + (call as i64 % 5));
+        let t = Instant::now();
+        let report = raw
+            .get_offering_report(GetOfferingReportRequest {
+                subject: format!("offerings/o{i}"),
+                window_start,
+                window_end,
+                breakdown: ReportBreakdown::Network as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("report")
+            .into_inner();
+        offering_reports.push(t.elapsed());
+        assert!(report.overall.is_some_and(|o| !o.metrics.is_empty()));
+
+        let t = Instant::now();
+        raw.get_offering_report(GetOfferingReportRequest {
+            subject: release_of(i, releases),
+            window_start,
+            window_end,
+            breakdown: ReportBreakdown::Offering as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("release report");
+        release_reports.push(t.elapsed());
+
+        let b = loop {
+            let b = rng.i64(1..=benchmarks);
+            if b % 10 != 0 {
+                break b;
+            }
+        };
+        let t = Instant::now();
+        let frontier = raw
+            .get_price_frontier(GetPriceFrontierRequest {
+                benchmark: format!("benchmarks/b{b}"),
+                ..Default::default()
+            })
+            .await
+            .expect("frontier")
+            .into_inner();
+        frontiers.push(t.elapsed());
+        assert!(
+            frontier
+                .sections
+                .iter()
+                .any(|s| s.points.iter().any(|p| p.on_frontier))
+        );
+    }
+    let (b50, b99) = percentiles(baseline);
+    println!("baseline GetOffering     : p50 {b50:.2} ms  p99 {b99:.2} ms  ({calls} calls)");
+    for (label, samples) in [
+        ("GetOfferingReport", offering_reports),
+        ("  of a release", release_reports),
+        ("GetPriceFrontier", frontiers),
+    ] {
+        let (p50, p99) = percentiles(samples);
+        println!(
+            "{label:<24} : p50 {p50:.2} ms  p99 {p99:.2} ms  ratio p50 {:.1}x  p99 {:.1}x",
+            p50 / b50,
+            p99 / b99
+        );
+    }
+
+    // Ingest: ImportResources against COPY of the same rows, interleaved.
+    sqlx::query("CREATE TABLE bench_copy (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES)")
+        .execute(&pool)
+        .await
+        .expect("copy table");
+    let (mut ours, mut copies) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let batch: Vec<Measurement> = (0..ingest)
+            .map(|k| {
+                let o = rng.i64(1..=releases);
+                measurement(
+                    format!("measurements/in-{round}-{k}"),
+                    o,
+                    k,
+                    ingest,
+                    &mut rng,
+                )
+            })
+            .collect();
+        let items: Vec<ImportItem> = batch
+            .iter()
+            .map(|m| ImportItem {
+                line: 0,
+                resource: Some(import_item::Resource::Measurement(m.clone())),
+            })
+            .collect();
+        let t = Instant::now();
+        for chunk in items.chunks(500) {
+            let response = c
+                .import_resources(chunk.to_vec(), None)
+                .await
+                .expect("import");
+            assert!(
+                response
+                    .outcomes
+                    .iter()
+                    .all(|o| o.result == ImportResult::Created as i32)
+            );
+        }
+        ours.push(ingest as f64 / t.elapsed().as_secs_f64());
+
+        // The rows as the server stores them, in COPY's text format.
+        let mut text = String::new();
+        for m in &batch {
+            let stored = Measurement {
+                etag: "0123456789abcdef".into(),
+                ..m.clone()
+            };
+            let hex: String = stored
+                .encode_to_vec()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let end = end_of(m).unwrap().to_rfc3339();
+            text.push_str(&format!(
+                "{}\tmeasurement\t\\\\x{hex}\te\te\t2026-01-01T00:00:00Z\t2026-01-01T00:00:00Z\t{}\t{}\t{end}\n",
+                m.name,
+                m.offering,
+                metric_name(m)
+            ));
+        }
+        let t = Instant::now();
+        let mut connection = pool.acquire().await.expect("connection");
+        let mut copy = connection
+            .copy_in_raw(
+                "COPY bench_copy (name, kind, data, etag, typed_etag, create_time, update_time, offering, metric, window_end) FROM STDIN",
+            )
+            .await
+            .expect("copy");
+        copy.send(text.as_bytes()).await.expect("copy rows");
+        copy.finish().await.expect("copy done");
+        copies.push(ingest as f64 / t.elapsed().as_secs_f64());
+        println!(
+            "ingest round {round}: ImportResources {:.0} rows/s, COPY {:.0} rows/s",
+            ours[round], copies[round]
+        );
+    }
+    let (ours, copies) = (median(ours), median(copies));
+    println!(
+        "ingest of {ingest} measurements (median of {rounds}): ImportResources {ours:.0} rows/s, COPY {copies:.0} rows/s, ratio {:.2}x",
+        ours / copies
+    );
+    println!("total time {:.1} s", started.elapsed().as_secs_f64());
+}
