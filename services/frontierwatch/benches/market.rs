@@ -155,43 +155,34 @@ fn time(seconds: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(seconds, 0).expect("in range")
 }
 
+/// A row to store: name, stored message, the two typed columns of its
+/// kind (release and provider, or offering and metric), window end.
+type Row = (
+    String,
+    Vec<u8>,
+    String,
+    String,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
 /// Stores rows straight into `table`, with the columns the server sets for
 /// them, in one statement per chunk.
-async fn store(
-    pool: &sqlx::PgPool,
-    table: &str,
-    kind: &str,
-    rows: &[(
-        String,
-        Vec<u8>,
-        String,
-        String,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )],
-) {
+async fn store(pool: &sqlx::PgPool, table: &str, kind: &str, rows: &[Row]) {
+    let (first, second) = match kind {
+        "offering" => ("release", "provider"),
+        _ => ("offering", "metric"),
+    };
     for chunk in rows.chunks(50_000) {
-        let column = |f: fn(
-            &(
-                String,
-                Vec<u8>,
-                String,
-                String,
-                Option<chrono::DateTime<chrono::Utc>>,
-            ),
-        ) -> String| { chunk.iter().map(f).collect::<Vec<String>>() };
-        let (first, second) = match kind {
-            "offering" => ("release", "provider"),
-            _ => ("offering", "metric"),
-        };
+        let texts = |f: fn(&Row) -> &String| chunk.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {table} (name, kind, data, etag, typed_etag, create_time, update_time, {first}, {second}, window_end) \
              SELECT n, '{kind}', d, 'e', 'e', now(), now(), a, b, w \
              FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::timestamptz[]) AS u(n, d, a, b, w)"
         )))
-        .bind(column(|r| r.0.clone()))
+        .bind(texts(|r| &r.0))
         .bind(chunk.iter().map(|r| r.1.clone()).collect::<Vec<Vec<u8>>>())
-        .bind(column(|r| r.2.clone()))
-        .bind(column(|r| r.3.clone()))
+        .bind(texts(|r| &r.2))
+        .bind(texts(|r| &r.3))
         .bind(chunk.iter().map(|r| r.4).collect::<Vec<_>>())
         .execute(pool)
         .await
@@ -226,7 +217,7 @@ async fn main() {
 
     let load = Instant::now();
     results::load(&pool, result_count, releases, benchmarks).await;
-    let offerings: Vec<_> = (1..=releases)
+    let offerings: Vec<Row> = (1..=releases)
         .map(|i| {
             let o = offering(i, releases, &mut rng);
             (
