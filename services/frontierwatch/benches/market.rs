@@ -20,6 +20,10 @@ mod harness;
 #[path = "support/results.rs"]
 mod results;
 
+#[path = "support/cpu.rs"]
+#[allow(dead_code)]
+mod cpu;
+
 use std::time::{Duration, Instant};
 
 use frontierwatch_proto::v1::*;
@@ -359,7 +363,10 @@ async fn main() {
         .execute(&pool)
         .await
         .expect("copy table");
+    let clients = env("INGEST_CLIENTS", 1) as usize;
+    let server_pid = server.pid();
     let (mut ours, mut copies) = (Vec::new(), Vec::new());
+    let (mut ours_cpu, mut copies_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let batch: Vec<Measurement> = (0..ingest)
             .map(|k| {
@@ -380,20 +387,34 @@ async fn main() {
                 resource: Some(import_item::Resource::Measurement(m.clone())),
             })
             .collect();
+        let before = cpu::Cpu::now(server_pid);
         let t = Instant::now();
-        for chunk in items.chunks(500) {
-            let response = c
-                .import_resources(chunk.to_vec(), None)
-                .await
-                .expect("import");
-            assert!(
-                response
-                    .outcomes
-                    .iter()
-                    .all(|o| o.result == ImportResult::Created as i32)
-            );
+        // `clients` callers, each taking every `clients`th call of 500.
+        let chunks: Vec<Vec<ImportItem>> = items.chunks(500).map(<[_]>::to_vec).collect();
+        let chunks = std::sync::Arc::new(chunks);
+        let mut tasks = Vec::new();
+        for first in 0..clients {
+            let (c, chunks) = (c.clone(), chunks.clone());
+            tasks.push(tokio::spawn(async move {
+                for chunk in chunks.iter().skip(first).step_by(clients) {
+                    let response = c
+                        .import_resources(chunk.clone(), None)
+                        .await
+                        .expect("import");
+                    assert!(
+                        response
+                            .outcomes
+                            .iter()
+                            .all(|o| o.result == ImportResult::Created as i32)
+                    );
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("an import caller");
         }
         ours.push(ingest as f64 / t.elapsed().as_secs_f64());
+        ours_cpu.push(cpu::Cpu::now(server_pid).since(&before));
 
         // The rows as the server stores them, in COPY's text format.
         let mut text = String::new();
@@ -415,6 +436,7 @@ async fn main() {
                 metric_name(m)
             ));
         }
+        let before = cpu::Cpu::now(server_pid);
         let t = Instant::now();
         let mut connection = pool.acquire().await.expect("connection");
         let mut copy = connection
@@ -426,6 +448,7 @@ async fn main() {
         copy.send(text.as_bytes()).await.expect("copy rows");
         copy.finish().await.expect("copy done");
         copies.push(ingest as f64 / t.elapsed().as_secs_f64());
+        copies_cpu.push(cpu::Cpu::now(server_pid).since(&before));
         println!(
             "ingest round {round}: ImportResources {:.0} rows/s, COPY {:.0} rows/s",
             ours[round], copies[round]
@@ -433,8 +456,15 @@ async fn main() {
     }
     let (ours, copies) = (median(ours), median(copies));
     println!(
-        "ingest of {ingest} measurements (median of {rounds}): ImportResources {ours:.0} rows/s, COPY {copies:.0} rows/s, ratio {:.2}x",
+        "ingest of {ingest} measurements (median of {rounds}, {clients} import callers): ImportResources {ours:.0} rows/s, COPY {copies:.0} rows/s, ratio {:.2}x",
         ours / copies
     );
+    let rows = (ingest as usize * rounds) as f64;
+    for (label, used) in [("ImportResources", ours_cpu), ("COPY", copies_cpu)] {
+        let (server, postgres, client, total) = cpu::Used::sum(&used).per_op_us(rows);
+        println!(
+            "  {label:<16} CPU µs/row: server {server:.1}, PostgreSQL {postgres:.1}, bench process {client:.1}, total {total:.1}"
+        );
+    }
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
 }
