@@ -81,6 +81,17 @@ fn summary(item: &Value) -> String {
             text(item, "release"),
             text(item, "benchmark")
         ),
+        // A measurement: its metric and value; an offering: what it serves.
+        _ if item.get("metric").is_some() => format!(
+            "{} {} {} of {}",
+            text(item, "metric").trim_start_matches("MEASUREMENT_METRIC_"),
+            text(item, "value"),
+            text(item, "unit").trim_start_matches("MEASUREMENT_UNIT_"),
+            text(item, "offering")
+        ),
+        _ if item.get("provider").is_some() => {
+            format!("{} by {}", text(item, "release"), text(item, "provider"))
+        }
         _ => format!("{} {}", text(item, "subject"), text(item, "status")),
     }
 }
