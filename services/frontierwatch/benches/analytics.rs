@@ -23,19 +23,10 @@ use harness::TestServer;
 #[path = "support/results.rs"]
 mod results;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/stats.rs"]
+mod stats;
 
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let at =
-        |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
-    (at(0.5), at(0.99))
-}
+use stats::{env, percentiles};
 
 /// The label of the leaderboards of lower-is-better benchmarks.
 const LOWER: &str = "  lower is better";

@@ -20,30 +20,21 @@ mod harness;
 #[path = "support/results.rs"]
 mod results;
 
+#[path = "support/stats.rs"]
+mod stats;
+
+use stats::{env, percentiles};
+
 #[path = "support/cpu.rs"]
 #[allow(dead_code)]
 mod cpu;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
 use harness::TestServer;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let at =
-        |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
-    (at(0.5), at(0.99))
-}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);

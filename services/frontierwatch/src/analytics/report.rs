@@ -9,7 +9,7 @@ use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
 use crate::domain::Kind;
-use crate::domain::market::{normalized, units_of};
+use crate::domain::market::{normalized, to_time, to_timestamp, units_of};
 use crate::error::ApiError;
 use crate::storage::Store;
 use crate::storage::market::{measurements_in, offerings_of};
@@ -61,7 +61,12 @@ pub async fn offering_report(
     let mut weeks: BTreeMap<chrono::NaiveDate, Vec<&Measurement>> = BTreeMap::new();
     let mut groups: BTreeMap<(i64, String), Vec<&Measurement>> = BTreeMap::new();
     for m in &measurements {
-        if let Some(day) = end_of(m).map(|t| t.date_naive()) {
+        if let Some(day) = m
+            .window_end
+            .as_ref()
+            .and_then(to_time)
+            .map(|t| t.date_naive())
+        {
             let monday = day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday()));
             weeks.entry(monday).or_default().push(m);
         }
@@ -71,8 +76,8 @@ pub async fn offering_report(
     Ok(OfferingReport {
         subject: q.subject.clone(),
         offerings,
-        window_start: Some(timestamp(q.from)),
-        window_end: Some(timestamp(q.to)),
+        window_start: Some(to_timestamp(q.from)),
+        window_end: Some(to_timestamp(q.to)),
         overall: Some(summarize(String::new(), &all)),
         weekly: weeks
             .into_iter()
@@ -84,18 +89,6 @@ pub async fn offering_report(
             .collect(),
         definition: DEFINITION.to_owned(),
     })
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn end_of(m: &Measurement) -> Option<DateTime<Utc>> {
-    let t = m.window_end?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
 
 /// Whether a measurement's conditions match every condition asked for.

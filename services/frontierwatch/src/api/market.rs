@@ -1,13 +1,13 @@
 //! GetOfferingTerms, GetPriceFrontier and GetOfferingReport validated into
 //! the analytics layer's questions.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use frontierwatch_proto::v1::*;
 
 use super::analytics::{Counted, as_of, required_name};
 use crate::analytics::LeaderboardQuery;
 use crate::analytics::{self, Blend, OfferingReportQuery, PriceFrontierQuery, today_or};
-use crate::domain::market::terms_on;
+use crate::domain::market::{is_currency, terms_on, to_time};
 use crate::domain::violations::check_timestamp;
 use crate::domain::{Kind, Violations};
 use crate::error::ApiError;
@@ -48,7 +48,7 @@ pub async fn price_frontier(
     } else {
         r.currency_code.clone()
     };
-    if !(currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase())) {
+    if !is_currency(&currency) {
         v.add("currency_code", "must be an ISO 4217 code such as USD");
     }
     let blend = match (r.input_weight, r.output_weight) {
@@ -105,7 +105,7 @@ pub async fn offering_report(
     let time = |field: &str, t: Option<&prost_types::Timestamp>, v: &mut Violations| {
         let t = t?;
         match check_timestamp(t) {
-            Ok(()) => DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?),
+            Ok(()) => to_time(t),
             Err(why) => {
                 v.add(field, why);
                 None

@@ -71,6 +71,24 @@ impl std::fmt::Display for Amount {
     }
 }
 
+/// A timestamp as a time, when it is one.
+pub fn to_time(t: &prost_types::Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+/// A time as a timestamp.
+pub fn to_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Whether `code` has the shape of an ISO 4217 currency code (`USD`).
+pub fn is_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
 /// A price's amount, if it is one.
 pub fn amount(price: Option<&Price>) -> Option<Amount> {
     price.and_then(|p| Amount::parse(&p.amount).ok())
@@ -92,8 +110,7 @@ fn check_price(v: &mut Violations, field: &str, price: Option<&Price>) {
     if let Err(why) = Amount::parse(&price.amount) {
         v.add(&format!("{field}.amount"), why);
     }
-    let code = &price.currency_code;
-    if !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())) {
+    if !is_currency(&price.currency_code) {
         v.add(
             &format!("{field}.currency_code"),
             "must be an ISO 4217 code such as USD",
@@ -319,9 +336,7 @@ impl Resource for Measurement {
         Index {
             offering: some(&self.offering),
             metric: enum_name(self.metric, MeasurementMetric::as_str_name),
-            window_end: self.window_end.and_then(|t| {
-                chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-            }),
+            window_end: self.window_end.as_ref().and_then(to_time),
             ..Index::default()
         }
     }
