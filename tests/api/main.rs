@@ -31,6 +31,7 @@ mod platform;
 mod probe;
 mod progress;
 mod progress_properties;
+mod python_client;
 mod read_cache;
 mod rehearsal;
 mod sources;
