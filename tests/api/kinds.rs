@@ -45,7 +45,7 @@ fn kinds_of_the_contract(pool: &DescriptorPool) -> Vec<&'static KindInfo> {
 
 /// A valid resource of each kind, named `id` (under `models/line` where
 /// the kind has a parent). Exhaustive over `ResourceType`.
-fn sample(kind: &KindInfo, id: &str) -> import_item::Resource {
+pub(crate) fn sample(kind: &KindInfo, id: &str) -> import_item::Resource {
     let name = kind.name("models/line", id);
     use import_item::Resource as R;
     match kind.resource_type {

@@ -13,6 +13,7 @@ mod client;
 mod datasets;
 mod deployment;
 mod discovery;
+mod export;
 mod fixtures;
 mod fuzz;
 mod group_commit;
@@ -47,3 +48,8 @@ mod watch_bytes;
 mod watch_edges;
 mod watch_faults;
 mod watch_support;
+
+/// The CLI's argument for a kind (`benchmark-results`).
+pub fn kinds_arg(kind: &frontierwatch_proto::kinds::KindInfo) -> String {
+    kind.plural_field.replace('_', "-")
+}

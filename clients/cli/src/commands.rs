@@ -29,7 +29,7 @@ pub fn read_input(path: &str) -> anyhow::Result<Value> {
     Ok(serde_json::to_value(yaml)?)
 }
 
-async fn call(
+pub(crate) async fn call(
     channel: &Channel,
     method_name: &str,
     request: Value,
@@ -52,7 +52,7 @@ pub async fn get(channel: &Channel, format: Format, name: &str) -> anyhow::Resul
 }
 
 /// Parses `key=value`; the value is JSON when it parses as JSON, else text.
-fn filter_value(raw: &str) -> anyhow::Result<(String, Value)> {
+pub(crate) fn filter_value(raw: &str) -> anyhow::Result<(String, Value)> {
     let Some((key, value)) = raw.split_once('=') else {
         bail!("a filter is key=value, got {raw:?}");
     };
@@ -121,7 +121,7 @@ pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::
     Ok(())
 }
 
-fn camel(snake: &str) -> String {
+pub(crate) fn camel(snake: &str) -> String {
     let mut out = String::new();
     let mut upper = false;
     for c in snake.chars() {

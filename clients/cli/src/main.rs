@@ -22,6 +22,7 @@ macro_rules! ask {
 mod analytics;
 mod commands;
 mod dynamic;
+mod export;
 mod history;
 mod import;
 mod kinds;
@@ -209,6 +210,9 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Writes stored resources to a file: JSON Lines (the generic import
+    /// format) or CSV.
+    Export(export::ExportArgs),
     /// Imports a public dataset.
     Import {
         #[command(subcommand)]
@@ -408,6 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             TokenAction::List => tokens::list(&channel).await,
             TokenAction::Revoke { name } => tokens::revoke(&channel, &name).await,
         },
+        Command::Export(args) => export::export(&channel, args).await,
         Command::Import {
             source,
             batch_size,
