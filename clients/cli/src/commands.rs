@@ -52,7 +52,7 @@ pub async fn get(channel: &Channel, format: Format, name: &str) -> anyhow::Resul
 }
 
 /// Parses `key=value`; the value is JSON when it parses as JSON, else text.
-pub(crate) fn filter_value(raw: &str) -> anyhow::Result<(String, Value)> {
+fn filter_value(raw: &str) -> anyhow::Result<(String, Value)> {
     let Some((key, value)) = raw.split_once('=') else {
         bail!("a filter is key=value, got {raw:?}");
     };
@@ -97,17 +97,28 @@ async fn pages(
     }
 }
 
-pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::Result<()> {
-    let kind = by_arg(&args.kind)?;
+/// A List request of a kind: every parent, these `key=value` filters,
+/// pages of `page_size`.
+pub(crate) fn list_request(
+    kind: &KindInfo,
+    filters: &[String],
+    page_size: i32,
+) -> anyhow::Result<Map<String, Value>> {
     let mut request = Map::new();
     if kind.parent.is_some() {
         request.insert("parent".into(), json!("models/-"));
     }
-    for raw in &args.filters {
+    for raw in filters {
         let (key, value) = filter_value(raw)?;
         request.insert(key, value);
     }
-    request.insert("page_size".into(), json!(args.page_size));
+    request.insert("page_size".into(), json!(page_size));
+    Ok(request)
+}
+
+pub async fn list(channel: &Channel, format: Format, args: ListArgs) -> anyhow::Result<()> {
+    let kind = by_arg(&args.kind)?;
+    let request = list_request(kind, &args.filters, args.page_size)?;
     let (items, token) = pages(
         channel,
         &format!("List{}", kind.plural),

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use frontierwatch_client::proto::kinds::{KINDS, KindInfo};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::commands::{call, camel, filter_value};
+use crate::commands::{call, camel, list_request};
 use crate::dynamic::{Channel, message, to_json};
 use crate::kinds::by_arg;
 
@@ -210,15 +210,7 @@ pub async fn export(channel: &Channel, args: ExportArgs) -> anyhow::Result<()> {
             .get_field_by_name(kind.field)
             .map(|f| f.json_name().to_owned())
             .with_context(|| format!("{} cannot be imported", kind.message))?;
-        let mut request = Map::new();
-        if kind.parent.is_some() {
-            request.insert("parent".into(), json!("models/-"));
-        }
-        for raw in &args.filters {
-            let (key, value) = filter_value(raw)?;
-            request.insert(key, value);
-        }
-        request.insert("page_size".into(), json!(1000));
+        let mut request = list_request(kind, &args.filters, 1000)?;
         let mut emitted: HashSet<String> = HashSet::new();
         // Resources waiting for one of their own kind, by the name awaited.
         let mut waiting: HashMap<String, Vec<Value>> = HashMap::new();
