@@ -333,3 +333,57 @@ async fn tables_never_cut_a_score_or_a_name() {
         "{listed}"
     );
 }
+
+/// `fwatch list ... | head`: the reader closes the pipe early, and fwatch
+/// ends quietly by SIGPIPE, as command-line tools do, instead of
+/// panicking on the failed write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_fwatch_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    use std::os::unix::process::ExitStatusExt as _;
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let items: Vec<ImportItem> = (0..3000)
+        .map(|i| ImportItem {
+            line: i,
+            resource: Some(import_item::Resource::Organization(Organization {
+                name: format!("organizations/pipe-{i}"),
+                display_name: format!("An organization with a long name, number {i}"),
+                ..Default::default()
+            })),
+        })
+        .collect();
+    c.import_resources(ImportResourcesRequest {
+        items,
+        source: None,
+    })
+    .await
+    .unwrap();
+    let mut child = std::process::Command::new(crate::harness::fwatch())
+        .args([
+            "--server",
+            &format!("http://{}", server.addr),
+            "--token",
+            &server.token,
+        ])
+        .args(["list", "organizations", "--all"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: the rest of the table goes nowhere.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(first.starts_with("NAME"), "{first}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        output.status.signal(),
+        Some(13),
+        "ended by SIGPIPE: {:?}",
+        output.status
+    );
+}

@@ -261,6 +261,14 @@ enum ImportSource {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so a write to a closed pipe (`fwatch list ... |
+    // head`) fails and `println!` panics. Like other command-line tools,
+    // end quietly instead: the signal's default action.
+    // SAFETY: `signal` only sets the process's disposition of one signal;
+    // nothing in this program installs a handler for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let mut cli = Cli::parse();
     output::set_format(cli.output);
     let trace_id = cli
