@@ -1,65 +1,14 @@
 //! The rules, references and filter columns of each kind of resource.
 
 use frontierwatch_proto::v1::{
-    AccessFilter, AccessKind, Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Date,
-    Disclosure, DisclosureCategory, DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage,
-    Model, Organization, OrganizationKind, Release, TransparencyIndex, VerificationStatus,
+    AccessFilter, AccessKind, Benchmark, BenchmarkResult, Commitment, CommitmentPeriod, Disclosure,
+    DisclosureCategory, DisclosureStatus, EvaluatorRelation, Indicator, LifecycleStage, Model,
+    Organization, OrganizationKind, Release, TransparencyIndex, VerificationStatus,
 };
 
+use super::common::{date, enum_name, meta_accessors, refs_of, some};
 use super::names::model_of_release;
-use super::violations::to_naive_date;
-use super::{Index, Kind, Meta, Ref, Resource, Scale, ScoreClaim, Violations};
-
-/// Implements the metadata accessors every resource message shares.
-macro_rules! meta_accessors_impl {
-    () => {
-        fn name(&self) -> &str {
-            &self.name
-        }
-        fn set_meta(&mut self, meta: Meta) {
-            self.name = meta.name;
-            self.create_time = meta.create_time;
-            self.update_time = meta.update_time;
-            self.etag = meta.etag;
-        }
-        fn etag(&self) -> &str {
-            &self.etag
-        }
-        fn create_time(&self) -> Option<prost_types::Timestamp> {
-            self.create_time
-        }
-        fn set_conflicts(&mut self, conflicts: Vec<frontierwatch_proto::v1::FieldConflict>) {
-            self.conflicts = conflicts;
-        }
-    };
-}
-pub(super) use meta_accessors_impl as meta_accessors;
-
-pub(super) fn some(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}
-
-pub(super) fn enum_name<E: TryFrom<i32>>(
-    value: i32,
-    name: fn(&E) -> &'static str,
-) -> Option<String> {
-    E::try_from(value).ok().map(|e| name(&e).to_owned())
-}
-
-fn date(d: Option<&Date>) -> Option<chrono::NaiveDate> {
-    d.and_then(to_naive_date)
-}
-
-pub(super) fn refs_of(field: &'static str, names: &[String]) -> Vec<Ref> {
-    names
-        .iter()
-        .filter(|name| !name.is_empty())
-        .map(|name| Ref {
-            field,
-            name: name.clone(),
-        })
-        .collect()
-}
+use super::{Index, Kind, Ref, Resource, Scale, ScoreClaim, Violations};
 
 impl Resource for Organization {
     const KIND: Kind = Kind::Organization;

@@ -6,9 +6,9 @@ use frontierwatch_proto::v1::{
     Measurement, MeasurementMetric, MeasurementUnit, Offering, OfferingTerms, Price,
 };
 
-use super::kinds::{enum_name, meta_accessors, refs_of, some};
+use super::common::{enum_name, meta_accessors, refs_of, some};
 use super::violations::{check_timestamp, to_naive_date};
-use super::{Index, Kind, Meta, Ref, Resource, Violations};
+use super::{Index, Kind, Ref, Resource, Violations};
 
 /// An exact amount in billionths of a unit (as google.type.Money's nanos):
 /// prices are never floats.

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod claims;
+mod common;
 pub mod index;
 pub mod kinds;
 pub mod market;

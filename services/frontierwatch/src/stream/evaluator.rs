@@ -118,7 +118,7 @@ pub async fn evaluate(store: &Store, cursor: &mut Cursor) -> Result<Evaluation, 
     };
     // Every offering once a day, and whenever what changed is not known.
     let everything = cursor.day != Some(today) || changed.is_none();
-    let (benchmarks, models, mut offerings, measurements) = match changed {
+    let (benchmarks, models, offerings, measurements) = match changed {
         Some(c) => (c.benchmarks, c.models, c.offerings, c.measurements),
         None => (
             queries::benchmarks_with_results(pool).await?,
@@ -133,7 +133,7 @@ pub async fn evaluate(store: &Store, cursor: &mut Cursor) -> Result<Evaluation, 
     let offerings = if everything {
         market::all_offerings(pool).await?
     } else {
-        offerings.sort();
+        // Sorted already: read from the change log into a set.
         market::offerings_named(pool, &offerings).await?
     };
     raised += market_alerts::price_changes(store, &offerings, today).await?;
