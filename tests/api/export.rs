@@ -128,7 +128,10 @@ async fn an_export_imported_into_an_empty_server_reproduces_every_kind() {
     assert_eq!(code, Some(0), "{err}");
     let mut reader = csv::Reader::from_path(&csv_file).unwrap();
     let headers = reader.headers().unwrap().clone();
-    assert!(headers.iter().any(|h| h == "score") && headers.iter().any(|h| h == "provenance"));
+    assert!(
+        headers.iter().any(|h| h == "score") && headers.iter().any(|h| h == "provenance.sources"),
+        "{headers:?}"
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 1);
     let score = headers.iter().position(|h| h == "score").unwrap();
@@ -148,6 +151,21 @@ async fn an_export_imported_into_an_empty_server_reproduces_every_kind() {
             ],
             "exactly one kind",
         ),
+        (
+            vec![
+                "export",
+                "organizations",
+                "releases",
+                "--format",
+                "parquet",
+                "--to",
+            ],
+            "exactly one kind",
+        ),
+        (
+            vec!["export", "organizations", "--format", "xlsx", "--to"],
+            "invalid value 'xlsx'",
+        ),
     ] {
         let target = dir.join("bad.out");
         let mut args = args.clone();
@@ -158,6 +176,15 @@ async fn an_export_imported_into_an_empty_server_reproduces_every_kind() {
         assert!(err.contains(says), "{err}");
         assert!(!target.exists());
     }
+    let saved = dir.join("one.parquet");
+    let (code, _, err) = run_fwatch_status(
+        &server,
+        &["get", "organizations/x", "--save", saved.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--save saves an analytics answer"), "{err}");
+    assert!(!saved.exists());
     let (code, _, err) = run_fwatch_status(
         &server,
         &["export", "--to", "/nonexistent-dir/out.jsonl"],

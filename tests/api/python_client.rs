@@ -63,6 +63,7 @@ fn run_in(dir: &Path, python: &Path, args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .current_dir(dir)
         .env("FW_SERVER_BIN", env!("CARGO_BIN_EXE_frontierwatch-server"))
+        .env("FW_FWATCH_BIN", crate::harness::fwatch())
         .output()
         .expect("python runs");
     let text = format!(

@@ -175,6 +175,9 @@ pub(crate) fn structured<T: prost::Message + prost::Name>(
     format: Format,
     message: &T,
 ) -> anyhow::Result<bool> {
+    if crate::output::save(&dynamic(message)?)? {
+        return Ok(true);
+    }
     if matches!(format, Format::Table | Format::Csv) {
         return Ok(false);
     }

@@ -13,16 +13,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use frontierwatch_client::proto::kinds::{KINDS, KindInfo};
+use prost_reflect::DynamicMessage;
 use serde_json::{Value, json};
 
 use crate::commands::{call, camel, list_request};
 use crate::dynamic::{Channel, message, to_json};
 use crate::kinds::by_arg;
+use crate::table::Shape;
+use crate::tabular::{Destination, FileFormat, TableWriter};
 
 /// `fwatch export`.
 #[derive(Debug, Args)]
@@ -33,19 +36,15 @@ pub struct ExportArgs {
     /// The file to write (replaced only once complete).
     #[arg(long, value_name = "FILE")]
     pub to: PathBuf,
-    /// JSON Lines (one import item a line) or CSV (one kind).
-    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-    pub format: ExportFormat,
+    /// JSON Lines (one import item a line, any kinds), or a table of one
+    /// kind as CSV or Parquet; by default the file's extension says, and
+    /// JSON Lines when it does not.
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
     /// Only resources matching these List filters (one kind), e.g.
     /// `-f benchmark=benchmarks/gpqa`.
     #[arg(short = 'f', long = "filter")]
     pub filters: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    Jsonl,
-    Csv,
 }
 
 /// The fields no import sets: the server writes them.
@@ -98,81 +97,25 @@ fn own_kind_refs(kind: &KindInfo, item: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A destination written under a temporary name, renamed when complete.
-struct Destination {
-    temp: PathBuf,
-    to: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
+/// A 128-bit digest of a name: two SipHash values of it, keyed apart.
+fn digest(name: &str) -> u128 {
+    use std::hash::{Hash as _, Hasher as _};
+    let half = |key: u8| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        name.hash(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
-impl Destination {
-    fn create(to: &Path) -> anyhow::Result<Self> {
-        let name = to
-            .file_name()
-            .with_context(|| format!("{} names no file", to.display()))?;
-        let temp = to.with_file_name(format!(
-            ".{}.{}.partial",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = std::fs::File::create(&temp)
-            .with_context(|| format!("cannot write {}", to.display()))?;
-        Ok(Destination {
-            temp,
-            to: to.to_owned(),
-            file: std::io::BufWriter::new(file),
-        })
-    }
-
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.file.flush()?;
-        self.file.get_ref().sync_all()?;
-        std::fs::rename(&self.temp, &self.to)
-            .with_context(|| format!("cannot write {}", self.to.display()))?;
-        Ok(())
-    }
-}
-
-impl Drop for Destination {
-    fn drop(&mut self) {
-        // Unfinished: no partial file is left looking complete.
-        let _ = std::fs::remove_file(&self.temp);
-    }
-}
-
-/// Writes one resource: a CSV row of `columns`, or an import item line.
-fn write_item(
-    out: &mut Destination,
-    columns: Option<&[String]>,
-    item_field: &str,
-    item: &Value,
-) -> anyhow::Result<()> {
-    match columns {
-        Some(columns) => {
-            let row: Vec<String> = columns.iter().map(|c| csv_cell(item.get(c))).collect();
-            out.file.write_all(&csv_line(&row)?)?;
-        }
-        None => {
-            serde_json::to_writer(&mut out.file, &json!({ item_field: item }))?;
-            out.file.write_all(b"\n")?;
-        }
-    }
+/// Writes one resource as an import item line.
+fn write_item(out: &mut Destination, item_field: &str, item: &Value) -> anyhow::Result<()> {
+    let out = out.writer();
+    write!(out, "{{{}:", Value::String(item_field.to_owned()))?;
+    serde_json::to_writer(&mut *out, item)?;
+    out.write_all(b"}\n")?;
     Ok(())
-}
-
-/// One CSV record, quoted where it needs to be.
-fn csv_line(record: &[String]) -> anyhow::Result<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(record)?;
-    writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-fn csv_cell(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
 }
 
 pub async fn export(channel: &Channel, args: ExportArgs) -> anyhow::Result<()> {
@@ -184,52 +127,120 @@ pub async fn export(channel: &Channel, args: ExportArgs) -> anyhow::Result<()> {
             .map(|k| by_arg(k))
             .collect::<anyhow::Result<_>>()?
     };
-    if (args.format == ExportFormat::Csv || !args.filters.is_empty()) && chosen.len() != 1 {
+    let format = match args.format {
+        Some(format) => format,
+        None => FileFormat::of_path(&args.to).unwrap_or(FileFormat::Jsonl),
+    };
+    if (format != FileFormat::Jsonl || !args.filters.is_empty()) && chosen.len() != 1 {
         bail!(
-            "CSV and filters need exactly one kind (got {})",
+            "CSV, Parquet and filters need exactly one kind (got {})",
             chosen.len()
         );
     }
-    let order = import_order(&chosen)?;
-    let mut out = Destination::create(&args.to)?;
-    let csv = args.format == ExportFormat::Csv;
-    let mut columns: Vec<String> = Vec::new();
-    if let (true, Some(kind)) = (csv, order.first()) {
-        columns = message(kind.full_name)?
-            .fields()
-            .map(|f| f.json_name().to_owned())
-            .filter(|n| !OUTPUT_ONLY.contains(&n.as_str()))
-            .collect();
-        out.file.write_all(&csv_line(&columns)?)?;
-    }
     let progress =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let written = match format {
+        FileFormat::Jsonl => jsonl(channel, &args, &chosen, &progress).await?,
+        FileFormat::Csv | FileFormat::Parquet => {
+            table(channel, &args, chosen[0], format, &progress).await?
+        }
+    };
+    progress.finish_and_clear();
+    eprintln!("exported {written} resources to {}", args.to.display());
+    Ok(())
+}
+
+/// Every page of a kind's List, each passed to `each`; the next page is
+/// asked for (and decoded, on another thread) while `each` writes this one.
+async fn pages(
+    channel: &Channel,
+    kind: &KindInfo,
+    filters: &[String],
+    mut each: impl FnMut(DynamicMessage) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let request = list_request(kind, filters, 1000)?;
+    let method = format!("List{}", kind.plural);
+    let fetch = |token: String| {
+        let channel = channel.clone();
+        let method = method.clone();
+        let mut request = request.clone();
+        request.insert("page_token".into(), json!(token));
+        tokio::spawn(async move { call(&channel, &method, Value::Object(request)).await })
+    };
+    let mut next = Some(fetch(String::new()));
+    while let Some(fetching) = next.take() {
+        let page = fetching.await??;
+        let token = match page.get_field_by_name("next_page_token").as_deref() {
+            Some(prost_reflect::Value::String(token)) => token.clone(),
+            _ => String::new(),
+        };
+        if !token.is_empty() {
+            next = Some(fetch(token));
+        }
+        each(page)?;
+    }
+    Ok(())
+}
+
+/// One kind as a table (`table`), a row a resource.
+async fn table(
+    channel: &Channel,
+    args: &ExportArgs,
+    kind: &KindInfo,
+    format: FileFormat,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<u64> {
+    let shape = Shape::of(&message(kind.full_name)?);
+    let mut out = TableWriter::create(&args.to, format, shape.columns.clone())?;
+    pages(channel, kind, &args.filters, |page| {
+        if let Some(prost_reflect::Value::List(items)) =
+            page.get_field_by_name(kind.plural_field).as_deref()
+        {
+            for item in items.iter().filter_map(prost_reflect::Value::as_message) {
+                for row in shape.rows(item) {
+                    out.write(row)?;
+                }
+            }
+        }
+        progress.set_message(format!("{} resources", out.rows));
+        progress.tick();
+        Ok(())
+    })
+    .await?;
+    let written = out.rows;
+    out.finish()?;
+    Ok(written)
+}
+
+/// The kinds as import items, in an order that imports.
+async fn jsonl(
+    channel: &Channel,
+    args: &ExportArgs,
+    chosen: &[&'static KindInfo],
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<u64> {
+    let order = import_order(chosen)?;
+    let mut out = Destination::create(&args.to)?;
     let mut written: u64 = 0;
     for kind in order {
         let item_field = message("frontierwatch.v1.ImportItem")?
             .get_field_by_name(kind.field)
             .map(|f| f.json_name().to_owned())
             .with_context(|| format!("{} cannot be imported", kind.message))?;
-        let mut request = list_request(kind, &args.filters, 1000)?;
-        let mut emitted: HashSet<String> = HashSet::new();
+        // The names written, as 128-bit hashes: a few bytes each, however
+        // long the names (a false match is a 2^-128 chance).
+        let mut emitted: HashSet<u128> = HashSet::new();
         // Resources waiting for one of their own kind, by the name awaited.
         let mut waiting: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut token = String::new();
-        loop {
-            request.insert("page_token".into(), json!(token));
-            let page = to_json(
-                &call(
-                    channel,
-                    &format!("List{}", kind.plural),
-                    Value::Object(request.clone()),
-                )
-                .await?,
-            );
-            let items = page
-                .get(camel(kind.plural_field).as_str())
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+        pages(channel, kind, &args.filters, |page| {
+            let mut page = to_json(&page);
+            let items = match page
+                .get_mut(camel(kind.plural_field).as_str())
+                .map(Value::take)
+            {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
             for mut item in items {
                 if let Some(map) = item.as_object_mut() {
                     for field in OUTPUT_ONLY {
@@ -238,7 +249,7 @@ pub async fn export(channel: &Channel, args: ExportArgs) -> anyhow::Result<()> {
                 }
                 if let Some(missing) = own_kind_refs(kind, &item)
                     .into_iter()
-                    .find(|r| !emitted.contains(r))
+                    .find(|r| !emitted.contains(&digest(r)))
                 {
                     waiting.entry(missing).or_default().push(item);
                     continue;
@@ -250,50 +261,32 @@ pub async fn export(channel: &Channel, args: ExportArgs) -> anyhow::Result<()> {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned();
-                    write_item(
-                        &mut out,
-                        csv.then_some(columns.as_slice()),
-                        &item_field,
-                        &item,
-                    )?;
+                    write_item(&mut out, &item_field, &item)?;
                     written += 1;
-                    progress.set_message(format!("{written} resources"));
-                    progress.tick();
                     for child in waiting.remove(&name).unwrap_or_default() {
                         match own_kind_refs(kind, &child)
                             .into_iter()
-                            .find(|r| *r != name && !emitted.contains(r))
+                            .find(|r| *r != name && !emitted.contains(&digest(r)))
                         {
                             Some(other) => waiting.entry(other).or_default().push(child),
                             None => ready.push(child),
                         }
                     }
-                    emitted.insert(name);
+                    emitted.insert(digest(&name));
                 }
             }
-            token = page
-                .get("nextPageToken")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if token.is_empty() {
-                break;
-            }
-        }
+            progress.set_message(format!("{written} resources"));
+            progress.tick();
+            Ok(())
+        })
+        .await?;
         // Resources naming one that is not there: written last, for the
         // import to report.
         for item in waiting.into_values().flatten() {
-            write_item(
-                &mut out,
-                csv.then_some(columns.as_slice()),
-                &item_field,
-                &item,
-            )?;
+            write_item(&mut out, &item_field, &item)?;
             written += 1;
         }
     }
     out.finish()?;
-    progress.finish_and_clear();
-    eprintln!("exported {written} resources to {}", args.to.display());
-    Ok(())
+    Ok(written)
 }

@@ -32,6 +32,8 @@ mod plot;
 mod probe;
 mod progress;
 mod status;
+mod table;
+mod tabular;
 mod tokens;
 mod transparency;
 
@@ -61,6 +63,12 @@ struct Cli {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// Saves an analytics answer (leaderboard, compare, records, frontier,
+    /// offering-report, ...) as a table in FILE instead of printing it:
+    /// CSV, JSON Lines or Parquet by the extension (`.csv`, `.jsonl`,
+    /// `.parquet`), a row per leaf (a board's row, a record).
+    #[arg(long, global = true, value_name = "FILE")]
+    save: Option<PathBuf>,
     /// The bearer token to send.
     #[arg(long, global = true, env = "FWATCH_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -211,7 +219,7 @@ enum Command {
         action: TokenAction,
     },
     /// Writes stored resources to a file: JSON Lines (the generic import
-    /// format) or CSV.
+    /// format), or one kind as CSV or Parquet.
     Export(export::ExportArgs),
     /// Imports a public dataset.
     Import {
@@ -226,6 +234,27 @@ enum Command {
         #[arg(long, global = true)]
         plan: bool,
     },
+}
+
+impl Command {
+    /// Whether it answers with an analytics answer, which `--save` saves.
+    fn answers(&self) -> bool {
+        matches!(
+            self,
+            Command::Leaderboard(_)
+                | Command::Compare(_)
+                | Command::Cadence(_)
+                | Command::Transparency(_)
+                | Command::Timeline(_)
+                | Command::Records(_)
+                | Command::LineQuality(_)
+                | Command::Frontier(_)
+                | Command::OfferingReport(_)
+                | Command::Terms(_)
+                | Command::History { .. }
+                | Command::Audit(_)
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -271,6 +300,18 @@ async fn main() -> ExitCode {
     }
     let mut cli = Cli::parse();
     output::set_format(cli.output);
+    if let Some(save) = &cli.save {
+        if !cli.command.answers() {
+            eprintln!(
+                "error: --save saves an analytics answer (leaderboard, compare, records, frontier, ...); `fwatch export` writes stored resources"
+            );
+            return ExitCode::from(2);
+        }
+        if let Err(error) = output::set_save(save) {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    }
     let trace_id = cli
         .trace_id
         .get_or_insert_with(frontierwatch_client::new_trace_id)

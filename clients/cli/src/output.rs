@@ -2,10 +2,12 @@
 //! or a message's fields as `key,value`).
 
 use clap::ValueEnum;
-use prost_reflect::DynamicMessage;
+use prost_reflect::{DynamicMessage, ReflectMessage as _};
 use serde_json::Value;
 
 use crate::dynamic::to_json;
+use crate::table::Shape;
+use crate::tabular::{FileFormat, TableWriter};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,6 +28,32 @@ pub fn set_format(format: Format) {
 
 fn csv_out() -> bool {
     CSV.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Where `--save` saves an analytics answer, and in which format.
+static SAVE: std::sync::OnceLock<(std::path::PathBuf, FileFormat)> = std::sync::OnceLock::new();
+
+/// Makes the analytics answer of this run saved to `path` (`--save`).
+pub fn set_save(path: &std::path::Path) -> anyhow::Result<()> {
+    let format = FileFormat::of_path(path)?;
+    let _ = SAVE.set((path.to_owned(), format));
+    Ok(())
+}
+
+/// Saves `answer` as a table when `--save` asked for it: whether it did.
+pub fn save(answer: &DynamicMessage) -> anyhow::Result<bool> {
+    let Some((path, format)) = SAVE.get() else {
+        return Ok(false);
+    };
+    let shape = Shape::of_answer(&answer.descriptor());
+    let mut out = TableWriter::create(path, *format, shape.columns.clone())?;
+    for row in shape.rows(answer) {
+        out.write(row)?;
+    }
+    let rows = out.rows;
+    out.finish()?;
+    eprintln!("saved {rows} rows to {}", path.display());
+    Ok(true)
 }
 
 /// Writes rows as CSV to standard output.

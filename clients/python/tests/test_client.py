@@ -106,13 +106,18 @@ def test_the_readme_python_session_works_as_written(server: Server) -> None:
     block = readme.split("<!-- python-session -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     with Client(server.address, token_file=server.token_file) as client:
         seed(client)
-    # The README's address and token file, for this server's.
+        client.call(client.api.CreateBenchmarkResult, fw.CreateBenchmarkResultRequest(
+            benchmark_result=benchmark_result_pb2.BenchmarkResult(
+                release="models/line/releases/r1", benchmark="benchmarks/bench",
+                score=61.5, provenance=source())))
+    # The README's address, token file and benchmark, for this server's.
     code = block.replace("localhost:50051", server.address).replace(
         ".frontierwatch/admin-token", str(server.token_file)
-    )
+    ).replace("benchmarks/gpqa", "benchmarks/bench")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
     printed = out.getvalue()
     assert "organizations/lab Lab" in printed, printed
     assert "models/line/releases/r2" in printed, printed
+    assert "61.5" in printed and "models/line/releases/r1" in printed, printed

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from frontierwatch.errors import FrontierWatchError
+from frontierwatch.lists import Lists
 from frontierwatch.v1 import frontierwatch_service_pb2_grpc as service
 
 Request = TypeVar("Request")
@@ -76,7 +77,7 @@ def _read(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
         raise FrontierWatchError(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read the {what} {path}: {e.strerror}") from e
 
 
-class Client:
+class Client(Lists):
     """A connection to a Frontier Watch server.
 
     ``address`` is ``host:port``, or a URL: ``https://`` uses TLS, as does
