@@ -58,12 +58,35 @@ fn run(command: &mut Command) {
     );
 }
 
+/// A CA with a certificate it signed for localhost, and another CA, for
+/// the Python client's TLS tests: `ca.crt`, `server.crt`, `server.key`,
+/// `other-ca.crt`.
+fn tls_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-tls");
+        std::fs::create_dir_all(&dir).expect("tls dir");
+        let (ca, cert, key) = crate::tls::authority("python");
+        let (other, _, _) = crate::tls::authority("other");
+        for (name, text) in [
+            ("ca.crt", ca),
+            ("server.crt", cert),
+            ("server.key", key),
+            ("other-ca.crt", other),
+        ] {
+            std::fs::write(dir.join(name), text).expect("written");
+        }
+        dir
+    })
+}
+
 fn run_in(dir: &Path, python: &Path, args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(python)
         .args(args)
         .current_dir(dir)
         .env("FW_SERVER_BIN", env!("CARGO_BIN_EXE_frontierwatch-server"))
         .env("FW_FWATCH_BIN", crate::harness::fwatch())
+        .env("FW_TLS_DIR", tls_dir())
         .output()
         .expect("python runs");
     let text = format!(

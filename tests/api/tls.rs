@@ -161,6 +161,23 @@ async fn clients_connect_over_tls_plaintext_is_refused_and_a_rotated_certificate
         list(options(&server, &ca)).await.is_err(),
         "the old CA no longer verifies the server"
     );
+    // The CLI given the wrong CA says so and exits non-zero.
+    let output = std::process::Command::new(crate::harness::fwatch())
+        .args([
+            "--server",
+            &format!("https://localhost:{}", server.addr.port()),
+        ])
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--token", &server.token, "list", "organizations"])
+        .output()
+        .expect("fwatch runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains("error:") && said.contains("certificate"),
+        "{said}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

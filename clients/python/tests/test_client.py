@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
 from pathlib import Path
 
 import grpc
@@ -24,7 +26,7 @@ from frontierwatch.v1 import (
 )
 from frontierwatch.v1 import frontierwatch_service_pb2_grpc as service_grpc
 
-from conftest import Server
+from conftest import Server, server_root
 
 
 def source() -> common_pb2.Provenance:
@@ -121,3 +123,26 @@ def test_the_readme_python_session_works_as_written(server: Server) -> None:
     assert "organizations/lab Lab" in printed, printed
     assert "models/line/releases/r2" in printed, printed
     assert "61.5" in printed and "models/line/releases/r1" in printed, printed
+
+
+def test_a_tls_server_is_reached_with_its_ca_and_a_wrong_ca_is_refused() -> None:
+    # The Rust test that runs this suite makes the certificates
+    # (tests/api/python_client.rs); by hand, set FW_TLS_DIR to a directory
+    # with ca.crt, server.crt, server.key (for localhost) and other-ca.crt.
+    if "FW_TLS_DIR" not in os.environ:
+        pytest.skip("FW_TLS_DIR is not set (the Rust test that runs this suite sets it)")
+    tls = Path(os.environ["FW_TLS_DIR"])
+    root = server_root()
+    s = Server(root, "--tls-cert-file", str(tls / "server.crt"), "--tls-key-file", str(tls / "server.key"))
+    try:
+        s.start()
+        address = f"https://localhost:{s.port}"
+        with Client(address, token_file=s.token_file, ca_file=tls / "ca.crt") as client:
+            client.call(client.api.ListOrganizations, fw.ListOrganizationsRequest())
+        with Client(address, token_file=s.token_file, ca_file=tls / "other-ca.crt") as client:
+            with pytest.raises(FrontierWatchError) as wrong:
+                client.call(client.api.ListOrganizations, fw.ListOrganizationsRequest(), retry=False)
+        assert wrong.value.code == grpc.StatusCode.UNAVAILABLE, wrong.value
+    finally:
+        s.stop()
+        shutil.rmtree(root, ignore_errors=True)
