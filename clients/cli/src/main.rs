@@ -219,7 +219,9 @@ enum Command {
         action: TokenAction,
     },
     /// Writes stored resources to a file: JSON Lines (the generic import
-    /// format), or one kind as CSV or Parquet.
+    /// format), or one kind as CSV or Parquet. (An analytics answer is
+    /// saved by its own command: `fwatch leaderboard gpqa --save
+    /// board.parquet`.)
     Export(export::ExportArgs),
     /// Imports a public dataset.
     Import {
