@@ -106,13 +106,18 @@ async fn clients_connect_over_tls_plaintext_is_refused_and_a_rotated_certificate
 
     // The CLI with the CA file.
     let ca_file = write(&dir, "ca.crt", &ca);
-    let output = std::process::Command::new(crate::harness::fwatch())
-        .args([
-            "--server",
-            &format!("https://localhost:{}", server.addr.port()),
-        ])
-        .arg("--ca-file")
-        .arg(&ca_file)
+    let fwatch = || {
+        let mut command = std::process::Command::new(crate::harness::fwatch());
+        command
+            .args([
+                "--server",
+                &format!("https://localhost:{}", server.addr.port()),
+            ])
+            .arg("--ca-file")
+            .arg(&ca_file);
+        command
+    };
+    let output = fwatch()
         .args([
             "--token",
             &server.token,
@@ -162,13 +167,7 @@ async fn clients_connect_over_tls_plaintext_is_refused_and_a_rotated_certificate
         "the old CA no longer verifies the server"
     );
     // The CLI given the wrong CA says so and exits non-zero.
-    let output = std::process::Command::new(crate::harness::fwatch())
-        .args([
-            "--server",
-            &format!("https://localhost:{}", server.addr.port()),
-        ])
-        .arg("--ca-file")
-        .arg(&ca_file)
+    let output = fwatch()
         .args(["--token", &server.token, "list", "organizations"])
         .output()
         .expect("fwatch runs");
