@@ -20,6 +20,7 @@ from frontierwatch.v1 import (
     common_pb2,
     frontierwatch_service_pb2 as fw,
     release_pb2,
+    revision_pb2,
 )
 
 from conftest import REPO, Server
@@ -115,3 +116,33 @@ def test_a_saved_answer_is_the_table_to_arrow_makes(server: Server, tmp_path: Pa
     out = fwatch(server, "leaderboard", "benchmarks/bench", "--save", str(tmp_path / "board.xlsx"))
     assert out.returncode != 0 and ".parquet" in out.stderr
     assert not (tmp_path / "board.xlsx").exists()
+
+
+def test_every_kind_of_analytics_answer_saves_as_a_typed_table(server: Server, tmp_path: Path) -> None:
+    with Client(server.address, token_file=server.token_file) as client:
+        results(client, 4)
+        compared = client.call(client.api.CompareReleases, analytics_pb2.CompareReleasesRequest(
+            releases=["models/line/releases/r0", "models/line/releases/r3"]))
+        history = client.call(client.api.ListRevisions, revision_pb2.ListRevisionsRequest(
+            name="benchmarks/bench"))
+    saved: dict[str, pyarrow.Table] = {}
+    for command, args in {
+        "records": ["benchmarks/bench"],
+        "line-quality": ["models/line"],
+        "compare": ["models/line/releases/r0", "models/line/releases/r3"],
+        "timeline": ["models/line"],
+        "history": ["benchmarks/bench"],
+        "audit": [],
+    }.items():
+        path = tmp_path / f"{command}.parquet"
+        out = fwatch(server, command, *args, "--save", str(path))
+        assert out.returncode == 0, (command, out.stderr)
+        saved[command] = pyarrow.parquet.read_table(path)
+        # The seeded releases have no dates, so the timeline is empty.
+        assert saved[command].num_rows > 0 or command == "timeline", command
+    assert saved["compare"].num_rows == to_arrow(compared).num_rows
+    assert set(to_arrow(compared).column_names) <= set(saved["compare"].column_names)
+    assert saved["history"].num_rows == len(history.revisions)
+    assert saved["history"].schema.field("commit_time").type == pyarrow.timestamp("us", tz="UTC")
+    assert saved["records"].schema.field("score").type == pyarrow.float64()
+    assert saved["timeline"].schema.field("date.date").type == pyarrow.date32()
