@@ -2,8 +2,10 @@
 //! contract generates, `mypy --strict` passes on the package, and its
 //! pytest suite passes against this build's server binary on an embedded
 //! PostgreSQL (`clients/python/tests`, including a watch that runs
-//! through two server restarts). The package and its tools are installed
-//! from PyPI into a virtual environment under the target directory.
+//! through two server restarts); and, installed alone (no extras) in a
+//! virtual environment of its own, the package runs the README's Python
+//! block as written. The package and its tools are installed from PyPI
+//! into virtual environments under the target directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,18 +14,27 @@ fn python_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/python")
 }
 
-/// The virtual environment, made on first use, with the package installed
-/// afresh from `clients/python` (so the tests run what `pip install`
-/// gives a user) and its development tools.
+/// The virtual environment for the tests, made on first use, with the
+/// package installed afresh from `clients/python` (so the tests run what
+/// `pip install` gives a user) and its development extra: grpcio-tools,
+/// mypy-protobuf, mypy, pytest, pandas, pyarrow, the type stubs.
 fn venv() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
+    venv_with("python-venv", "[dev]")
+}
+
+/// A virtual environment under the target directory with the package
+/// installed with `extra` (`""` for none: grpcio and protobuf alone).
+fn venv_with(name: &str, extra: &str) -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let python = venv.join("bin/python");
     if !python.is_file() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
     }
-    let package = python_dir().canonicalize().expect("clients/python exists");
-    // With its development extra: grpcio-tools, mypy-protobuf, mypy,
-    // pytest, the type stubs.
+    // From a copy of its own: pip builds in the source tree (build/,
+    // *.egg-info), and two environments are made at once by two tests.
+    let package = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-package"));
+    let _ = std::fs::remove_dir_all(&package);
+    copy_package(&python_dir(), &package);
     run(Command::new(&python)
         .args([
             "-m",
@@ -32,7 +43,7 @@ fn venv() -> PathBuf {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .arg(format!("{}[dev]", package.display())));
+        .arg(format!("{}{extra}", package.display())));
     // The package itself again, in case only its sources changed.
     run(Command::new(&python)
         .args([
@@ -46,6 +57,28 @@ fn venv() -> PathBuf {
         ])
         .arg(&package));
     python
+}
+
+/// Copies the package's sources, without what builds and tests leave.
+fn copy_package(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("package copy");
+    for entry in std::fs::read_dir(from).expect("package dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "build"
+            || name.ends_with(".egg-info")
+            || name.starts_with("__pycache__")
+            || name.starts_with('.')
+        {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("type").is_dir() {
+            copy_package(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copied");
+        }
+    }
 }
 
 fn run(command: &mut Command) {
@@ -119,4 +152,48 @@ fn the_python_client_is_current_typed_and_passes_its_tests() {
     assert_ne!(code, Some(5), "pytest collected no tests:\n{out}");
     assert_eq!(code, Some(0), "pytest:\n{out}");
     assert!(out.contains(" passed"), "{out}");
+}
+
+/// `pip install ./clients/python` and nothing else (grpcio and protobuf),
+/// in a virtual environment of its own, then the README's first Python
+/// block as written, run from a directory holding the local server's
+/// token file where the block looks for it: what a user of a fresh
+/// machine does. Only the address is this server's.
+#[tokio::test]
+async fn the_readme_python_block_runs_on_the_package_alone() {
+    let python = venv_with("python-core-venv", "");
+    let (code, out) = run_in(
+        &python_dir(),
+        &python,
+        &[
+            "-c",
+            "import importlib.util, sys; sys.exit(importlib.util.find_spec('pandas') is not None)",
+        ],
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "the core package alone pulls in no pandas:\n{out}"
+    );
+    let server = crate::harness::TestServer::start().await;
+    let (ok, _, err) = crate::harness::run_fwatch(
+        &server,
+        &["create", "organizations", "--id", "lab", "-f", "-"],
+        Some("displayName: Lab"),
+    );
+    assert!(ok, "{err}");
+    let readme = std::fs::read_to_string(python_dir().join("../../README.md")).expect("README");
+    let block = readme
+        .split("<!-- python-session -->")
+        .nth(1)
+        .and_then(|rest| rest.split("```python\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has its Python block");
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-readme");
+    std::fs::create_dir_all(home.join(".frontierwatch")).expect("dir");
+    std::fs::write(home.join(".frontierwatch/admin-token"), &server.token).expect("token");
+    let code = block.replace("localhost:50051", &server.addr.to_string());
+    let (status, out) = run_in(&home, &python, &["-c", &code]);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("organizations/lab Lab"), "{out}");
 }

@@ -103,23 +103,25 @@ def test_bad_settings_are_refused_clearly(tmp_path: object) -> None:
     assert "CA file" in str(ca.value)
 
 
-def test_the_readme_python_session_works_as_written(server: Server) -> None:
+def test_the_readme_python_blocks_work_as_written(server: Server) -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    block = readme.split("<!-- python-session -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     with Client(server.address, token_file=server.token_file) as client:
         seed(client)
         client.call(client.api.CreateBenchmarkResult, fw.CreateBenchmarkResultRequest(
             benchmark_result=benchmark_result_pb2.BenchmarkResult(
                 release="models/line/releases/r1", benchmark="benchmarks/bench",
                 score=61.5, provenance=source())))
-    # The README's address, token file and benchmark, for this server's.
-    code = block.replace("localhost:50051", server.address).replace(
-        ".frontierwatch/admin-token", str(server.token_file)
-    ).replace("benchmarks/gpqa", "benchmarks/bench")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    printed = out.getvalue()
+    printed = ""
+    for marker in ("<!-- python-session -->", "<!-- python-pandas -->"):
+        block = readme.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+        # The README's address, token file and benchmark, for this server's.
+        code = block.replace("localhost:50051", server.address).replace(
+            ".frontierwatch/admin-token", str(server.token_file)
+        ).replace("benchmarks/gpqa", "benchmarks/bench")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+        printed += out.getvalue()
     assert "organizations/lab Lab" in printed, printed
     assert "models/line/releases/r2" in printed, printed
     assert "61.5" in printed and "models/line/releases/r1" in printed, printed
