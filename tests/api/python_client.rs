@@ -114,12 +114,21 @@ fn tls_dir() -> &'static Path {
 }
 
 fn run_in(dir: &Path, python: &Path, args: &[&str]) -> (Option<i32>, String) {
+    run_with(dir, python, args, &[])
+}
+
+/// [`run_in`] with these environment variables set too.
+fn run_with(
+    dir: &Path,
+    python: &Path,
+    args: &[&str],
+    envs: &[(&str, &Path)],
+) -> (Option<i32>, String) {
     let output = Command::new(python)
         .args(args)
         .current_dir(dir)
         .env("FW_SERVER_BIN", env!("CARGO_BIN_EXE_frontierwatch-server"))
-        .env("FW_FWATCH_BIN", crate::harness::fwatch())
-        .env("FW_TLS_DIR", tls_dir())
+        .envs(envs.iter().copied())
         .output()
         .expect("python runs");
     let text = format!(
@@ -142,10 +151,14 @@ fn the_python_client_is_current_typed_and_passes_its_tests() {
         &["-m", "mypy", "--strict", "src/frontierwatch"],
     );
     assert_eq!(code, Some(0), "mypy --strict:\n{out}");
-    let (code, out) = run_in(
+    // fwatch, whose exports the suite reads back, and the certificates of
+    // its TLS test: made only for the suite.
+    let fwatch = crate::harness::fwatch();
+    let (code, out) = run_with(
         &dir,
         &python,
         &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        &[("FW_FWATCH_BIN", &fwatch), ("FW_TLS_DIR", tls_dir())],
     );
     // pytest exits 5 when it collected nothing: a suite that ran no test
     // has shown nothing, so that fails too.

@@ -175,13 +175,15 @@ pub(crate) fn structured<T: prost::Message + prost::Name>(
     format: Format,
     message: &T,
 ) -> anyhow::Result<bool> {
-    if crate::output::save(&dynamic(message)?)? {
-        return Ok(true);
-    }
-    if matches!(format, Format::Table | Format::Csv) {
+    let saving = crate::output::saving();
+    if !saving && matches!(format, Format::Table | Format::Csv) {
         return Ok(false);
     }
-    print_message(format, &dynamic(message)?);
+    let message = dynamic(message)?;
+    match saving {
+        true => crate::output::save(&message)?,
+        false => print_message(format, &message),
+    }
     Ok(true)
 }
 

@@ -68,33 +68,61 @@ pub struct ListArgs {
     pub all: bool,
 }
 
-/// The items of a List call's pages, from `token` on, in the field
+/// The pages of a List call from `token` on, each passed to `each`: one
+/// page, or every page when `all`, the next then asked for (and decoded,
+/// on another thread) while `each` handles this one. Returns the token of
+/// the page after the last one read (empty at the end).
+pub(crate) async fn walk_pages(
+    channel: &Channel,
+    method: &str,
+    request: Map<String, Value>,
+    token: String,
+    all: bool,
+    mut each: impl FnMut(DynamicMessage) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
+    let fetch = |token: String| {
+        let channel = channel.clone();
+        let method = method.to_owned();
+        let mut request = request.clone();
+        request.insert("page_token".into(), json!(token));
+        tokio::spawn(async move { call(&channel, &method, Value::Object(request)).await })
+    };
+    let mut next = Some(fetch(token));
+    let mut after = String::new();
+    while let Some(fetching) = next.take() {
+        let page = fetching.await??;
+        after = match page.get_field_by_name("next_page_token").as_deref() {
+            Some(Field::String(token)) => token.clone(),
+            _ => String::new(),
+        };
+        if all && !after.is_empty() {
+            next = Some(fetch(after.clone()));
+        }
+        each(page)?;
+    }
+    Ok(after)
+}
+
+/// The items of a List call's pages, from `token` on, in the (JSON) field
 /// `field` of each page: one page, or every page when `all`; and the token
 /// of the page after the last one read (empty at the end).
 async fn pages(
     channel: &Channel,
     method: &str,
-    mut request: Map<String, Value>,
+    request: Map<String, Value>,
     field: &str,
-    mut token: String,
+    token: String,
     all: bool,
 ) -> anyhow::Result<(Vec<Value>, String)> {
     let mut items = Vec::new();
-    loop {
-        request.insert("page_token".into(), json!(token));
-        let response = to_json(&call(channel, method, Value::Object(request.clone())).await?);
-        if let Some(Value::Array(page)) = response.get(field) {
-            items.extend(page.iter().cloned());
+    let after = walk_pages(channel, method, request, token, all, |page| {
+        if let Some(Value::Array(page)) = to_json(&page).get_mut(field).map(Value::take) {
+            items.extend(page);
         }
-        token = response
-            .get("nextPageToken")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        if !all || token.is_empty() {
-            return Ok((items, token));
-        }
-    }
+        Ok(())
+    })
+    .await?;
+    Ok((items, after))
 }
 
 /// A List request of a kind: every parent, these `key=value` filters,

@@ -19,9 +19,9 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use frontierwatch_client::proto::kinds::{KINDS, KindInfo};
 use prost_reflect::DynamicMessage;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::commands::{call, camel, list_request};
+use crate::commands::{camel, list_request, walk_pages};
 use crate::dynamic::{Channel, message, to_json};
 use crate::kinds::by_arg;
 use crate::table::Shape;
@@ -150,35 +150,17 @@ pub async fn export(channel: &Channel, args: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every page of a kind's List, each passed to `each`; the next page is
-/// asked for (and decoded, on another thread) while `each` writes this one.
+/// Every page of a kind's List (`commands::walk_pages`), each passed to
+/// `each` while the next is fetched.
 async fn pages(
     channel: &Channel,
     kind: &KindInfo,
     filters: &[String],
-    mut each: impl FnMut(DynamicMessage) -> anyhow::Result<()>,
+    each: impl FnMut(DynamicMessage) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let request = list_request(kind, filters, 1000)?;
     let method = format!("List{}", kind.plural);
-    let fetch = |token: String| {
-        let channel = channel.clone();
-        let method = method.clone();
-        let mut request = request.clone();
-        request.insert("page_token".into(), json!(token));
-        tokio::spawn(async move { call(&channel, &method, Value::Object(request)).await })
-    };
-    let mut next = Some(fetch(String::new()));
-    while let Some(fetching) = next.take() {
-        let page = fetching.await??;
-        let token = match page.get_field_by_name("next_page_token").as_deref() {
-            Some(prost_reflect::Value::String(token)) => token.clone(),
-            _ => String::new(),
-        };
-        if !token.is_empty() {
-            next = Some(fetch(token));
-        }
-        each(page)?;
-    }
+    walk_pages(channel, &method, request, String::new(), true, each).await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Output as a human table (default), JSON, YAML or CSV (the table's rows,
 //! or a message's fields as `key,value`).
 
+use anyhow::Context as _;
 use clap::ValueEnum;
 use prost_reflect::{DynamicMessage, ReflectMessage as _};
 use serde_json::Value;
@@ -40,11 +41,14 @@ pub fn set_save(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Saves `answer` as a table when `--save` asked for it: whether it did.
-pub fn save(answer: &DynamicMessage) -> anyhow::Result<bool> {
-    let Some((path, format)) = SAVE.get() else {
-        return Ok(false);
-    };
+/// Whether `--save` asked for this run's answer to be saved.
+pub fn saving() -> bool {
+    SAVE.get().is_some()
+}
+
+/// Saves `answer` as a table where `--save` asked (see [`saving`]).
+pub fn save(answer: &DynamicMessage) -> anyhow::Result<()> {
+    let (path, format) = SAVE.get().context("--save was not given")?;
     let shape = Shape::of_answer(&answer.descriptor());
     let mut out = TableWriter::create(path, *format, shape.columns.clone())?;
     for row in shape.rows(answer) {
@@ -53,7 +57,7 @@ pub fn save(answer: &DynamicMessage) -> anyhow::Result<bool> {
     let rows = out.rows;
     out.finish()?;
     eprintln!("saved {rows} rows to {}", path.display());
-    Ok(true)
+    Ok(())
 }
 
 /// Writes rows as CSV to standard output.

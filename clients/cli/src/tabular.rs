@@ -179,7 +179,7 @@ impl TableWriter {
                 for (column, cell) in buffered.iter_mut().zip(row) {
                     column.push(cell);
                 }
-                if buffered[0].len() >= GROUP {
+                if buffered.first().is_some_and(|c| c.len() >= GROUP) {
                     flush_group(writer, &self.columns, buffered)?;
                 }
             }
