@@ -34,6 +34,7 @@ mod progress;
 mod progress_properties;
 mod python_client;
 mod read_cache;
+mod references;
 mod rehearsal;
 mod sources;
 mod standard_methods;

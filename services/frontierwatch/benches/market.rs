@@ -7,11 +7,13 @@
 //!   primary-key GetOffering through the same server in the same run,
 //!   reported as ratios;
 //! - measurement ingest through ImportResources (calls of 500, as `fwatch
-//!   import` makes them) against COPY of the same rows into a table with
-//!   the same indexes, interleaved, reported as a ratio of rates.
+//!   import` makes them, from INGEST_CLIENTS callers) against COPY of the
+//!   same rows into `resources` itself and into an empty table with the
+//!   same indexes, interleaved, reported as ratios of rates.
 //!
 //! Run: `cargo bench -p frontierwatch-server --bench market`
-//! (environment: RESULTS, RELEASES, MEASUREMENTS, CALLS, INGEST, ROUNDS).
+//! (environment: RESULTS, RELEASES, MEASUREMENTS, CALLS, INGEST, ROUNDS,
+//! INGEST_CLIENTS, PROFILE).
 
 #[path = "../../../tests/api/harness.rs"]
 #[allow(dead_code)]
@@ -196,6 +198,45 @@ fn end_of(m: &Measurement) -> Option<chrono::DateTime<chrono::Utc>> {
     m.window_end.map(|t| time(t.seconds))
 }
 
+/// With `PROFILE` set, the server is restarted on connections that log the
+/// plan of every statement they run, with its timing, buffers and triggers
+/// (`auto_explain`), into the cluster's `postgresql.log`: where the
+/// database's time goes in an ingest (`benches/report/market.md`). The
+/// timing itself slows every statement; the ratios are not comparable.
+async fn profiled(mut server: TestServer, pool: &sqlx::PgPool) -> TestServer {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("the database's name");
+    for setting in [
+        "session_preload_libraries = 'auto_explain'",
+        "auto_explain.log_min_duration = 0",
+        "auto_explain.log_analyze = on",
+        "auto_explain.log_triggers = on",
+        "auto_explain.log_buffers = on",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {db} SET {setting}"
+        )))
+        .execute(pool)
+        .await
+        .expect("auto_explain is set");
+    }
+    let url = server.database_url.clone();
+    server.terminate().await;
+    let server = TestServer::start_with(harness::ServerOptions {
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await
+    .expect("the server restarts");
+    eprintln!(
+        "profiling: plans in /tmp/fwtest-{}/postgresql.log",
+        std::process::id()
+    );
+    server
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let result_count = env("RESULTS", 1_000_000) as i64;
@@ -254,9 +295,6 @@ async fn main() {
         load.elapsed().as_secs_f64()
     );
 
-    let c = frontierwatch_client::Client::connect(server.connect_options())
-        .await
-        .expect("the client connects");
     let mut raw = server.client().await;
     let (mut baseline, mut offering_reports, mut release_reports, mut frontiers) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -349,15 +387,35 @@ async fn main() {
         );
     }
 
-    // Ingest: ImportResources against COPY of the same rows, interleaved.
+    let server = match std::env::var("PROFILE") {
+        Ok(_) => profiled(server, &pool).await,
+        Err(_) => server,
+    };
+    // Connected after the profile's restart, if any.
+    let c = frontierwatch_client::Client::connect(server.connect_options())
+        .await
+        .expect("the client connects");
+    // Ingest: ImportResources against COPY of the same rows, interleaved:
+    // COPY into `resources` itself (the table the rows live in, with its
+    // indexes, triggers and size: the goal's baseline), and into an empty
+    // table `LIKE resources` (every index, no trigger, nothing stored: the
+    // cheapest place the rows could go). Each timed phase starts after a
+    // CHECKPOINT, so that each pays its own full-page writes.
     sqlx::query("CREATE TABLE bench_copy (LIKE resources INCLUDING DEFAULTS INCLUDING INDEXES)")
         .execute(&pool)
         .await
         .expect("copy table");
     let clients = env("INGEST_CLIENTS", 1) as usize;
     let server_pid = server.pid();
-    let (mut ours, mut copies) = (Vec::new(), Vec::new());
-    let (mut ours_cpu, mut copies_cpu) = (Vec::new(), Vec::new());
+    let targets = [("resources", "cp"), ("bench_copy", "in")];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 1 + targets.len()];
+    let mut used: Vec<Vec<cpu::Used>> = vec![Vec::new(); 1 + targets.len()];
+    let checkpoint = async || {
+        sqlx::query("CHECKPOINT")
+            .execute(&pool)
+            .await
+            .expect("checkpoint");
+    };
     for round in 0..rounds {
         let batch: Vec<Measurement> = (0..ingest)
             .map(|k| {
@@ -378,6 +436,7 @@ async fn main() {
                 resource: Some(import_item::Resource::Measurement(m.clone())),
             })
             .collect();
+        checkpoint().await;
         let before = cpu::Cpu::now(server_pid);
         let t = Instant::now();
         // `clients` callers, each taking every `clients`th call of 500.
@@ -404,57 +463,82 @@ async fn main() {
         for task in tasks {
             task.await.expect("an import caller");
         }
-        ours.push(ingest as f64 / t.elapsed().as_secs_f64());
-        ours_cpu.push(cpu::Cpu::now(server_pid).since(&before));
+        rates[0].push(ingest as f64 / t.elapsed().as_secs_f64());
+        used[0].push(cpu::Cpu::now(server_pid).since(&before));
 
-        // The rows as the server stores them, in COPY's text format.
-        let mut text = String::new();
-        for m in &batch {
-            let stored = Measurement {
-                etag: "0123456789abcdef".into(),
-                ..m.clone()
-            };
-            let hex: String = stored
-                .encode_to_vec()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let end = end_of(m).unwrap().to_rfc3339();
-            text.push_str(&format!(
-                "{}\tmeasurement\t\\\\x{hex}\te\te\t2026-01-01T00:00:00Z\t2026-01-01T00:00:00Z\t{}\t{}\t{end}\n",
-                m.name,
-                m.offering,
-                metric_name(m)
-            ));
+        for (i, (table, prefix)) in targets.iter().enumerate() {
+            // The rows as the server stores them, in COPY's text format,
+            // under names of their own where they share the table.
+            let mut text = String::new();
+            for m in &batch {
+                let stored = Measurement {
+                    name: m.name.replacen("/in-", &format!("/{prefix}-"), 1),
+                    etag: "0123456789abcdef".into(),
+                    ..m.clone()
+                };
+                let hex: String = stored
+                    .encode_to_vec()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let end = end_of(m).unwrap().to_rfc3339();
+                text.push_str(&format!(
+                    "{}\tmeasurement\t\\\\x{hex}\te\te\t2026-01-01T00:00:00Z\t2026-01-01T00:00:00Z\t{}\t{}\t{end}\n",
+                    stored.name,
+                    m.offering,
+                    metric_name(m)
+                ));
+            }
+            checkpoint().await;
+            let before = cpu::Cpu::now(server_pid);
+            let t = Instant::now();
+            let mut connection = pool.acquire().await.expect("connection");
+            let mut copy = connection
+                .copy_in_raw(&format!(
+                    "COPY {table} (name, kind, data, etag, typed_etag, create_time, update_time, offering, metric, window_end) FROM STDIN"
+                ))
+                .await
+                .expect("copy");
+            copy.send(text.as_bytes()).await.expect("copy rows");
+            copy.finish().await.expect("copy done");
+            rates[1 + i].push(ingest as f64 / t.elapsed().as_secs_f64());
+            used[1 + i].push(cpu::Cpu::now(server_pid).since(&before));
         }
-        let before = cpu::Cpu::now(server_pid);
-        let t = Instant::now();
-        let mut connection = pool.acquire().await.expect("connection");
-        let mut copy = connection
-            .copy_in_raw(
-                "COPY bench_copy (name, kind, data, etag, typed_etag, create_time, update_time, offering, metric, window_end) FROM STDIN",
-            )
-            .await
-            .expect("copy");
-        copy.send(text.as_bytes()).await.expect("copy rows");
-        copy.finish().await.expect("copy done");
-        copies.push(ingest as f64 / t.elapsed().as_secs_f64());
-        copies_cpu.push(cpu::Cpu::now(server_pid).since(&before));
         println!(
-            "ingest round {round}: ImportResources {:.0} rows/s, COPY {:.0} rows/s",
-            ours[round], copies[round]
+            "ingest round {round}: ImportResources {:.0} rows/s, COPY into resources {:.0} rows/s, into an empty table {:.0} rows/s",
+            rates[0][round], rates[1][round], rates[2][round]
         );
     }
-    let (ours, copies) = (median(ours), median(copies));
+    let ratios = |i: usize| -> Vec<String> {
+        rates[0]
+            .iter()
+            .zip(&rates[i])
+            .map(|(a, b)| format!("{:.2}", a / b))
+            .collect()
+    };
+    let medians: Vec<f64> = rates.iter().cloned().map(median).collect();
     println!(
-        "ingest of {ingest} measurements (median of {rounds}, {clients} import callers): ImportResources {ours:.0} rows/s, COPY {copies:.0} rows/s, ratio {:.2}x",
-        ours / copies
+        "ingest of {ingest} measurements (median of {rounds}, {clients} import callers): ImportResources {:.0} rows/s; COPY into resources {:.0} rows/s, ratio {:.2}x (rounds {}); COPY into an empty table {:.0} rows/s, ratio {:.2}x (rounds {})",
+        medians[0],
+        medians[1],
+        medians[0] / medians[1],
+        ratios(1).join(", "),
+        medians[2],
+        medians[0] / medians[2],
+        ratios(2).join(", "),
     );
     let rows = (ingest as usize * rounds) as f64;
-    for (label, used) in [("ImportResources", ours_cpu), ("COPY", copies_cpu)] {
+    for (label, used) in [
+        "ImportResources",
+        "COPY into resources",
+        "COPY, empty table",
+    ]
+    .into_iter()
+    .zip(used)
+    {
         let (server, postgres, client, total) = cpu::Used::sum(&used).per_op_us(rows);
         println!(
-            "  {label:<16} CPU µs/row: server {server:.1}, PostgreSQL {postgres:.1}, bench process {client:.1}, total {total:.1}"
+            "  {label:<20} CPU µs/row: server {server:.1}, PostgreSQL {postgres:.1}, bench process {client:.1}, total {total:.1}"
         );
     }
     println!("total time {:.1} s", started.elapsed().as_secs_f64());

@@ -26,6 +26,7 @@ use std::cmp::Reverse;
 use frontierwatch_proto::v1::{
     ApproximateDate, DatePrecision, FieldClaim, FieldConflict, Provenance, Source, SourceKind,
 };
+use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, ReflectMessage, Value};
 
 use super::reflect::{descriptor, to_dynamic};
@@ -93,7 +94,36 @@ fn claimant_of_source(source: &Source) -> (String, Authority) {
     (who, authority_of(source.kind))
 }
 
-/// The provenance a resource carries, if its kind has one.
+/// The provenance a resource carries, if its kind has one, read from its
+/// encoding: only that field is decoded (an import asks it of every item,
+/// and converting the whole resource to a dynamic message cost more than
+/// the rest of the claim).
+fn provenance_of_resource<T: Resource>(resource: &T) -> Result<Option<Provenance>, ApiError> {
+    let Some(field) = descriptor::<T>()?.get_field_by_name("provenance") else {
+        return Ok(None);
+    };
+    let encoded = resource.encode_to_vec();
+    let mut provenance: Option<Provenance> = None;
+    for read in super::wire::fields(&encoded) {
+        let Ok((number, value)) = read else {
+            break;
+        };
+        if let (true, super::wire::Value::Delimited(bytes)) = (number == field.number(), value) {
+            // A message field met twice merges, as protobuf decodes it.
+            provenance
+                .get_or_insert_default()
+                .merge(bytes)
+                .map_err(|e| {
+                    ApiError::Internal(
+                        anyhow::Error::new(e).context("a provenance does not decode"),
+                    )
+                })?;
+        }
+    }
+    Ok(provenance)
+}
+
+/// The provenance a message carries, if its kind has one.
 fn provenance_of(message: &DynamicMessage) -> Option<Provenance> {
     match message.get_field_by_name("provenance")?.as_ref() {
         Value::Message(inner) => inner.transcode_to().ok(),
@@ -110,7 +140,7 @@ pub fn claimant<T: Resource>(
     if let Some(source) = import_source.filter(|s| !s.uri.is_empty() || !s.publisher.is_empty()) {
         return Ok(claimant_of_source(source));
     }
-    let sources = provenance_of(&to_dynamic(resource)?)
+    let sources = provenance_of_resource(resource)?
         .map(|p| p.sources)
         .unwrap_or_default();
     let chosen = sources

@@ -164,3 +164,29 @@ fn one_claim_merges_to_itself() {
     let merged = merge(&only.name, &[claim("a", 1, only.clone())]).unwrap();
     assert_eq!(merged, only);
 }
+
+#[test]
+fn the_provenance_read_from_the_encoding_is_the_one_reflection_reads() {
+    let sources = vec![
+        source("https://example.com/a", SourceKind::Press),
+        source("https://example.com/b", SourceKind::Dataset),
+    ];
+    let with = release(day(2025, 7, 9), sources);
+    let without = release(day(2025, 7, 9), Vec::new());
+    for resource in [&with, &without, &Release::default()] {
+        // Reflection reads an unset field as its default.
+        assert_eq!(
+            provenance_of_resource(resource)
+                .unwrap()
+                .unwrap_or_default(),
+            provenance_of(&to_dynamic(resource).unwrap()).unwrap_or_default(),
+            "{resource:?}"
+        );
+    }
+    assert_eq!(
+        claimant(&with, None).unwrap(),
+        claimant_of_source(&with.provenance.as_ref().unwrap().sources[1])
+    );
+    // A kind without provenance has none.
+    assert_eq!(provenance_of_resource(&Model::default()).unwrap(), None);
+}
