@@ -19,6 +19,7 @@ mod fuzz;
 mod group_commit;
 mod harness;
 mod history;
+mod import_pipeline;
 mod imports;
 mod kinds;
 mod limits;

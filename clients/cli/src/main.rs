@@ -230,6 +230,11 @@ enum Command {
         /// Resources per server-side batch (one transaction each).
         #[arg(long, global = true, default_value_t = 500)]
         batch_size: usize,
+        /// Batches sent at once; a batch that writes or refers to a name a
+        /// batch in flight writes waits for it, so every outcome is the one
+        /// of sending them one at a time.
+        #[arg(long, global = true, default_value_t = 4)]
+        in_flight: usize,
         /// Print the plan and write nothing: the model lines the import
         /// derived, each with its developers and releases, the releases it
         /// recognised as stored ones, and the rows it would reject.
@@ -467,6 +472,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import {
             source,
             batch_size,
+            in_flight,
             plan,
         } => {
             let source = match source {
@@ -478,7 +484,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if plan {
                 return import::plan_only(&client, cli.output, source).await;
             }
-            import::run(&client, cli.output, source, batch_size.max(1)).await
+            import::run(&client, cli.output, source, batch_size.max(1), in_flight).await
         }
     }
 }

@@ -15,19 +15,23 @@ mod jsonl;
 mod lines;
 mod llm_stats;
 mod llm_stats_offers;
+mod pipeline;
 mod releases;
 mod report;
 mod resolve;
 mod rows;
 mod scales;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use tokio::task::JoinSet;
+
 use frontierwatch_client::Client;
 use frontierwatch_client::proto::{
-    ImportItem, ImportResult, Provenance, Source as FactSource, SourceKind, import_item,
+    ImportItem, ImportResourcesResponse, ImportResult, Provenance, Source as FactSource,
+    SourceKind, import_item,
 };
 
 use crate::output::Format;
@@ -274,11 +278,18 @@ pub async fn plan_only(client: &Client, format: Format, source: Source) -> anyho
     Ok(())
 }
 
+/// A batch sent: its size and the server's answer.
+struct Sent {
+    rows: usize,
+    response: Result<ImportResourcesResponse, tonic::Status>,
+}
+
 pub async fn run(
     client: &Client,
     format: Format,
     source: Source,
     batch_size: usize,
+    in_flight: usize,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = planned(client, &source).await?;
@@ -291,20 +302,12 @@ pub async fn run(
         Some(plan.rows.len() as u64),
         indicatif::ProgressDrawTarget::stderr(),
     );
-    for (batch_index, chunk) in plan.rows.chunks(batch_size).enumerate() {
-        let offset = batch_index * batch_size;
-        let items: Vec<ImportItem> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, row)| ImportItem {
-                line: (offset + i) as i64,
-                resource: Some(row.resource.clone()),
-            })
-            .collect();
-        let response = client
-            .import_resources(items, plan.source.clone())
-            .await
-            .map_err(fail)?;
+    // Up to `in_flight` batches at once, each after the ones in flight that
+    // it depends on (`pipeline`); outcomes are counted as they come.
+    let mut running: JoinSet<Sent> = JoinSet::new();
+    let mut touching: HashMap<tokio::task::Id, pipeline::Touches> = HashMap::new();
+    let mut tally = |sent: Sent| -> anyhow::Result<()> {
+        let response = sent.response.map_err(fail)?;
         for outcome in response.outcomes {
             let Some(row) = usize::try_from(outcome.line)
                 .ok()
@@ -330,10 +333,62 @@ pub async fn run(
             };
             counts.entry(kind).or_default()[slot] += 1;
         }
-        progress.inc(chunk.len() as u64);
+        progress.inc(sent.rows as u64);
+        Ok(())
+    };
+    let batches = plan.rows.chunks(batch_size);
+    for (batch_index, chunk) in batches.enumerate() {
+        let offset = batch_index * batch_size;
+        let touches = pipeline::Touches::of(chunk.iter().map(|row| &row.resource));
+        while running.len() >= in_flight.max(1)
+            || touching.values().any(|other| touches.conflicts(other))
+        {
+            let Some(done) = running.join_next_with_id().await else {
+                break;
+            };
+            let (id, sent) = done?;
+            touching.remove(&id);
+            tally(sent)?;
+        }
+        let items: Vec<ImportItem> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, row)| ImportItem {
+                line: (offset + i) as i64,
+                resource: Some(row.resource.clone()),
+            })
+            .collect();
+        let (client, source, rows) = (client.clone(), plan.source.clone(), chunk.len());
+        let handle = running.spawn(async move {
+            Sent {
+                rows,
+                response: client.import_resources(items, source).await,
+            }
+        });
+        touching.insert(handle.id(), touches);
+    }
+    while let Some(done) = running.join_next().await {
+        tally(done?)?;
     }
     progress.finish_and_clear();
-    rejected.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
+    // In full, so that the order does not depend on which batch came back
+    // first (one line of a file can make several resources).
+    rejected.sort_by(|a, b| {
+        (
+            a.file.as_str(),
+            a.line,
+            a.kind,
+            a.name.as_str(),
+            a.reason.as_str(),
+        )
+            .cmp(&(
+                b.file.as_str(),
+                b.line,
+                b.kind,
+                b.name.as_str(),
+                b.reason.as_str(),
+            ))
+    });
     report::outcome(
         format,
         &counts,
