@@ -6,8 +6,9 @@
 //!   of a release, and GetPriceFrontier, latency p50 and p99, beside a
 //!   primary-key GetOffering through the same server in the same run,
 //!   reported as ratios;
-//! - measurement ingest through ImportResources (calls of 500, as `fwatch
-//!   import` makes them, from INGEST_CLIENTS callers) against COPY of the
+//! - measurement ingest through ImportResources (calls of 500 from
+//!   INGEST_CLIENTS callers, 4 by default: as `fwatch import` sends them,
+//!   four batches in flight) against COPY of the
 //!   same rows into `resources` itself and into an empty table with the
 //!   same indexes, interleaved, reported as ratios of rates.
 //!
@@ -405,7 +406,7 @@ async fn main() {
         .execute(&pool)
         .await
         .expect("copy table");
-    let clients = env("INGEST_CLIENTS", 1) as usize;
+    let clients = env("INGEST_CLIENTS", 4) as usize;
     let server_pid = server.pid();
     let targets = [("resources", "cp"), ("bench_copy", "in")];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 1 + targets.len()];
