@@ -16,6 +16,7 @@ pub mod v1 {
 
 pub mod codec;
 pub mod kinds;
+pub mod wire;
 
 /// The encoded `FileDescriptorSet` of every `frontierwatch.v1` file, for
 /// server reflection and for dynamic inspection of messages.

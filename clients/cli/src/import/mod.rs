@@ -336,8 +336,7 @@ pub async fn run(
         progress.inc(sent.rows as u64);
         Ok(())
     };
-    let batches = plan.rows.chunks(batch_size);
-    for (batch_index, chunk) in batches.enumerate() {
+    for (batch_index, chunk) in plan.rows.chunks(batch_size).enumerate() {
         let offset = batch_index * batch_size;
         let touches = pipeline::Touches::of(chunk.iter().map(|row| &row.resource));
         while running.len() >= in_flight.max(1)

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 
 use frontierwatch_client::proto::import_item;
+use frontierwatch_proto::wire;
 
 use super::name_of;
 
@@ -63,46 +64,19 @@ impl Touches {
 
 /// Calls `found` with every UTF-8 length-delimited value of an encoded
 /// message, and reads those that parse as messages in turn.
-fn strings(mut bytes: &[u8], depth: usize, found: &mut dyn FnMut(&str)) -> bool {
-    while !bytes.is_empty() {
-        let Ok(key) = prost::encoding::decode_varint(&mut bytes) else {
-            return false;
+fn strings(bytes: &[u8], depth: usize, found: &mut dyn FnMut(&str)) {
+    for field in wire::fields(bytes) {
+        let Ok((_, wire::Value::Delimited(value))) = field else {
+            continue;
         };
-        let skip = match key & 7 {
-            0 => match prost::encoding::decode_varint(&mut bytes) {
-                Ok(_) => 0,
-                Err(_) => return false,
-            },
-            1 => 8,
-            5 => 4,
-            2 => {
-                let Ok(len) = prost::encoding::decode_varint(&mut bytes) else {
-                    return false;
-                };
-                let Some((value, rest)) = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| bytes.split_at_checked(len))
-                else {
-                    return false;
-                };
-                if let Ok(text) = std::str::from_utf8(value) {
-                    found(text);
-                }
-                if depth < MAX_DEPTH {
-                    // A nested message, or text that happens not to parse.
-                    strings(value, depth + 1, found);
-                }
-                bytes = rest;
-                0
-            }
-            _ => return false,
-        };
-        let Some(rest) = bytes.get(skip..) else {
-            return false;
-        };
-        bytes = rest;
+        if let Ok(text) = std::str::from_utf8(value) {
+            found(text);
+        }
+        if depth < MAX_DEPTH {
+            // A nested message, or text that happens not to parse.
+            strings(value, depth + 1, found);
+        }
     }
-    true
 }
 
 #[cfg(test)]

@@ -108,7 +108,9 @@ fn provenance_of_resource<T: Resource>(resource: &T) -> Result<Option<Provenance
         let Ok((number, value)) = read else {
             break;
         };
-        if let (true, super::wire::Value::Delimited(bytes)) = (number == field.number(), value) {
+        if number == field.number()
+            && let super::wire::Value::Delimited(bytes) = value
+        {
             // A message field met twice merges, as protobuf decodes it.
             provenance
                 .get_or_insert_default()

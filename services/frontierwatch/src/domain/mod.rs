@@ -12,7 +12,7 @@ pub mod names;
 pub mod progress;
 pub mod reflect;
 pub mod violations;
-pub mod wire;
+pub use frontierwatch_proto::wire;
 
 pub use index::Index;
 pub use names::Kind;

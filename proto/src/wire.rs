@@ -1,6 +1,7 @@
 //! Reading an encoded protobuf message field by field in its wire format,
-//! without decoding it: what the request guard and the rules every message
-//! obeys scan before they decode (see `api::guard` and `domain::reflect`).
+//! without decoding it: what the server's request guard and the rules every
+//! message obeys scan before they decode (`api::guard`, `domain::reflect`),
+//! and what `fwatch import` reads of the names a batch mentions.
 
 use prost::encoding::decode_varint;
 
