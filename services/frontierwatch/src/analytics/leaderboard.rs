@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
+use super::prices::{Blend, Cheapest, cheapest};
 use crate::domain::analytics::{better, competition_ranks};
 use crate::domain::kinds::weights;
 use crate::domain::names::model_of_release;
@@ -51,6 +52,22 @@ impl LeaderboardQuery {
 /// first (then by settings key), the benchmark's canonical settings before
 /// all; rows by score with competition ranks.
 pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, ApiError> {
+    Ok(board_priced(store, q, &Blend::default(), true).await?.0)
+}
+
+/// The leaderboard, each row's cheapest price blended by `blend`, and the
+/// cheapest offering of each release shown (read once, for the price
+/// frontier too). With `in_full`, each row carries its result's dates,
+/// verification, evaluator and provenance; without, only what the board
+/// ranks by (release, score, result name) and the names and prices read
+/// with it, and only each section's first result is read (for its
+/// settings): all the price frontier shows.
+pub(super) async fn board_priced(
+    store: &Store,
+    q: &LeaderboardQuery,
+    blend: &Blend,
+    in_full: bool,
+) -> Result<(Leaderboard, HashMap<String, Cheapest>), ApiError> {
     let limit = q.limit;
     let grouping = q.grouping;
     let benchmark: Benchmark = store.get(&q.benchmark).await?;
@@ -121,12 +138,39 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
         });
         ranked.push((settings_key, rows));
     }
-    // Only the rows shown are read in full.
-    let shown: Vec<String> = ranked
+    // Only the rows shown are read in full, with their releases and model
+    // lines and the releases' offerings: independent reads, at once.
+    let shown: Vec<&ResultRow> = ranked
         .iter()
-        .flat_map(|(_, rows)| rows.iter().take(limit).map(|r| r.name.clone()))
+        .flat_map(|(_, rows)| rows.iter().take(limit))
         .collect();
-    let data = queries::result_data(store.pool(), &shown).await?;
+    let results: Vec<String> = match in_full {
+        true => shown.iter().map(|r| r.name.clone()).collect(),
+        false => ranked
+            .iter()
+            .filter_map(|(_, rows)| rows.first().map(|r| r.name.clone()))
+            .collect(),
+    };
+    let mut names: Vec<String> = shown
+        .iter()
+        .flat_map(|r| [Some(&r.release), r.model.as_ref()])
+        .flatten()
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    let releases: Vec<String> = names
+        .iter()
+        .filter(|n| n.contains("/releases/"))
+        .cloned()
+        .collect();
+    let day = super::cadence::today_or(filter.as_of);
+    let (data, stored, prices) = tokio::try_join!(
+        queries::result_data(store.pool(), &results),
+        queries::result_data(store.pool(), &names),
+        cheapest(store, &releases, day, blend),
+    )?;
     let mut sections = Vec::new();
     for (settings_key, rows) in ranked {
         let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
@@ -135,11 +179,15 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
             settings_key: settings_key.clone(),
             ..Default::default()
         };
-        for (row, (rank, tied)) in rows.iter().zip(ranks).take(limit) {
+        for (i, (row, (rank, tied))) in rows.iter().zip(ranks).take(limit).enumerate() {
+            let result = match in_full || i == 0 {
+                true => decode_stored(row, &data)?,
+                false => BenchmarkResult::default(),
+            };
             if section.settings.is_none() {
-                section.settings = decode_stored(row, &data)?.settings;
+                section.settings = result.settings.clone();
             }
-            section.rows.push(leaderboard_row(row, rank, tied, &data)?);
+            section.rows.push(leaderboard_row(row, rank, tied, result));
         }
         sections.push((rows.len(), section));
     }
@@ -147,30 +195,25 @@ pub async fn board(store: &Store, q: &LeaderboardQuery) -> Result<Leaderboard, A
     // the whole section, not of the rows shown.
     sections
         .sort_by(|(a, sa), (b, sb)| b.cmp(a).then_with(|| sa.settings_key.cmp(&sb.settings_key)));
-    let sections = sections.into_iter().map(|(_, s)| s).collect();
-    let day = super::cadence::today_or(filter.as_of);
-    finish_leaderboard(store, name, &benchmark, sections, day).await
+    let mut sections: Vec<LeaderboardSection> = sections.into_iter().map(|(_, s)| s).collect();
+    canonical_first(&benchmark, &mut sections, |s| &s.settings_key);
+    name_and_price(&mut sections, &stored, &prices, &blend.currency);
+    let board = Leaderboard {
+        benchmark: name,
+        direction: direction as i32,
+        sections,
+    };
+    Ok((board, prices))
 }
 
-/// The benchmark's canonical section first, when it names one and has
-/// results; every row with its release's and model line's display names.
-async fn finish_leaderboard(
-    store: &Store,
-    name: String,
-    benchmark: &Benchmark,
-    mut sections: Vec<LeaderboardSection>,
-    day: chrono::NaiveDate,
-) -> Result<Leaderboard, ApiError> {
-    canonical_first(benchmark, &mut sections, |s| &s.settings_key);
-    let mut names: Vec<String> = sections
-        .iter()
-        .flat_map(|s| &s.rows)
-        .flat_map(|r| [r.release.clone(), r.model.clone()])
-        .filter(|n| !n.is_empty())
-        .collect();
-    names.sort();
-    names.dedup();
-    let stored = queries::result_data(store.pool(), &names).await?;
+/// Every row with its release's and model line's display names, whether
+/// its weights are open, and its cheapest price.
+fn name_and_price(
+    sections: &mut [LeaderboardSection],
+    stored: &HashMap<String, Vec<u8>>,
+    prices: &HashMap<String, Cheapest>,
+    currency: &str,
+) {
     let release = |name: &str| -> Release {
         let bytes = stored.get(name).map_or(&[][..], Vec::as_slice);
         Release::decode(bytes).unwrap_or_default()
@@ -181,13 +224,6 @@ async fn finish_leaderboard(
             .map(|m| m.display_name)
             .unwrap_or_default()
     };
-    let releases: Vec<String> = names
-        .iter()
-        .filter(|n| n.contains("/releases/"))
-        .cloned()
-        .collect();
-    let prices =
-        super::prices::cheapest(store, &releases, day, &super::prices::Blend::default()).await?;
     for row in sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
         let stored_release = release(&row.release);
         row.release_display_name = stored_release.display_name;
@@ -195,13 +231,8 @@ async fn finish_leaderboard(
         row.model_display_name = model_name(&row.model);
         row.cheapest_price = prices
             .get(&row.release)
-            .map(|c| crate::domain::market::price(c.blended, "USD"));
+            .map(|c| crate::domain::market::price(c.blended, currency));
     }
-    Ok(Leaderboard {
-        benchmark: name,
-        direction: direction_of(benchmark) as i32,
-        sections,
-    })
 }
 
 /// Moves the section of the benchmark's canonical settings, when it names
@@ -237,10 +268,9 @@ fn leaderboard_row(
     row: &ResultRow,
     rank: i32,
     tied: bool,
-    data: &HashMap<String, Vec<u8>>,
-) -> Result<LeaderboardRow, ApiError> {
-    let result = decode_stored(row, data)?;
-    Ok(LeaderboardRow {
+    result: BenchmarkResult,
+) -> LeaderboardRow {
+    LeaderboardRow {
         rank,
         tied,
         release: row.release.clone(),
@@ -252,10 +282,10 @@ fn leaderboard_row(
         evaluator_relation: result.evaluator_relation,
         evaluator: result.evaluator,
         provenance: result.provenance,
-        // Filled for the rows shown, in one read: see finish_leaderboard.
+        // Filled for the rows shown, in one read: see name_and_price.
         release_display_name: String::new(),
         model_display_name: String::new(),
         cheapest_price: None,
         open_weights: false,
-    })
+    }
 }

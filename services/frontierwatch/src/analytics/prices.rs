@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use frontierwatch_proto::v1::*;
 use prost::Message as _;
 
-use super::leaderboard::{LeaderboardQuery, board};
+use super::leaderboard::{LeaderboardQuery, board_priced};
 use crate::domain::analytics::better;
 use crate::domain::market::{Amount, amount, price, serves_on, terms_on};
 use crate::error::ApiError;
@@ -105,8 +105,7 @@ pub struct PriceFrontierQuery {
     pub board: LeaderboardQuery,
     /// Only this section, when set.
     pub settings_key: Option<String>,
-    /// The day prices are read on.
-    pub day: NaiveDate,
+    /// Prices are read on the board's day (its `as_of`, or today).
     pub blend: Blend,
 }
 
@@ -116,14 +115,10 @@ pub async fn price_frontier(
     store: &Store,
     q: &PriceFrontierQuery,
 ) -> Result<PriceFrontier, ApiError> {
-    let board = board(store, &q.board).await?;
+    // The board reads the cheapest offering of each release it shows; a
+    // point needs no more of a result than the board ranks it by.
+    let (board, prices) = board_priced(store, &q.board, &q.blend, false).await?;
     let direction = ScoreDirection::try_from(board.direction).unwrap_or_default();
-    let releases: Vec<String> = board
-        .sections
-        .iter()
-        .flat_map(|s| s.rows.iter().map(|r| r.release.clone()))
-        .collect();
-    let prices = cheapest(store, &releases, q.day, &q.blend).await?;
     let mut sections = Vec::new();
     for section in board.sections {
         if q.settings_key

@@ -65,7 +65,6 @@ pub async fn price_frontier(
     };
     v.into_result()?;
     let query = PriceFrontierQuery {
-        day: today_or(filter.as_of),
         board: LeaderboardQuery {
             benchmark: r.benchmark,
             filter,
