@@ -830,7 +830,7 @@ async fn the_rendered_environment_verifies_the_database() {
     // Health reports what its last check saw (every 2 s here): a check
     // that ran while the sessions were ended says NOT_SERVING until the
     // next one.
-    let ready = crate::deployment::wait_health(
+    let ready = wait_health(
         replica.health,
         ServingStatus::Serving,
         Duration::from_secs(10),

@@ -484,7 +484,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if plan {
                 return import::plan_only(&client, cli.output, source).await;
             }
-            import::run(&client, cli.output, source, batch_size.max(1), in_flight).await
+            import::run(
+                &client,
+                cli.output,
+                source,
+                batch_size.max(1),
+                in_flight.max(1),
+            )
+            .await
         }
     }
 }

@@ -53,8 +53,9 @@ pub struct Row {
     pub resource: import_item::Resource,
 }
 
-/// A source row that was not imported, and why.
-#[derive(Debug, Clone)]
+/// A source row that was not imported, and why. Ordered by its fields in
+/// turn, as declared: file, line, kind, name, reason.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rejection {
     pub file: String,
     pub line: u64,
@@ -339,8 +340,7 @@ pub async fn run(
     for (batch_index, chunk) in plan.rows.chunks(batch_size).enumerate() {
         let offset = batch_index * batch_size;
         let touches = pipeline::Touches::of(chunk.iter().map(|row| &row.resource));
-        while running.len() >= in_flight.max(1)
-            || touching.values().any(|other| touches.conflicts(other))
+        while running.len() >= in_flight || touching.values().any(|other| touches.conflicts(other))
         {
             let Some(done) = running.join_next_with_id().await else {
                 break;
@@ -372,22 +372,7 @@ pub async fn run(
     progress.finish_and_clear();
     // In full, so that the order does not depend on which batch came back
     // first (one line of a file can make several resources).
-    rejected.sort_by(|a, b| {
-        (
-            a.file.as_str(),
-            a.line,
-            a.kind,
-            a.name.as_str(),
-            a.reason.as_str(),
-        )
-            .cmp(&(
-                b.file.as_str(),
-                b.line,
-                b.kind,
-                b.name.as_str(),
-                b.reason.as_str(),
-            ))
-    });
+    rejected.sort();
     report::outcome(
         format,
         &counts,
